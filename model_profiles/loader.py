@@ -1,0 +1,79 @@
+"""Read catalogue files into ModelProfile objects, with errors a user can act on."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from model_profiles.schema import ModelProfile
+from tierwise.errors import TierwiseError
+
+
+def catalogue_dir() -> Path:
+    """The bundled catalogue, or the folder TIERWISE_CATALOGUE names (a team's own profiles)."""
+    override = os.environ.get("TIERWISE_CATALOGUE")
+    if override:
+        path = Path(override)
+        if not path.is_dir():
+            raise TierwiseError(f"TIERWISE_CATALOGUE={override} is not a folder of model profiles")
+        return path
+    return Path(__file__).resolve().parent / "catalogue"
+
+
+def load_profile_file(path: str | Path) -> ModelProfile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TierwiseError(f"cannot read model profile {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise TierwiseError(f"{path.name}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise TierwiseError(f"{path.name}: a model profile must be a YAML mapping of fields")
+    try:
+        profile = ModelProfile.model_validate(data)
+    except ValidationError as exc:
+        # an unknown field is the likeliest cause of the other errors (a misspelt required key)
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        err = errors[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(profile)"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        if err["type"] == "extra_forbidden":
+            raise TierwiseError(f"{path.name}: unknown field {field!r}{more}") from None
+        raise TierwiseError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
+    if profile.name != path.stem:
+        raise TierwiseError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
+    return profile
+
+
+@cache
+def _catalogue(directory: Path) -> dict[str, ModelProfile]:
+    profiles = {}
+    for path in sorted(directory.glob("*.yaml")):
+        profile = load_profile_file(path)
+        profiles[profile.name] = profile
+    return profiles
+
+
+def load_catalogue(directory: str | Path | None = None) -> dict[str, ModelProfile]:
+    """Every profile in the catalogue, by name."""
+    return dict(_catalogue(Path(directory) if directory else catalogue_dir()))
+
+
+def load_profile(name: str, directory: str | Path | None = None) -> ModelProfile:
+    catalogue = load_catalogue(directory)
+    if name in catalogue:
+        return catalogue[name]
+    close = difflib.get_close_matches(name, list(catalogue), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise TierwiseError(
+        f"unknown model {name!r}; {hint}known models: {', '.join(sorted(catalogue))}"
+    )

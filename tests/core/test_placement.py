@@ -1,0 +1,119 @@
+import pytest
+
+from model_profiles import load_catalogue, load_profile
+from tierwise.errors import TierwiseError
+from tierwise.placement import TIERS, Placement, candidates, plan
+from tierwise.workload import Workload
+
+CATALOGUE = load_catalogue()
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return {name: plan(p) for name, p in CATALOGUE.items()}
+
+
+def test_every_catalogue_model_gets_a_tier_with_reasons_and_rejections(plans):
+    for name, p in plans.items():
+        assert p.tier in TIERS, name
+        assert p.reasons, name
+        assert set(p.rejected) | {p.tier} == set(TIERS), name
+        assert p.tier not in p.rejected
+
+
+def test_settings_contract_per_tier(plans):
+    required = {
+        "lambda-gguf": {"memory_mb", "vcpus", "ephemeral_storage_mb", "timeout_s", "architecture", "n_ctx", "threads",
+                        "gguf_file", "gguf_url", "gguf_sha256", "file_bytes", "reserved_concurrency"},
+        "sagemaker-serverless": {"memory_mb", "max_concurrency", "provisioned_concurrency", "container"},
+        "sagemaker-gpu": {"instance_type", "gpu_count", "gpu_memory_gb", "tensor_parallel_degree", "serving_dtype",
+                          "hf_model_id", "max_model_len", "max_batch_size", "volume_size_gb",
+                          "startup_health_check_timeout_s", "min_instances", "max_instances", "local_nvme"},
+        "bedrock-provisioned": {"model_id", "model_units", "commitment"},
+        "bedrock-on-demand": {"model_id", "model_units"},
+    }
+    for name in CATALOGUE:
+        for tier, option in candidates(CATALOGUE[name]).items():
+            if isinstance(option, Placement):
+                assert required[tier] <= set(option.settings), (name, tier)
+
+
+def test_small_and_mid_models_run_on_lambda_with_memory_that_fits(plans):
+    for name in ("llama3-8b", "phi3-mini", "llama3.2-1b", "llama3.2-3b", "qwen2.5-0.5b", "tinyllama-1.1b", "gemma2-2b", "mistral-7b"):
+        p = plans[name]
+        assert p.tier == "lambda-gguf", (name, p.rejected)
+        s = p.settings
+        assert 1769 <= s["memory_mb"] <= 10240
+        assert s["memory_mb"] * 1024**2 >= p.memory.total_bytes * 1.1
+        assert s["threads"] == max(1, int(min(6, s["memory_mb"] / 1769)))
+
+
+def test_llama3_8b_plan_numbers(plans):
+    p = plans["llama3-8b"]
+    assert p.quant == "Q4_K_M" and p.context == 4096
+    # 4.58 GiB weights + 0.5 GiB KV + runtime, +10%
+    assert 6000 < p.settings["memory_mb"] < 7000
+    assert p.settings["gguf_file"].endswith(".gguf")
+
+
+def test_70b_goes_to_a_gpu_instance_with_enough_memory(plans):
+    p = plans["llama3-70b"]
+    assert p.tier == "sagemaker-gpu"
+    s = p.settings
+    assert s["gpu_count"] * s["gpu_memory_gb"] * 1024**3 * 0.9 > p.memory.total_bytes
+    assert s["tensor_parallel_degree"] == s["gpu_count"]
+    assert "Lambda allows at most 10,240 MB" in p.rejected["lambda-gguf"]
+    assert "at most 6,144 MB" in p.rejected["sagemaker-serverless"]
+
+
+def test_405b_is_too_large_for_any_instance_and_goes_to_bedrock(plans):
+    p = plans["llama3.1-405b"]
+    assert p.tier.startswith("bedrock")
+    assert "largest instance" in p.rejected["sagemaker-gpu"]
+
+
+def test_closed_model_goes_to_bedrock(plans):
+    closed = [n for n, prof in CATALOGUE.items() if not prof.open_weights]
+    assert closed
+    for name in closed:
+        assert plans[name].tier in ("bedrock-on-demand", "bedrock-provisioned")
+        assert plans[name].settings["model_id"]
+
+
+def test_predictive_task_goes_to_the_smallest_cpu_tier(plans):
+    p = plans["distilbert-sst2"]
+    assert p.tier == "sagemaker-serverless"
+    assert p.settings["container"] == "huggingface-cpu"
+    assert p.settings["memory_mb"] in (1024, 2048, 3072)
+    assert "predictive" in p.reasons[0]
+    assert "generative" in p.rejected["lambda-gguf"]
+
+
+def test_forced_tier_and_infeasible_forced_tier():
+    p = plan(load_profile("llama3-8b"), tier="sagemaker-gpu")
+    assert p.tier == "sagemaker-gpu" and p.settings["instance_type"].startswith("ml.")
+    with pytest.raises(TierwiseError, match=r"tier lambda-gguf cannot serve llama3-70b: needs [\d,]+ MB .* at most 10,240 MB"):
+        plan(load_profile("llama3-70b"), tier="lambda-gguf")
+    with pytest.raises(TierwiseError, match="unknown tier 'ec2'"):
+        plan(load_profile("llama3-8b"), tier="ec2")
+
+
+def test_quant_and_context_change_the_memory():
+    small = plan(load_profile("llama3-8b"), quant="Q4_K_M", context=1024)
+    big = plan(load_profile("llama3-8b"), quant="Q5_K_M", context=8192)
+    assert small.settings["memory_mb"] < big.settings["memory_mb"]
+    assert big.tier == "lambda-gguf" and big.settings["n_ctx"] == 8192
+
+
+def test_tokens_per_second_floor_moves_a_model_off_cpu():
+    slow_ok = plan(load_profile("llama3-8b"))
+    fast = plan(load_profile("llama3-8b"), workload=Workload(tokens_per_second_floor=15))
+    assert slow_ok.tier == "lambda-gguf"
+    assert fast.tier == "sagemaker-gpu"
+    assert "floor" in fast.rejected["lambda-gguf"]
+
+
+def test_workload_is_an_input():
+    long_answers = Workload(output_tokens=4000, input_tokens=4000)
+    p = plan(load_profile("phi3-mini"), workload=long_answers)
+    assert "serverless invocations end at 60 s" in p.rejected["sagemaker-serverless"] or p.tier != "sagemaker-serverless"

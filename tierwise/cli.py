@@ -1,0 +1,236 @@
+"""The `tierwise` command: models, size, plan (and cost/compare from tierwise.cost_cli).
+
+Every error a user can cause ends as one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from model_profiles import load_catalogue, load_profile
+from tierwise.errors import TierwiseError
+from tierwise.placement import TIERS, Placement, plan
+from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
+from tierwise.workload import Workload
+
+app = typer.Typer(
+    help="Size an LLM, place it on the cheapest AWS tier that fits, and review the cost.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console()
+
+
+def make_workload(**values) -> Workload:
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        return Workload(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]).replace("_", "-")
+        raise TierwiseError(f"--{field}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def _emit_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command("models")
+def models_command(as_json: bool = typer.Option(False, "--json", help="machine-readable list")) -> None:
+    """List the model catalogue."""
+    catalogue = load_catalogue()
+    rows = []
+    for p in catalogue.values():
+        arch = p.architecture
+        rows.append(
+            {
+                "name": p.name,
+                "display_name": p.display_name,
+                "parameters": p.parameters,
+                "task": p.task,
+                "open_weights": p.open_weights,
+                "layers": arch.layers if arch else None,
+                "max_context": arch.max_context if arch else None,
+                "gguf_recipes": sorted(p.gguf.files) if p.gguf else [],
+                "bedrock_ids": p.bedrock.model_ids if p.bedrock else [],
+                "bedrock_provisioned_throughput": bool(p.bedrock and p.bedrock.provisioned_throughput),
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(title=f"tierwise catalogue ({len(rows)} models)")
+    for col in ("name", "parameters", "task", "weights", "context", "GGUF", "Bedrock"):
+        table.add_column(col, justify="right" if col in ("parameters", "context") else "left")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            f"{r['parameters'] / 1e9:.2f} B" if r["parameters"] else "undisclosed",
+            r["task"],
+            "open" if r["open_weights"] else "closed",
+            f"{r['max_context']:,}" if r["max_context"] else "-",
+            ", ".join(r["gguf_recipes"]) or "-",
+            (r["bedrock_ids"][0] + (" (PT)" if r["bedrock_provisioned_throughput"] else "")) if r["bedrock_ids"] else "-",
+        )
+    console.print(table)
+
+
+def _print_estimate(est: MemoryEstimate) -> None:
+    table = Table(title=f"{est.model} at {est.quant}, context {est.context:,} ({est.target})")
+    table.add_column("part")
+    table.add_column("bytes", justify="right")
+    table.add_column("size", justify="right")
+    for label, value in (
+        ("weights (tensor data)", est.weights_bytes),
+        ("model file", est.file_bytes),
+        ("KV cache", est.kv_cache_bytes),
+        ("runtime", est.runtime_bytes),
+        ("total in memory", est.total_bytes),
+    ):
+        table.add_row(label, f"{value:,}", fmt_bytes(value))
+    if est.naive_bytes is not None:
+        off = est.naive_error_pct
+        table.add_row("naive: parameters x bytes/param", f"{est.naive_bytes:,}", f"{fmt_bytes(est.naive_bytes)} ({off:+.0f}%)")
+    console.print(table)
+    for i, step in enumerate(est.steps, 1):
+        console.print(f"  {i}. {step}", highlight=False)
+
+
+@app.command("size")
+def size_command(
+    model: Optional[str] = typer.Argument(None, help="catalogue model name"),
+    quant: Optional[str] = typer.Option(None, "--quant", "-q", help="llama.cpp recipe, e.g. Q4_K_M"),
+    context: Optional[int] = typer.Option(None, "--context", "-c", help="context length in tokens"),
+    gguf: Optional[Path] = typer.Option(None, "--gguf", help="size a local .gguf file from its header"),
+    cache_type: str = typer.Option("f16", "--cache-type", help="KV cache element type: f16, q8_0, q4_0"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Memory breakdown of a model: weights, KV cache, runtime, and the naive figure."""
+    if gguf is not None and model is not None:
+        raise TierwiseError("give either a model name or --gguf FILE, not both")
+    if gguf is not None:
+        if quant is not None:
+            raise TierwiseError("--quant does not apply to --gguf: the file's tensor types are read from it")
+        est = estimate_gguf_file(gguf, context, cache_type)
+    elif model is None:
+        raise TierwiseError("give a model name (see `tierwise models`) or --gguf FILE")
+    else:
+        profile = load_profile(model)
+        if profile.architecture is None:
+            raise TierwiseError(f"{model} is a closed model served by Bedrock: its size is not published")
+        if profile.generative:
+            est = estimate_gguf_profile(profile, quant, context, cache_type)
+        else:
+            if quant is not None:
+                raise TierwiseError(f"{model} is a {profile.task} model served in F32 by a CPU framework; --quant does not apply")
+            est = estimate_framework(profile, context)
+    if as_json:
+        _emit_json(est.contract())
+    else:
+        _print_estimate(est)
+
+
+def print_plan(p: Placement) -> None:
+    console.print(f"[bold]{p.model}[/bold] -> [bold green]{p.tier}[/bold green]"
+                  + (f" ({p.quant}, context {p.context:,})" if p.quant else ""), highlight=False)
+    settings = Table(title="settings", show_header=False)
+    settings.add_column("key")
+    settings.add_column("value")
+    for k, v in p.settings.items():
+        settings.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    console.print(settings)
+    console.print("why:", highlight=False)
+    for r in p.reasons:
+        console.print(f"  - {r}", highlight=False)
+    if p.runner_up:
+        ru = p.runner_up
+        if ru.get("more_per_month_usd") is not None:
+            console.print(f"runner-up: {ru['tier']} at ${ru['monthly_cost_usd']:,.2f}/month "
+                          f"(${ru['more_per_month_usd']:,.2f} more)", highlight=False)
+        else:
+            console.print(f"runner-up: {ru['tier']}", highlight=False)
+    if p.rejected:
+        console.print("not chosen:", highlight=False)
+        for t, r in p.rejected.items():
+            console.print(f"  - {t}: {r}", highlight=False)
+    for w in p.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+
+
+@app.command("plan")
+def plan_command(
+    model: str = typer.Argument(..., help="catalogue model name"),
+    quant: Optional[str] = typer.Option(None, "--quant", "-q"),
+    context: Optional[int] = typer.Option(None, "--context", "-c"),
+    tier: Optional[str] = typer.Option(None, "--tier", "-t", help=f"force a tier: {', '.join(TIERS)}"),
+    requests_per_month: Optional[int] = typer.Option(None, "--requests-per-month"),
+    input_tokens: Optional[int] = typer.Option(None, "--input-tokens"),
+    output_tokens: Optional[int] = typer.Option(None, "--output-tokens"),
+    tokens_per_second_floor: Optional[float] = typer.Option(None, "--tokens-per-second-floor"),
+    max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency"),
+    commitment: Optional[str] = typer.Option(None, "--commitment", help="Bedrock PT: OneMonth or SixMonths"),
+    region: str = typer.Option("us-east-1", "--region"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The tier a model goes to, its settings, why, and why not the others."""
+    workload = make_workload(
+        requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
+        tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
+    )
+    placement = plan(load_profile(model), quant=quant, context=context, workload=workload, tier=tier,
+                     commitment=commitment, region=region)
+    if as_json:
+        _emit_json(placement.contract())
+    else:
+        if placement.memory is not None:
+            _print_estimate(placement.memory)
+        print_plan(placement)
+
+
+def _register_extensions() -> None:
+    try:
+        from tierwise import cost_cli
+    except ImportError:
+        return
+    cost_cli.register(app)
+
+
+_register_extensions()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, prog_name="tierwise", standalone_mode=False)
+    except TierwiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        # Typer vendors its own click: usage errors are recognised by shape, not by class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            return 2
+        if type(exc).__name__ == "Abort":
+            print("error: aborted", file=sys.stderr)
+            return 130
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,129 @@
+"""ggml tensor types and llama.cpp quantization recipes, read from tierwise/data.
+
+`tensor_type()` decides, tensor by tensor, the type llama-quantize gives a weight under a
+recipe; sizing multiplies that out with the block layout of the type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from tierwise.errors import TierwiseError
+from tierwise.facts import load
+
+
+@dataclass(frozen=True)
+class QuantType:
+    name: str
+    block_weights: int
+    block_bytes: int
+
+    @property
+    def bits_per_weight(self) -> float:
+        return self.block_bytes * 8 / self.block_weights
+
+    def bytes_for(self, weights: int, row_length: int) -> int:
+        """Bytes of a tensor of `weights` elements whose rows are `row_length` long."""
+        if row_length % self.block_weights:
+            raise ValueError(f"{self.name} needs rows that are multiples of {self.block_weights}")
+        return weights // self.block_weights * self.block_bytes
+
+
+@cache
+def quant_types() -> dict[str, QuantType]:
+    return {
+        name: QuantType(name, spec["block_weights"], spec["block_bytes"])
+        for name, spec in load("quant_types")["types"].items()
+    }
+
+
+def quant_type(name: str) -> QuantType:
+    types = quant_types()
+    if name not in types:
+        raise TierwiseError(f"unknown tensor type {name!r}; known: {', '.join(types)}")
+    return types[name]
+
+
+@cache
+def recipe_names() -> tuple[str, ...]:
+    return tuple(load("recipes")["recipes"])
+
+
+def check_recipe(name: str) -> str:
+    """The canonical recipe name for `name` (case-insensitive), or a TierwiseError."""
+    for known in recipe_names():
+        if known.lower() == name.lower():
+            return known
+    raise TierwiseError(f"unknown quantization {name!r}; allowed: {', '.join(recipe_names())}")
+
+
+def _more_bits(i: int, n: int) -> bool:
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+_LAYER_SELECTORS = {
+    "all": lambda i, n: True,
+    "more_bits": _more_bits,
+    "first_2": lambda i, n: i < 2,
+    "from_2": lambda i, n: i >= 2,
+    "first_4": lambda i, n: i < 4,
+    "first_8th": lambda i, n: i < n // 8,
+    "first_16th": lambda i, n: i < n // 16,
+    "from_16th": lambda i, n: i >= n // 16,
+}
+
+
+def tensor_type(
+    recipe: str,
+    *,
+    role: str,
+    layer: int | None,
+    layers: int,
+    row_length: int,
+    quantizable: bool,
+    source_type: str,
+    gqa: int = 1,
+) -> str:
+    """The ggml type llama-quantize writes for one tensor.
+
+    role: the tensor's name without its block prefix and suffix ("attn_v", "ffn_down",
+    "output", "token_embd_tied", "token_embd", ...). quantizable is False for 1-D tensors
+    and norms, which keep source_type.
+    """
+    data = load("recipes")
+    spec = data["recipes"][recipe]
+    if not quantizable:
+        return source_type
+    base = spec["base"]
+    if not spec.get("quantized", True):
+        return base
+    chosen = base
+    if role in ("output", "token_embd_tied"):
+        k_block = quant_type("Q6_K").block_weights
+        if row_length % k_block:
+            return "Q8_0"
+        return base if base == "Q8_0" else "Q6_K"
+    for rule in spec.get("rules", []):
+        if rule["tensor"] != role or layer is None:
+            continue
+        if "gqa_below" in rule and not gqa < rule["gqa_below"]:
+            continue
+        if "gqa_at_least" in rule and not gqa >= rule["gqa_at_least"]:
+            continue
+        if _LAYER_SELECTORS[rule["layers"]](layer, layers):
+            chosen = rule["type"]
+            break
+    large = data["large_model_attn_v"]
+    if role == "attn_v" and layers == large["layers"] and chosen in large["from"]:
+        chosen = large["to"]
+    return _fit_rows(chosen, row_length, data["fallback"])
+
+
+def _fit_rows(type_name: str, row_length: int, fallback: dict[str, str]) -> str:
+    if row_length % quant_type(type_name).block_weights == 0:
+        return type_name
+    lower = fallback.get(type_name)
+    if lower and row_length % quant_type(lower).block_weights == 0:
+        return lower
+    return "F16"
