@@ -172,10 +172,10 @@ class PriceBook(_Strict):
         return self.quote(region, "sagemaker", "instance_hour", instance_type)
 
     def bedrock_input(self, region: str, model_id: str) -> Quote | None:
-        return self.quote(region, "bedrock", "on_demand", model_id, "input_per_1k_tokens")
+        return self.quote(region, "bedrock", "on_demand", base_model_id(model_id), "input_per_1k_tokens")
 
     def bedrock_output(self, region: str, model_id: str) -> Quote | None:
-        return self.quote(region, "bedrock", "on_demand", model_id, "output_per_1k_tokens")
+        return self.quote(region, "bedrock", "on_demand", base_model_id(model_id), "output_per_1k_tokens")
 
     def bedrock_model_unit_hour(self, region: str, model_id: str, commitment: str | None) -> Quote | None:
         return self.quote(
@@ -192,6 +192,14 @@ class PriceBook(_Strict):
                 if fig.get("value") is None:
                     out.append(price_key(reg, *path))
         return out
+
+
+_GEO_PREFIX = re.compile(r"^(us|eu|apac|us-gov|global)\.")
+
+
+def base_model_id(model_id: str) -> str:
+    """A cross-region inference profile id (``us.meta...``) bills as its model in the source region."""
+    return _GEO_PREFIX.sub("", model_id, count=1)
 
 
 def commitment_key(commitment: str | None) -> str:
