@@ -1,0 +1,280 @@
+"""BedrockProvisionedThroughput: dedicated Bedrock capacity (model units) for one model, made
+by a Provider-framework custom resource because CloudFormation has no resource for it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from tiers.bedrock.models import bedrock_model_arn
+from tiers.shared import (
+    PropError,
+    acknowledge,
+    after_policies_of,
+    check_choice,
+    check_int,
+    check_text,
+    create_key,
+    limits,
+    log_group,
+)
+
+HANDLER_DIRECTORY = Path(__file__).resolve().parent / "handler"
+RESOURCE_TYPE = "Custom::BedrockProvisionedThroughput"
+HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
+NAME_MAX = 63
+
+
+class BedrockProvisionedThroughput(Construct):
+    """Provisioned throughput for a Bedrock model.
+
+    ``commitment`` is None (no commitment, delete any time) by default. ``OneMonth`` or
+    ``SixMonths`` buys a discount but cannot be undone: Bedrock bills the whole term and
+    refuses to delete the provisioned model before it ends; pass it only on purpose.
+
+    Deploying needs Bedrock model access for ``model_id`` and a model-unit quota in the
+    account; the handler turns a refusal (quota, access, unsupported model) into a one-line
+    CloudFormation reason. ``provisioned_model_arn`` is what callers pass as modelId to
+    InvokeModel / Converse; ``grant_invoke(grantee)`` allows exactly that.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        model_id: str,
+        model_units: int = 1,
+        commitment: str | None = None,
+        provisioned_model_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        encryption_key: kms.IKey | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        total_timeout: cdk.Duration = cdk.Duration.hours(2),
+    ) -> None:
+        super().__init__(scope, id)
+        owner = type(self).__name__
+        lim = limits("bedrock_provisioned")
+        check_text(owner, "model_id", model_id, r"[\w.:/-]+", "a Bedrock model id or ARN")
+        check_int(owner, "model_units", model_units, lim["model_units_min"])
+        check_choice(owner, "commitment", commitment, lim["commitments"])
+        name = provisioned_model_name or _generated_name(self)
+        if not re.fullmatch(r"([0-9a-zA-Z][_-]?)+", name) or len(name) > NAME_MAX:
+            raise PropError(
+                f"{owner}: provisioned_model_name must be 1-{NAME_MAX} letters, digits, '-' or '_' (got {name!r})"
+            )
+        self.model_id = model_id
+        self.model_units = model_units
+        self.commitment = commitment
+        stack = cdk.Stack.of(self)
+        self.encryption_key = encryption_key or create_key(self, "Key", description=f"{self.node.path}: handler logs")
+        provisioned_models = stack.format_arn(service="bedrock", resource="provisioned-model", resource_name="*")
+
+        code = lambda_.Code.from_asset(str(HANDLER_DIRECTORY), exclude=["**/__pycache__", "**/*.pyc"])
+        on_event = self._handler(
+            "OnEvent", "provisioned_throughput.on_event", code, log_retention, removal_policy,
+            statements=[
+                iam.PolicyStatement(
+                    sid="CreateFromThisModel",
+                    actions=["bedrock:CreateProvisionedModelThroughput"],
+                    resources=[bedrock_model_arn(self, model_id)],
+                ),
+                iam.PolicyStatement(
+                    sid="ManageProvisionedModels",
+                    actions=[
+                        "bedrock:UpdateProvisionedModelThroughput",
+                        "bedrock:DeleteProvisionedModelThroughput",
+                        "bedrock:GetProvisionedModelThroughput",
+                        "bedrock:TagResource",
+                        "bedrock:UntagResource",
+                    ],
+                    resources=[provisioned_models],
+                ),
+            ],
+        )
+        is_complete = self._handler(
+            "IsComplete", "provisioned_throughput.is_complete", code, log_retention, removal_policy,
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadProvisionedModels",
+                    actions=["bedrock:GetProvisionedModelThroughput"],
+                    resources=[provisioned_models],
+                )
+            ],
+        )
+        provider_logs = log_group(
+            self, "ProviderLogs", key=self.encryption_key, retention=log_retention, removal_policy=removal_policy
+        )
+        framework_roles = {
+            prop: self._framework_role(f"Framework{name}Role", provider_logs)
+            for prop, name in (("framework_on_event_role", "OnEvent"), ("framework_complete_and_timeout_role", "Waiter"))
+        }
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=on_event,
+            is_complete_handler=is_complete,
+            **framework_roles,
+            query_interval=cdk.Duration.minutes(1),
+            total_timeout=total_timeout,
+            log_group=provider_logs,
+            provider_function_env_encryption=self.encryption_key,
+            disable_waiter_state_machine_logging=False,
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=log_group(
+                    self, "WaiterLogs", key=self.encryption_key, retention=log_retention,
+                    removal_policy=removal_policy,
+                ),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
+            ),
+        )
+        properties: dict[str, object] = {
+            "ModelId": model_id,
+            "ModelUnits": model_units,
+            "ProvisionedModelName": name,
+        }
+        if commitment:
+            properties["CommitmentDuration"] = commitment
+        if tags:
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        self.resource = cdk.CustomResource(
+            self,
+            "Resource",
+            service_token=self.provider.service_token,
+            resource_type=RESOURCE_TYPE,
+            properties=properties,
+            removal_policy=cdk.RemovalPolicy.DESTROY if commitment is None else cdk.RemovalPolicy.RETAIN,
+        )
+        self.provisioned_model_arn = self.resource.get_att_string("ProvisionedModelArn")
+        self.node.default_child = self.resource.node.default_child
+        self._acknowledge_provider(framework_roles.values())
+
+    def _framework_role(self, id: str, logs_group: logs.ILogGroup) -> iam.Role:
+        """A role for the Provider framework's own functions: its log group only (instead of the
+        AWS managed basic execution policy the framework would attach)."""
+        role = iam.Role(
+            self, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="CDK Provider framework function of the Bedrock provisioned throughput resource",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteProviderLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[logs_group.log_group_arn],
+            )
+        )
+        return role
+
+    def _handler(
+        self,
+        id: str,
+        handler: str,
+        code: lambda_.Code,
+        log_retention: logs.RetentionDays,
+        removal_policy: cdk.RemovalPolicy,
+        *,
+        statements: list[iam.PolicyStatement],
+    ) -> lambda_.Function:
+        logs_group = log_group(
+            self, f"{id}Logs", key=self.encryption_key, retention=log_retention, removal_policy=removal_policy
+        )
+        role = iam.Role(
+            self, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Bedrock provisioned throughput {id} handler",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[logs_group.log_group_arn],
+            )
+        )
+        for statement in statements:
+            role.add_to_policy(statement)
+        function = lambda_.Function(
+            self,
+            f"{id}Handler",
+            runtime=HANDLER_RUNTIME,
+            handler=handler,
+            code=code,
+            timeout=cdk.Duration.minutes(1),
+            memory_size=256,
+            role=role,
+            log_group=logs_group,
+            environment_encryption=self.encryption_key,
+            description=f"Custom::BedrockProvisionedThroughput {id}",
+        )
+        after_policies_of(function, role)
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:{_region_text(self)}:<AWS::AccountId>:provisioned-model/*]",
+            "Bedrock generates the provisioned model's id at create time, so the handler cannot name it in "
+            "advance; the statement is limited to provisioned models of this account and region",
+        )
+        return function
+
+    def _acknowledge_provider(self, framework_roles) -> None:
+        # The Provider framework (aws-cdk-lib custom_resources) adds these statements itself;
+        # each finding is acknowledged where it arises, with why it is acceptable.
+        handlers = [self.node.find_child(h) for h in ("OnEventHandler", "IsCompleteHandler")]
+        for role in framework_roles:
+            for handler in handlers:
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::<{_logical_id(handler)}.Arn>:*]",
+                    "the Provider framework invokes the tierwise handler by ARN and by its versions and aliases "
+                    "(ARN:*); the statement names only the two handler functions of this resource",
+                )
+        waiter = self.provider.node.find_child("waiter-state-machine")
+        for function in ("framework-isComplete", "framework-onTimeout"):
+            acknowledge(
+                waiter,
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(self.provider.node.find_child(function))}.Arn>:*]",
+                "the waiter state machine invokes the framework's own polling functions by ARN and by version "
+                "(ARN:*); only those functions are named",
+            )
+        acknowledge(
+            waiter,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions log delivery (logs:CreateLogDelivery, ListLogDeliveries, PutResourcePolicy, "
+            "DescribeLogGroups...) supports no resource-level permission; AWS documents Resource * for it",
+        )
+        acknowledge(
+            waiter,
+            "AwsSolutions-SF2",
+            "the Provider framework's waiter state machine has no X-Ray option; it only polls isComplete once a "
+            "minute and logs every event (level ALL) to this construct's encrypted log group",
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let `grantee` run inference (InvokeModel, Converse and their streaming forms) on this provisioned model."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            resource_arns=[self.provisioned_model_arn],
+        )
+
+
+def _generated_name(scope: Construct) -> str:
+    raw = cdk.Names.unique_resource_name(scope, max_length=NAME_MAX, separator="-")
+    return re.sub(r"[-_]{2,}", "-", raw).strip("-_")
+
+
+def _logical_id(construct: Construct) -> str:
+    return cdk.Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]
+
+
+def _region_text(scope: Construct) -> str:
+    region = cdk.Stack.of(scope).region
+    return "<AWS::Region>" if cdk.Token.is_unresolved(region) else region

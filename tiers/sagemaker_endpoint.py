@@ -1,0 +1,163 @@
+"""What both SageMaker tiers share: the execution role, the endpoint's name and log group, the
+Model -> EndpointConfig -> Endpoint chain, its alarms and ``grant_invoke``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from tiers.shared import (
+    ECR_TOKEN_REASON,
+    acknowledge,
+    after_policies_of,
+    alarm,
+    create_key,
+    ecr_pull_statements,
+    log_group,
+)
+
+VARIANT = "AllTraffic"
+# A SageMaker endpoint name: letters, digits and hyphens, at most 63 characters.
+ENDPOINT_NAME_MAX = 63
+
+
+class SageMakerEndpointBase(Construct):
+    """A SageMaker endpoint with an execution role written out action by action.
+
+    The endpoint gets a name generated from its construct path (unique per stack, stable
+    across updates) so that its log group, ``/aws/sagemaker/Endpoints/<name>``, can exist
+    before the endpoint does, with a retention period and this construct's KMS key, instead
+    of being created by SageMaker without either.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        encryption_key: kms.IKey | None,
+        role: iam.IRole | None,
+        log_retention: logs.RetentionDays,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id)
+        self.endpoint_name = cdk.Names.unique_resource_name(self, max_length=ENDPOINT_NAME_MAX, separator="-")
+        self.encryption_key = encryption_key or create_key(self, "Key", description=f"{self.node.path}: endpoint and logs")
+        self.log_group = log_group(
+            self, "Logs", key=self.encryption_key, retention=log_retention, removal_policy=removal_policy,
+            name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
+        )
+        self._own_role = role is None
+        self.role: iam.IRole = role or iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="SageMaker endpoint: pulls its image, writes its own log group and metrics",
+        )
+        stack = cdk.Stack.of(self)
+        for statement in (
+            iam.PolicyStatement(
+                sid="CreateOwnLogGroup",
+                actions=["logs:CreateLogGroup"],
+                resources=[
+                    stack.format_arn(
+                        service="logs", resource="log-group", resource_name=self.log_group.log_group_name,
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[self.log_group.log_group_arn],
+            ),
+            iam.PolicyStatement(
+                sid="PublishEndpointMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            ),
+        ):
+            self.role.add_to_principal_policy(statement)
+        # SageMaker uses the key for the image (serverless) or the ML storage volume.
+        self.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey")
+        if self._own_role:
+            acknowledge(
+                self.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "cloudwatch:PutMetricData and ecr:GetAuthorizationToken support no resource-level permission "
+                "(Resource must be *); PutMetricData is limited to the /aws/sagemaker/* namespaces by a condition, "
+                "and " + ECR_TOKEN_REASON,
+            )
+
+    def _allow_image_pull(self, repository_arns: Sequence[str]) -> None:
+        for statement in ecr_pull_statements(repository_arns):
+            self.role.add_to_principal_policy(statement)
+
+    def _build_endpoint(
+        self,
+        *,
+        container: Mapping[str, Any],
+        variant: Mapping[str, Any],
+        kms_key_on_config: bool,
+    ) -> sagemaker.CfnEndpoint:
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(**container),
+        )
+        # SageMaker checks the role (image pull, logs) when it creates the model
+        after_policies_of(self.model, self.role)
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    model_name=self.model.attr_model_name, variant_name=VARIANT, **variant
+                )
+            ],
+            kms_key_id=self.encryption_key.key_arn if kms_key_on_config else None,
+        )
+        endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Resource",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+        )
+        endpoint.node.add_dependency(self.log_group)
+        self.endpoint = endpoint
+        self.endpoint_arn = endpoint.ref
+        return endpoint
+
+    def metric(self, metric_name: str, *, namespace: str = "AWS/SageMaker", statistic: str = "Sum",
+               period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.endpoint.attr_endpoint_name, "VariantName": VARIANT},
+            statistic=statistic,
+            period=period,
+        )
+
+    def _errors_alarm(self, actions: Sequence[cloudwatch.IAlarmAction]) -> cloudwatch.Alarm:
+        return alarm(
+            self, "ErrorsAlarm", metric=self.metric("Invocation5XXErrors"), threshold=1, actions=actions,
+            description="the model container answered with a 5xx error at least once in 5 minutes",
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let `grantee` call InvokeEndpoint (and its streaming form) on this endpoint only."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+            resource_arns=[self.endpoint_arn],
+        )

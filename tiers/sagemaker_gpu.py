@@ -1,0 +1,188 @@
+"""SageMakerGpuEndpoint: an open-weights model on a real-time SageMaker endpoint with GPUs,
+served by the Large Model Inference (LMI, DJL Serving + vLLM) container, with target-tracking
+autoscaling on invocations per instance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
+from tiers.shared import (
+    PropError,
+    alarm,
+    check_choice,
+    check_int,
+    check_text,
+    dlc_image_uri,
+    dlc_repository_arn,
+    limits,
+    parse_ecr_image_uri,
+)
+from tierwise.facts import load as load_core_facts
+
+# serving dtype (model_profiles ServingDtype) -> LMI's option.dtype, and the runtime
+# quantization LMI applies on top (option.quantize); see the vLLM user guide of djl-serving.
+LMI_DTYPE = {"F32": ("fp32", None), "F16": ("fp16", None), "BF16": ("bf16", None), "FP8": ("bf16", "fp8")}
+
+
+def gpu_instance(instance_type: str) -> dict:
+    """GPU count, memory and local-NVMe flag of a GPU instance type, from tierwise/data/gpu_instances.yaml."""
+    data = load_core_facts("gpu_instances")
+    if instance_type not in data["instances"]:
+        raise PropError(
+            f"SageMakerGpuEndpoint: instance_type must be one of {', '.join(data['instances'])} (got {instance_type!r})"
+        )
+    gpus, vcpus, host_gib = data["instances"][instance_type]
+    family = data["families"][instance_type.rsplit(".", 1)[0]]
+    return {
+        "gpu_count": gpus, "vcpus": vcpus, "host_memory_gib": host_gib,
+        "gpu_memory_gb": family["memory_per_gpu_gib"], "local_nvme": family["local_nvme"], "gpu": family["gpu"],
+    }
+
+
+class SageMakerGpuEndpoint(SageMakerEndpointBase):
+    """A Hugging Face model on GPU instances behind a real-time SageMaker endpoint.
+
+    The LMI container downloads ``hf_model_id`` from the Hub at start-up and shards it over
+    ``tensor_parallel_degree`` GPUs (default: all GPUs of ``instance_type``). The endpoint
+    config gets the KMS key for the ML storage volume unless the instance type keeps its
+    volume on local NVMe instance storage (ml.g5, g6, g6e, p4d, p5...), which rejects a key
+    and takes no VolumeSizeInGB either. ``min_instances``..``max_instances`` bound a target-
+    tracking policy on SageMakerVariantInvocationsPerInstance.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        hf_model_id: str,
+        instance_type: str = "ml.g5.2xlarge",
+        tensor_parallel_degree: int | None = None,
+        serving_dtype: str = "BF16",
+        max_model_len: int = 4096,
+        max_batch_size: int = 8,
+        volume_size_gb: int | None = None,
+        startup_health_check_timeout_s: int = 900,
+        min_instances: int = 1,
+        max_instances: int = 1,
+        invocations_per_instance_target: int = 60,
+        local_nvme: bool | None = None,
+        image_uri: str | None = None,
+        hf_token_secret: secretsmanager.ISecret | None = None,
+        encryption_key: kms.IKey | None = None,
+        role: iam.IRole | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+    ) -> None:
+        owner = type(self).__name__
+        lim = limits("sagemaker_realtime")
+        check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
+        spec = gpu_instance(instance_type)
+        gpus = spec["gpu_count"]
+        tp = gpus if tensor_parallel_degree is None else tensor_parallel_degree
+        check_int(owner, "tensor_parallel_degree", tp, 1, gpus)
+        if gpus % tp:
+            raise PropError(
+                f"{owner}: tensor_parallel_degree must divide the {gpus} GPUs of {instance_type} "
+                f"(allowed: {', '.join(str(d) for d in range(1, gpus + 1) if gpus % d == 0)}; got {tp})"
+            )
+        check_choice(owner, "serving_dtype", serving_dtype, LMI_DTYPE)
+        check_int(owner, "max_model_len", max_model_len, 16)
+        check_int(owner, "max_batch_size", max_batch_size, 1)
+        check_int(
+            owner, "startup_health_check_timeout_s", startup_health_check_timeout_s,
+            lim["startup_health_check_timeout_s_min"], lim["startup_health_check_timeout_s_max"],
+        )
+        check_int(owner, "min_instances", min_instances, 1)
+        check_int(owner, "max_instances", max_instances, min_instances)
+        check_int(owner, "invocations_per_instance_target", invocations_per_instance_target, 1)
+        nvme = spec["local_nvme"] if local_nvme is None else local_nvme
+        if volume_size_gb is not None:
+            check_int(owner, "volume_size_gb", volume_size_gb, 1, lim["volume_size_gb_max"])
+        super().__init__(
+            scope, id, encryption_key=encryption_key, role=role, log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.instance_type = instance_type
+        self.tensor_parallel_degree = tp
+        self.local_nvme = nvme
+
+        dtype, quantize = LMI_DTYPE[serving_dtype]
+        environment = {
+            "HF_MODEL_ID": hf_model_id,
+            "OPTION_TENSOR_PARALLEL_DEGREE": str(tp),
+            "OPTION_DTYPE": dtype,
+            "OPTION_MAX_MODEL_LEN": str(max_model_len),
+            "OPTION_MAX_ROLLING_BATCH_SIZE": str(max_batch_size),
+        }
+        if quantize:
+            environment["OPTION_QUANTIZE"] = quantize
+        if hf_token_secret is not None:
+            # gated Hub models (Llama, Gemma) need a token; CloudFormation resolves the
+            # reference at deploy time, so the token is never in the template
+            environment["HF_TOKEN"] = hf_token_secret.secret_value.unsafe_unwrap()
+        if image_uri is not None:
+            match = parse_ecr_image_uri(owner, "image_uri", image_uri)
+            image = image_uri
+            repository_arn = cdk.Stack.of(self).format_arn(
+                service="ecr", account=match["account"], region=match["region"],
+                resource="repository", resource_name=match["repository"],
+            )
+        else:
+            image, repository_arn = dlc_image_uri(self, "lmi"), dlc_repository_arn(self, "lmi")
+        self._allow_image_pull([repository_arn])
+        self.image_uri = image
+
+        variant = {
+            "instance_type": instance_type,
+            "initial_instance_count": min_instances,
+            "initial_variant_weight": 1,
+            "container_startup_health_check_timeout_in_seconds": startup_health_check_timeout_s,
+        }
+        if not nvme and volume_size_gb is not None:
+            # instance types with NVMe instance storage reject VolumeSizeInGB
+            # (aws/sagemaker-python-sdk, utils.volume_size_supported)
+            variant["volume_size_in_gb"] = volume_size_gb
+        self._build_endpoint(
+            container={"image": image, "environment": environment},
+            variant=variant,
+            kms_key_on_config=not nvme,
+        )
+
+        self.scaling_target = appscaling.ScalableTarget(
+            self,
+            "Scaling",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint.attr_endpoint_name}/variant/{VARIANT}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=min_instances,
+            max_capacity=max_instances,
+        )
+        self.scaling_target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            target_value=invocations_per_instance_target,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=cdk.Duration.minutes(10),
+            scale_out_cooldown=cdk.Duration.minutes(5),
+        )
+        self.alarms = [
+            self._errors_alarm(alarm_actions),
+            alarm(
+                self, "GpuMemoryAlarm",
+                metric=self.metric("GPUMemoryUtilization", namespace="/aws/sagemaker/Endpoints", statistic="Maximum"),
+                # per instance the metric adds up its GPUs: 100% per GPU
+                threshold=95 * spec["gpu_count"], evaluation_periods=3, actions=alarm_actions,
+                description="GPU memory has stayed above 95% for 15 minutes: the KV cache is full, requests queue",
+            ),
+        ]

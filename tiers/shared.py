@@ -1,0 +1,279 @@
+"""What every tier construct needs: prop checks, checked facts, a KMS key, an encrypted log
+group, least-privilege ECR/S3 statements and cdk-nag acknowledgments with their reasons."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import yaml
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from tierwise.errors import TierwiseError
+from tierwise.facts import load as load_core_facts
+
+
+class PropError(TierwiseError):
+    """A construct prop is out of range: the message names the construct, the prop and what is allowed."""
+
+
+# --- facts ------------------------------------------------------------------------------------
+
+
+@cache
+def tier_facts(name: str) -> dict[str, Any]:
+    """tiers/data/<name>.yaml: facts only the constructs need (container images per region)."""
+    text = resources.files("tiers.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def limits(service: str) -> dict[str, Any]:
+    """AWS limits from the decision core's data (tierwise/data/aws_limits.yaml): one place each."""
+    return load_core_facts("aws_limits")[service]
+
+
+# --- prop validation --------------------------------------------------------------------------
+
+
+def check_int(owner: str, prop: str, value: Any, low: int, high: int | None = None, *, step: int | None = None) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if ok and step:
+        ok = value % step == 0
+    if not ok:
+        allowed = f"an integer {low:,}..{high:,}" if high is not None else f"an integer >= {low:,}"
+        if step:
+            allowed += f" in steps of {step:,}"
+        raise PropError(f"{owner}: {prop} must be {allowed} (got {value!r})")
+    return value
+
+
+def check_choice(owner: str, prop: str, value: Any, allowed: Iterable[Any]) -> Any:
+    allowed = list(allowed)
+    if value not in allowed:
+        shown = ", ".join("none" if a is None else str(a) for a in allowed)
+        raise PropError(f"{owner}: {prop} must be one of {shown} (got {value!r})")
+    return value
+
+
+def check_text(owner: str, prop: str, value: Any, pattern: str, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise PropError(f"{owner}: {prop} must be {what} (got {value!r})")
+    return value
+
+
+S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)")
+ECR_IMAGE_URI = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(?::(?P<tag>[\w.-]{1,128})|@(?P<digest>sha256:[0-9a-f]{64}))"
+)
+
+
+def parse_s3_uri(owner: str, prop: str, uri: str) -> tuple[str, str]:
+    match = S3_URI.fullmatch(uri or "")
+    if not match:
+        raise PropError(f"{owner}: {prop} must be s3://bucket/key of one object (got {uri!r})")
+    return match["bucket"], match["key"]
+
+
+def parse_ecr_image_uri(owner: str, prop: str, uri: str) -> re.Match[str]:
+    match = ECR_IMAGE_URI.fullmatch(uri or "")
+    if not match:
+        raise PropError(
+            f"{owner}: {prop} must be a private ECR image, ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG "
+            f"or @sha256:DIGEST (got {uri!r})"
+        )
+    return match
+
+
+# --- container images -------------------------------------------------------------------------
+
+
+def dlc_regions() -> list[str]:
+    return sorted(tier_facts("containers")["registry"]["accounts"])
+
+
+def dlc_image_uri(scope: Construct, image: str) -> str:
+    """The Deep Learning Container image `image` (a key of tiers/data/containers.yaml) for the
+    stack's region: a plain string when the region is known at synth time, else a lookup in a
+    CloudFormation mapping keyed by AWS::Region."""
+    facts = tier_facts("containers")
+    spec = facts["images"][image]
+    accounts: dict[str, str] = facts["registry"]["accounts"]
+    stack = cdk.Stack.of(scope)
+    region = stack.region
+    path = f"{spec['repository']}:{spec['tag']}"
+    if not cdk.Token.is_unresolved(region):
+        if region not in accounts:
+            raise PropError(
+                f"no checked Deep Learning Container registry for region {region}; "
+                f"supported regions: {', '.join(sorted(accounts))}"
+            )
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        return f"{accounts[region]}.dkr.ecr.{region}.{suffix}/{path}"
+    mapping = stack.node.try_find_child("DlcRegistry")
+    if mapping is None:
+        mapping = cdk.CfnMapping(
+            stack, "DlcRegistry", mapping={r: {"account": a} for r, a in sorted(accounts.items())}
+        )
+    account = mapping.find_in_map(cdk.Aws.REGION, "account")
+    return f"{account}.dkr.ecr.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}/{path}"
+
+
+def dlc_repository_arn(scope: Construct, image: str) -> str:
+    """ARN of the DLC repository `image` comes from, for a pull permission scoped to it."""
+    facts = tier_facts("containers")
+    repository = facts["images"][image]["repository"]
+    stack = cdk.Stack.of(scope)
+    region = stack.region
+    if not cdk.Token.is_unresolved(region):
+        account = facts["registry"]["accounts"][region]
+    else:
+        dlc_image_uri(scope, image)  # makes sure the mapping exists
+        account = cdk.Fn.find_in_map("DlcRegistry", cdk.Aws.REGION, "account")
+    return stack.format_arn(service="ecr", account=account, resource="repository", resource_name=repository)
+
+
+def ecr_pull_statements(repository_arns: Sequence[str]) -> list[iam.PolicyStatement]:
+    """Pull an image from these repositories and nothing else (GetAuthorizationToken has no
+    resource-level permission: AWS requires Resource "*" for it)."""
+    return [
+        iam.PolicyStatement(
+            sid="PullModelImage",
+            actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            resources=list(repository_arns),
+        ),
+        iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+    ]
+
+
+ECR_TOKEN_REASON = (
+    "ecr:GetAuthorizationToken supports no resource-level permission (Resource must be *); it only issues a "
+    "registry login token, and the image pull itself is limited to the one repository in the statement above"
+)
+
+
+def model_object(scope: Construct, owner: str, model_uri: str) -> tuple[str, str]:
+    """(s3 URI, object ARN) of the model: `model_uri` itself when it is s3://bucket/key, else
+    the local file it names, uploaded as an S3 asset (construct id "ModelFile")."""
+    if model_uri.startswith("s3://"):
+        bucket, key = parse_s3_uri(owner, "model_uri", model_uri)
+    else:
+        path = Path(model_uri)
+        if not path.is_file():
+            raise PropError(f"{owner}: model_uri must be s3://bucket/key or an existing local file (got {model_uri!r})")
+        asset = s3_assets.Asset(scope, "ModelFile", path=str(path))
+        bucket, key = asset.s3_bucket_name, asset.s3_object_key
+    return f"s3://{bucket}/{key}", s3_object_arn(scope, bucket, key)
+
+
+def s3_object_arn(scope: Construct, bucket: str, key: str) -> str:
+    return cdk.Stack.of(scope).format_arn(
+        service="s3", region="", account="", resource=bucket, resource_name=key,
+        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
+# --- shared security parts --------------------------------------------------------------------
+
+
+def create_key(scope: Construct, id: str, *, description: str) -> kms.Key:
+    """A customer managed key with rotation that CloudWatch Logs of this account and region may use."""
+    key = kms.Key(
+        scope,
+        id,
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+        pending_window=cdk.Duration.days(7),
+    )
+    allow_logs(key)
+    return key
+
+
+def allow_logs(key: kms.IKey) -> None:
+    """Let CloudWatch Logs encrypt log groups of this account and region with `key`."""
+    if not isinstance(key, kms.Key) or key.node.try_find_child("LogsMayUse") is not None:
+        return  # an imported key's policy is its owner's to manage; ours gets the statement once
+    stack = cdk.Stack.of(key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogs",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.{stack.url_suffix}")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs", resource="log-group", resource_name="*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    Construct(key, "LogsMayUse")  # marks the key: the statement is there
+
+
+def log_group(
+    scope: Construct,
+    id: str,
+    *,
+    key: kms.IKey,
+    retention: logs.RetentionDays,
+    removal_policy: cdk.RemovalPolicy,
+    name: str | None = None,
+) -> logs.LogGroup:
+    allow_logs(key)
+    group = logs.LogGroup(
+        scope, id, log_group_name=name, encryption_key=key, retention=retention, removal_policy=removal_policy
+    )
+    return group
+
+
+def after_policies_of(resource: Construct, role: iam.IRole) -> None:
+    """Create `resource` only once `role`'s inline policy exists: services check the role's
+    permissions when the resource is created (the role itself is already referenced)."""
+    policy = role.node.try_find_child("DefaultPolicy") if isinstance(role, iam.Role) else None
+    resource.node.add_dependency(policy if policy is not None else role)
+
+
+def alarm(
+    scope: Construct,
+    id: str,
+    *,
+    metric: cloudwatch.Metric,
+    threshold: float,
+    description: str,
+    actions: Sequence[cloudwatch.IAlarmAction],
+    comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluation_periods: int = 1,
+) -> cloudwatch.Alarm:
+    made = cloudwatch.Alarm(
+        scope,
+        id,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        comparison_operator=comparison,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description=description,
+    )
+    for action in actions:
+        made.add_alarm_action(action)
+    return made
+
+
+def acknowledge(construct: Construct, rule: str, reason: str) -> None:
+    """Acknowledge one cdk-nag finding on `construct` (and its children), with the reason a
+    reviewer reads. cdk-nag 3.x wants each finding by its full id, e.g. AwsSolutions-IAM5[Resource::*]."""
+    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
