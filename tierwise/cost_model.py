@@ -54,6 +54,11 @@ class CostComponent(BaseModel):
     price_key: str | None = None
     source: str | None = None
     usage_based: bool = Field(False, description="the quantity comes from the workload")
+    not_estimated: bool = Field(
+        False,
+        description="usage-based line with no usage modelled (like Infracost without a usage file): "
+        "shown with its price, left out of totals",
+    )
 
 
 class TierCost(BaseModel):
@@ -104,6 +109,8 @@ def total(components: list[CostComponent]) -> tuple[float | None, float, list[st
     known = 0.0
     unknown: list[str] = []
     for c in components:
+        if c.not_estimated:
+            continue
         if c.monthly_cost is not None:
             known += c.monthly_cost
         elif c.monthly_quantity is None:
@@ -312,10 +319,19 @@ class LinearCost(BaseModel):
         return self.fixed_usd + self.per_request_usd * requests_per_month
 
 
-def linear_cost(estimate: Callable[[Workload], TierCost], workload: Workload, tier: str) -> LinearCost:
-    """Fit the (exactly linear) cost of a tier from two evaluations of ``estimate``."""
-    at_zero = estimate(workload.model_copy(update={"requests_per_month": 0})).monthly_usd
-    at_ref = estimate(workload.model_copy(update={"requests_per_month": _SLOPE_REQUESTS})).monthly_usd
+def linear_cost(
+    estimate: Callable[[Workload], TierCost], workload: Workload, tier: str, *, known_only: bool = False
+) -> LinearCost:
+    """Fit the (exactly linear) cost of a tier from two evaluations of ``estimate``.
+
+    ``known_only`` fits the known part instead: a lower bound when some price is unknown.
+    """
+    def cost(requests: int) -> float | None:
+        tc = estimate(workload.model_copy(update={"requests_per_month": requests}))
+        return tc.known_usd if known_only else tc.monthly_usd
+
+    at_zero = cost(0)
+    at_ref = cost(_SLOPE_REQUESTS)
     slope = None if at_zero is None or at_ref is None else (at_ref - at_zero) / _SLOPE_REQUESTS
     return LinearCost(tier=tier, fixed_usd=at_zero, per_request_usd=slope)
 
@@ -341,6 +357,7 @@ class TierOption(BaseModel):
     rejected_because: str | None = None
     cost: TierCost | None = None
     line: LinearCost | None = None
+    known_line: LinearCost | None = Field(None, description="lower bound from the known prices only")
     tokens_per_second: float | None = None
     cold_start_s: float | None = None
     cold_start: str = ""
@@ -481,6 +498,7 @@ def compare_tiers(
                 feasible=True,
                 cost=cost,
                 line=linear_cost(estimate, workload, tier),
+                known_line=linear_cost(estimate, workload, tier, known_only=True),
                 tokens_per_second=tps,
                 cold_start_s=seconds_cold,
                 cold_start=what,

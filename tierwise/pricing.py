@@ -609,3 +609,9 @@ def refresh_prices(
     refreshed = parse_prices(data, target.name)
     write_prices(refreshed, target)
     return refreshed
+
+
+def gpu_instance_hourly(instance_type: str, region: str = "us-east-1", path: str | Path | None = None) -> float | None:
+    """USD per hour of a SageMaker instance in ``region``, or None when the price is unknown."""
+    quote = load_prices(path).instance_hour(region, instance_type)
+    return None if quote is None else quote.value
