@@ -1,0 +1,187 @@
+"""Each tier's monthly cost against a figure computed by hand from the price file."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tierwise.cost_model import (
+    HOURS_PER_MONTH,
+    LinearCost,
+    break_even_requests,
+    compare_tiers,
+    estimate_tier_cost,
+)
+from tierwise.errors import TierwiseError
+from tierwise.pricing import PriceBook
+from tierwise.workload import Workload
+
+W = Workload(requests_per_month=40_000, input_tokens=600, output_tokens=250)
+REGION = "us-east-1"
+
+
+def price(book: PriceBook, *path) -> float:
+    fig = book.figure(REGION, *path)
+    assert fig is not None and fig.value is not None, path
+    return fig.value
+
+
+def with_price(book: PriceBook, value: float, *path) -> PriceBook:
+    """A copy of the book with one figure known (for lines the real file cannot price)."""
+    data = book.model_dump(by_alias=True)
+    node = data["regions"][REGION]
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = {"value": value, "unit": "USD", "source": "https://example.test/price", "taken": "2026-11-27"}
+    return PriceBook.model_validate(data)
+
+
+def test_lambda_gguf_by_hand(book):
+    settings = {"memory_mb": 6144, "architecture": "x86_64", "ephemeral_storage_mb": 5120, "timeout_s": 900}
+    cost = estimate_tier_cost("lambda-gguf", settings, None, W, REGION, 8.0, prompt_tokens_per_second=120.0,
+                              prices=book)
+    seconds = 600 / 120 + 250 / 8
+    expected = (
+        40_000 / 1e6 * price(book, "lambda", "requests_per_million")
+        + 40_000 * seconds * 6 * price(book, "lambda", "duration_gb_second", "x86_64")
+        + 40_000 * seconds * (5120 - 512) / 1024 * price(book, "lambda", "ephemeral_storage_gb_second")
+    )
+    assert cost.request_seconds == pytest.approx(seconds)
+    assert cost.monthly_usd == pytest.approx(expected, rel=1e-12)
+    assert cost.unknown == []
+    # arm64 bills at its own rate
+    arm = estimate_tier_cost("lambda-gguf", {**settings, "architecture": "arm64"}, None, W, REGION, 8.0,
+                             prompt_tokens_per_second=120.0, prices=book)
+    assert arm.monthly_usd < cost.monthly_usd
+
+
+def test_sagemaker_serverless_by_hand_and_unknown_data_price_is_reported(book):
+    settings = {"memory_mb": 3072, "max_concurrency": 5, "provisioned_concurrency": None}
+    cost = estimate_tier_cost("sagemaker-serverless", settings, None, W, REGION, 10.0,
+                              prompt_tokens_per_second=200.0, prices=book)
+    seconds = 600 / 200 + 250 / 10
+    compute = 40_000 * seconds * 3 * price(book, "sagemaker", "serverless_gb_second", 3072)
+    assert cost.components[0].monthly_cost == pytest.approx(compute)
+    # The data-processed price is not in the file for us-east-1: the total is unknown, not compute-only.
+    assert cost.monthly_usd is None
+    assert cost.known_usd == pytest.approx(compute)
+    assert any("data_processed_in_gb" in u for u in cost.unknown)
+    # With the price known, the lines add up by hand (4 bytes per token of text).
+    priced = with_price(with_price(book, 0.016, "sagemaker", "data_processed_in_gb"), 0.016, "sagemaker",
+                        "data_processed_out_gb")
+    full = estimate_tier_cost("sagemaker-serverless", settings, None, W, REGION, 10.0,
+                              prompt_tokens_per_second=200.0, prices=priced)
+    data_gb = 40_000 * (600 + 250) * 4 / 1024**3
+    assert full.monthly_usd == pytest.approx(compute + data_gb * 0.016)
+
+
+def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book):
+    settings = {"instance_type": "ml.g5.12xlarge", "min_instances": 2, "max_instances": 4}
+    priced = with_price(with_price(book, 0.016, "sagemaker", "data_processed_in_gb"), 0.016, "sagemaker",
+                        "data_processed_out_gb")
+    cost = estimate_tier_cost("sagemaker-gpu", settings, None, W, REGION, 40.0, prices=priced)
+    hours = 2 * HOURS_PER_MONTH
+    assert cost.components[0].monthly_quantity == hours
+    expected = hours * price(book, "sagemaker", "instance_hour", "ml.g5.12xlarge") + 40_000 * 850 * 4 / 1024**3 * 0.016
+    assert cost.monthly_usd == pytest.approx(expected)
+    # An instance type without a price is unknown, never free.
+    unknown = estimate_tier_cost("sagemaker-gpu", {**settings, "instance_type": "ml.g6e.xlarge"}, None, W, REGION,
+                                 40.0, prices=priced)
+    assert unknown.monthly_usd is None
+    assert any("ml.g6e.xlarge" in u for u in unknown.unknown)
+
+
+def test_bedrock_provisioned_by_commitment(book):
+    settings = {"model_id": "meta.llama3-8b-instruct-v1:0", "model_units": 3, "commitment": "SixMonths"}
+    cost = estimate_tier_cost("bedrock-provisioned", settings, None, W, REGION, None, prices=book)
+    assert cost.monthly_usd is None and cost.known_usd == 0
+    assert cost.unknown == [
+        "Provisioned throughput (3 MU, SixMonths): price unknown "
+        "(us-east-1/bedrock/provisioned_model_unit_hour/meta.llama3-8b-instruct-v1:0/SixMonths)"
+    ]
+    priced = with_price(book, 12.5, "bedrock", "provisioned_model_unit_hour", "meta.llama3-8b-instruct-v1:0",
+                        "SixMonths")
+    cost = estimate_tier_cost("bedrock-provisioned", settings, None, W, REGION, None, prices=priced)
+    assert cost.monthly_usd == pytest.approx(3 * HOURS_PER_MONTH * 12.5)
+    # No commitment is its own price line.
+    none = estimate_tier_cost("bedrock-provisioned", {**settings, "commitment": None}, None, W, REGION, None,
+                              prices=priced)
+    assert none.monthly_usd is None and "/none" in none.unknown[0]
+
+
+def test_bedrock_on_demand_by_hand(book):
+    settings = {"model_id": "meta.llama3-8b-instruct-v1:0", "model_units": 0}
+    cost = estimate_tier_cost("bedrock-on-demand", settings, None, W, REGION, None, prices=book)
+    expected = 40_000 * (600 / 1000 * price(book, "bedrock", "on_demand", "meta.llama3-8b-instruct-v1:0",
+                                            "input_per_1k_tokens")
+                         + 250 / 1000 * price(book, "bedrock", "on_demand", "meta.llama3-8b-instruct-v1:0",
+                                              "output_per_1k_tokens"))
+    assert cost.monthly_usd == pytest.approx(expected)
+
+
+def test_unknown_speed_makes_usage_cost_unknown_but_zero_traffic_is_free(book):
+    settings = {"memory_mb": 2048, "architecture": "x86_64", "ephemeral_storage_mb": 512}
+    cost = estimate_tier_cost("lambda-gguf", settings, None, W, REGION, None, prices=book)
+    assert cost.monthly_usd is None and any("tokens per second" in u for u in cost.unknown)
+    idle = estimate_tier_cost("lambda-gguf", settings, None, W.model_copy(update={"requests_per_month": 0}),
+                              REGION, None, prices=book)
+    assert idle.monthly_usd == 0
+
+
+def test_bad_tier_and_missing_setting_are_user_errors(book):
+    with pytest.raises(TierwiseError, match="unknown tier"):
+        estimate_tier_cost("ec2", {}, None, W, REGION, 1.0, prices=book)
+    with pytest.raises(TierwiseError, match="lack 'instance_type'"):
+        estimate_tier_cost("sagemaker-gpu", {"min_instances": 1}, None, W, REGION, 1.0, prices=book)
+
+
+def test_break_even_of_two_lines():
+    gpu = LinearCost(tier="gpu", fixed_usd=1000.0, per_request_usd=0.0001)
+    lam = LinearCost(tier="lam", fixed_usd=0.0, per_request_usd=0.01)
+    r = break_even_requests(lam, gpu)
+    assert r == pytest.approx(1000 / (0.01 - 0.0001))
+    assert lam.at(r) == pytest.approx(gpu.at(r))
+    assert break_even_requests(lam, LinearCost(tier="x", fixed_usd=5.0, per_request_usd=0.01)) is None  # parallel
+    assert break_even_requests(lam, LinearCost(tier="y", fixed_usd=None, per_request_usd=0.0)) is None
+
+
+def test_compare_tiers_side_by_side(book):
+    profile = SimpleNamespace(name="toy")
+    candidates = {
+        "lambda-gguf": SimpleNamespace(tier="lambda-gguf", profile=profile, tokens_per_second=10.0,
+                                       settings={"memory_mb": 4096, "architecture": "arm64",
+                                                 "ephemeral_storage_mb": 512, "timeout_s": 60,
+                                                 "file_bytes": 2_000_000_000}),
+        "sagemaker-gpu": SimpleNamespace(tier="sagemaker-gpu", profile=profile, tokens_per_second=60.0,
+                                         settings={"instance_type": "ml.g5.2xlarge", "min_instances": 1}),
+        "bedrock-on-demand": "the model is not offered on Bedrock",
+    }
+    priced = with_price(with_price(book, 0.016, "sagemaker", "data_processed_in_gb"), 0.016, "sagemaker",
+                        "data_processed_out_gb")
+    c = compare_tiers(candidates, W, REGION, lambda p: (p.tokens_per_second, 100.0), chosen_tier="lambda-gguf",
+                      model="toy", prices=priced)
+    by_tier = {o.tier: o for o in c.options}
+    assert by_tier["bedrock-on-demand"].feasible is False
+    assert by_tier["bedrock-on-demand"].rejected_because == "the model is not offered on Bedrock"
+    lam, gpu = by_tier["lambda-gguf"], by_tier["sagemaker-gpu"]
+    assert lam.chosen and not gpu.chosen
+    # 600/100 + 250/10 = 31 s, over the function's 60 s? no; the limit shows up only past it.
+    assert lam.cost.request_seconds == pytest.approx(31.0)
+    assert "no GPU" in lam.cannot and gpu.cannot[0].startswith("no scale to zero")
+    assert lam.cold_start_s and lam.cold_start_s > 0 and gpu.cold_start_s == 0
+    [be] = c.break_evens
+    assert be.tiers == ("lambda-gguf", "sagemaker-gpu")
+    assert be.cheaper_below == "lambda-gguf" and be.cheaper_above == "sagemaker-gpu"
+    assert lam.line.at(be.requests_per_month) == pytest.approx(gpu.line.at(be.requests_per_month))
+    # The fitted lines reproduce the estimate at the workload itself.
+    assert lam.line.at(W.requests_per_month) == pytest.approx(lam.cost.monthly_usd)
+    assert gpu.line.at(W.requests_per_month) == pytest.approx(gpu.cost.monthly_usd)
+
+
+def test_a_request_past_the_timeout_is_named(book):
+    slow = SimpleNamespace(tier="lambda-gguf", profile=None, tokens_per_second=0.5,
+                           settings={"memory_mb": 2048, "architecture": "x86_64", "ephemeral_storage_mb": 512,
+                                     "timeout_s": 300})
+    c = compare_tiers({"lambda-gguf": slow}, W, REGION, lambda p: (0.5, None), prices=book)
+    assert c.options[0].cannot[0] == "this workload's requests take 500 s, over the 300 s timeout"
