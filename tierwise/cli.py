@@ -142,7 +142,8 @@ def size_command(
 
 def print_plan(p: Placement) -> None:
     console.print(f"[bold]{p.model}[/bold] -> [bold green]{p.tier}[/bold green]"
-                  + (f" ({p.quant}, context {p.context:,})" if p.quant else ""), highlight=False)
+                  + (f" ({p.quant}, context {p.context:,})" if p.quant else "")
+                  + (f", ~${p.monthly_cost_usd:,.2f}/month" if p.monthly_cost_usd is not None else ""), highlight=False)
     settings = Table(title="settings", show_header=False)
     settings.add_column("key")
     settings.add_column("value")
@@ -158,7 +159,8 @@ def print_plan(p: Placement) -> None:
             console.print(f"runner-up: {ru['tier']} at ${ru['monthly_cost_usd']:,.2f}/month "
                           f"(${ru['more_per_month_usd']:,.2f} more)", highlight=False)
         else:
-            console.print(f"runner-up: {ru['tier']}", highlight=False)
+            console.print(f"runner-up: {ru['tier']} (at least ${ru['at_least_usd']:,.2f}/month; "
+                          "a price it needs is unknown)", highlight=False)
     if p.rejected:
         console.print("not chosen:", highlight=False)
         for t, r in p.rejected.items():

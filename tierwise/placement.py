@@ -53,6 +53,7 @@ class Placement(BaseModel):
     memory: MemoryEstimate | None = None
     workload: Workload = Field(default_factory=Workload)
     tokens_per_second: float | None = None
+    prompt_tokens_per_second: float | None = None
     monthly_cost_usd: float | None = None
     runner_up: dict[str, Any] | None = None
 
@@ -250,6 +251,17 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, price_of: Call
         usable = n * (inst["gpu_memory_gb"] * GIB * rt["gpu_memory_utilization"] - rt["per_gpu_overhead_bytes"])
         if est.total_bytes <= usable:
             candidates.append((inst, usable))
+    fits = bool(candidates)
+    candidates = [
+        (inst, usable) for inst, usable in candidates
+        if gpu_speed(family=inst["family"], gpu_count=inst["gpu_count"], weights_bytes=est.weights_bytes,
+                     parameters=profile.parameters).decode_tokens_per_second >= workload.tokens_per_second_floor
+    ]
+    if fits and not candidates:
+        raise Rejection(
+            f"no GPU instance that holds {fmt_bytes(est.total_bytes)} reaches the "
+            f"{workload.tokens_per_second_floor:g} tokens/s floor"
+        )
     if not candidates:
         biggest = max(gpu_instances(), key=lambda i: i["gpu_count"] * i["gpu_memory_gb"])
         raise Rejection(
@@ -265,8 +277,6 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, price_of: Call
     inst, usable = min(candidates, key=order)
     priced = price_of(inst["instance_type"]) if price_of else None
     speed = gpu_speed(family=inst["family"], gpu_count=inst["gpu_count"], weights_bytes=est.weights_bytes, parameters=profile.parameters)
-    if speed.decode_tokens_per_second < workload.tokens_per_second_floor:
-        raise Rejection(f"~{speed.decode_tokens_per_second:.1f} tokens/s on {inst['instance_type']} is below the floor")
     weights_gb = est.weights_bytes / 1e9
     settings = {
         "instance_type": inst["instance_type"],
@@ -366,6 +376,7 @@ def candidates(
         out[tier] = Placement(
             model=profile.name, tier=tier, quant=q, context=ctx, settings=settings, reasons=reasons,
             profile=profile, memory=est, workload=workload, tokens_per_second=speed.decode_tokens_per_second,
+            prompt_tokens_per_second=speed.prompt_tokens_per_second,
         )
     return out
 
@@ -388,19 +399,42 @@ def _instance_price_lookup() -> Callable[[str], float | None] | None:
     return price
 
 
-def _monthly_costs(feasible: dict[str, Placement], region: str) -> dict[str, float | None]:
+def _monthly_costs(feasible: dict[str, Placement], region: str) -> dict[str, tuple[float | None, float]]:
+    """tier -> (monthly total or None when a price is unknown, the known part: a lower bound)."""
     try:
         from tierwise.cost_model import estimate_tier_cost
     except ImportError:
-        return {t: None for t in feasible}
-    costs: dict[str, float | None] = {}
+        return {t: (None, 0.0) for t in feasible}
+    costs: dict[str, tuple[float | None, float]] = {}
     for tier, p in feasible.items():
-        try:
-            cost = estimate_tier_cost(tier, p.settings, p.profile, p.workload, region, p.tokens_per_second)
-            costs[tier] = cost.monthly_usd
-        except Exception:
-            costs[tier] = None
+        cost = estimate_tier_cost(
+            tier, p.settings, p.profile, p.workload, region, p.tokens_per_second,
+            prompt_tokens_per_second=p.prompt_tokens_per_second,
+        )
+        costs[tier] = (cost.monthly_usd, cost.known_usd)
     return costs
+
+
+def rank_by_cost(costs: dict[str, tuple[float | None, float]]) -> tuple[list[str], bool]:
+    """Tiers cheapest first, and whether that order is certain.
+
+    A tier with an unknown price costs at least its known part. The order is certain when
+    the first tier's total is known and no other tier's lower bound is below it."""
+    def key(t):
+        total, known = costs[t]
+        return (total if total is not None else known, NATURAL_ORDER.index(t))
+
+    ranked = sorted(costs, key=key)
+    best_total = costs[ranked[0]][0]
+    certain = best_total is not None and all(
+        costs[t][0] is not None or costs[t][1] >= best_total for t in ranked[1:]
+    )
+    if not certain:
+        # fall back to the natural order among the tiers that could still be cheapest
+        best_known = min((c[0] for c in costs.values() if c[0] is not None), default=None)
+        open_tiers = [t for t in costs if best_known is None or costs[t][1] <= best_known]
+        ranked = sorted(open_tiers, key=NATURAL_ORDER.index) + [t for t in ranked if t not in open_tiers]
+    return ranked, certain
 
 
 def plan(
@@ -439,23 +473,33 @@ def plan(
             detail = "; ".join(f"{t}: {r}" for t, r in rejected.items())
             raise TierwiseError(f"no tier can serve {profile.name}: {detail}")
         costs = _monthly_costs(pool, region)
-        if all(c is not None for c in costs.values()):
-            ranked = sorted(pool, key=lambda t: (costs[t], NATURAL_ORDER.index(t)))
-            why = [f"cheapest feasible tier for {workload.requests_per_month:,} requests/month: "
-                   f"${costs[ranked[0]]:,.2f}/month"]
+        ranked, certain = rank_by_cost(costs)
+        total0 = costs[ranked[0]][0]
+        if certain:
+            why = [f"cheapest feasible tier for {workload.requests_per_month:,} requests/month in {region}: "
+                   f"${total0:,.2f}/month"]
         else:
-            ranked = sorted(pool, key=NATURAL_ORDER.index)
-            why = ["first feasible tier in cost order (pay-per-use CPU, always-on GPU, Bedrock capacity); "
-                   "some tier could not be priced"]
+            unknown = [t for t in ranked if costs[t][0] is None]
+            why = [f"first feasible tier in cost order (pay-per-use CPU, always-on GPU, Bedrock capacity): "
+                   f"the price file cannot total {', '.join(unknown)} in {region}"]
         chosen = pool[ranked[0]]
         others = {t: pool[t] for t in ranked[1:]}
-        runner = ranked[1] if len(ranked) > 1 else None
         runner_up = None
-        if runner is not None:
-            c0, c1 = costs.get(ranked[0]), costs.get(runner)
-            runner_up = {"tier": runner, "monthly_cost_usd": None if c1 is None else round(c1, 2),
-                         "more_per_month_usd": None if c0 is None or c1 is None else round(c1 - c0, 2)}
-        chosen = chosen.model_copy(update={"monthly_cost_usd": costs.get(ranked[0]), "runner_up": runner_up})
+        if len(ranked) > 1:
+            runner = ranked[1]
+            c1, k1 = costs[runner]
+            runner_up = {
+                "tier": runner,
+                "monthly_cost_usd": None if c1 is None else round(c1, 2),
+                "at_least_usd": round(k1, 2),
+                "more_per_month_usd": None if total0 is None or c1 is None else round(c1 - total0, 2),
+            }
+        chosen = chosen.model_copy(update={"monthly_cost_usd": total0, "runner_up": runner_up})
+        for t in ranked[1:]:
+            c, k = costs[t]
+            cost_text = f"${c:,.2f}/month" if c is not None else f"at least ${k:,.2f}/month (a price is unknown)"
+            rejected[t] = f"feasible, {cost_text} against {ranked[0]}'s " + (
+                f"${total0:,.2f}" if total0 is not None else "unpriced total")
     if profile.task in ("classification", "token-classification", "embedding"):
         why.insert(0, f"task first: {profile.task} is predictive, so no generative model; the smallest CPU tier that fits")
     for t, p in others.items():

@@ -54,7 +54,8 @@ def _check(model: str, workload: Workload) -> tuple[str, int] | None:
         pool = _pool(profile, placement.candidates(profile, workload=workload))
         costs = {
             tier: estimate_tier_cost(tier, p.settings, p.profile, workload, "us-east-1",
-                                     p.tokens_per_second).monthly_usd
+                                     p.tokens_per_second,
+                                     prompt_tokens_per_second=p.prompt_tokens_per_second).monthly_usd
             for tier, p in pool.items()
         }
     if any(c is None for c in costs.values()):
