@@ -26,6 +26,7 @@ from tiers.shared import (
     dlc_repository_arn,
     limits,
     parse_ecr_image_uri,
+    tier_facts,
 )
 from tierwise.facts import load as load_core_facts
 
@@ -119,6 +120,14 @@ class SageMakerGpuEndpoint(SageMakerEndpointBase):
         self.local_nvme = nvme
 
         dtype, quantize = LMI_DTYPE[serving_dtype]
+        family = instance_type.rsplit(".", 1)[0]
+        if dtype == "bf16" and family in tier_facts("containers")["images"]["lmi"]["no_bf16_families"]:
+            dtype = "fp16"
+            cdk.Annotations.of(self).add_warning_v2(
+                "tierwise:fp16-fallback",
+                f"{spec['gpu']} ({family}) has no bfloat16: {serving_dtype} weights are served as FP16 (same memory)",
+            )
+        self.dtype = dtype
         environment = {
             "HF_MODEL_ID": hf_model_id,
             "OPTION_TENSOR_PARALLEL_DEGREE": str(tp),
@@ -169,6 +178,10 @@ class SageMakerGpuEndpoint(SageMakerEndpointBase):
             min_capacity=min_instances,
             max_capacity=max_instances,
         )
+        # Without a RoleARN, Application Auto Scaling uses (and creates if needed) its
+        # service-linked role for SageMaker endpoints; the role CDK would make has no permissions.
+        self.scaling_target.node.try_remove_child("Role")
+        self.scaling_target.node.default_child.add_property_deletion_override("RoleARN")
         self.scaling_target.scale_to_track_metric(
             "InvocationsPerInstance",
             target_value=invocations_per_instance_target,

@@ -1,0 +1,30 @@
+"""The CDK app: `cdk synth -c model=llama3-8b` (or model=all) plans each model's tier and
+synthesizes its stack. Context keys: see stacks/app_context.py and the README."""
+
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.app_context import read
+from stacks.model_stack import ModelStack
+from tierwise.errors import TierwiseError
+
+
+def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
+    """The app with one ModelStack per planned model (not yet synthesized)."""
+    app = cdk.App(context=context, outdir=outdir)
+    try:
+        plans = read(app.node.get_all_context())
+        env = cdk.Environment(region=plans.region) if plans.region else None
+        for stack in plans.stacks:
+            ModelStack(app, stack.stack_id, placement=stack.placement, env=env, **stack.options)
+    except TierwiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+if __name__ == "__main__":
+    main().synth()

@@ -1,0 +1,162 @@
+"""Read `cdk -c key=value` context into plans: everything app.py does before it builds a construct.
+
+Every mistake a user can make here ends as a TierwiseError with one line (what was wrong, what
+is allowed); app.py prints it and exits 2 before any construct exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from model_profiles import load_catalogue, load_profile
+from tierwise.errors import TierwiseError
+from tierwise.placement import Placement, plan
+from tierwise.workload import Workload
+
+KNOWN = (
+    "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
+    "min_instances", "max_instances", "architecture", "hf_token_secret",
+    *Workload.model_fields,
+)
+COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
+ARCHITECTURES = ("x86_64", "arm64")
+REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+# options that make sense for some tiers only
+OPTION_TIERS = {
+    "model_uri": ("lambda-gguf", "sagemaker-serverless"),
+    "image_uri": ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu"),
+    "architecture": ("lambda-gguf",),
+    "min_instances": ("sagemaker-gpu",),
+    "max_instances": ("sagemaker-gpu",),
+    "hf_token_secret": ("sagemaker-gpu",),
+}
+ALL = "all"
+
+
+@dataclass
+class StackPlan:
+    stack_id: str
+    placement: Placement
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AppPlan:
+    region: str | None
+    stacks: list[StackPlan]
+
+
+def _int(name: str, raw: Any, minimum: int = 1) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise TierwiseError(f"-c {name}: must be a whole number (got {raw!r})") from None
+    if value < minimum:
+        raise TierwiseError(f"-c {name}: must be at least {minimum} (got {value})")
+    return value
+
+
+def stack_id(model: str) -> str:
+    """A CloudFormation stack name for `model`: letters, digits and hyphens."""
+    return "tierwise-" + re.sub(r"[^A-Za-z0-9-]+", "-", model).strip("-")
+
+
+def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppPlan:
+    """Plans for the stacks the context asks for. `context` maps context keys to values
+    (strings from the command line, or whatever cdk.json holds)."""
+    environ = dict(os.environ) if environ is None else environ
+    given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}
+    model = str(given.get("model") or "").strip()
+    if not model:
+        raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them)")
+
+    region = given.get("region") or environ.get("CDK_DEFAULT_REGION") or None
+    if region is not None and not REGION.fullmatch(str(region)):
+        raise TierwiseError(f"-c region: not an AWS region name like us-east-1 (got {region!r})")
+
+    commitment_raw = str(given.get("commitment", "none")).strip()
+    if commitment_raw.lower() not in COMMITMENTS:
+        raise TierwiseError(f"-c commitment: one of none, OneMonth, SixMonths (got {commitment_raw!r})")
+    commitment = COMMITMENTS[commitment_raw.lower()]
+
+    options: dict[str, Any] = {}
+    for name in ("min_instances", "max_instances"):
+        if name in given:
+            options[name] = _int(name, given[name])
+    if options.get("min_instances", 1) > options.get("max_instances", options.get("min_instances", 1)):
+        raise TierwiseError(
+            f"-c min_instances ({options['min_instances']}) must not exceed -c max_instances ({options['max_instances']})"
+        )
+    if "architecture" in given:
+        if given["architecture"] not in ARCHITECTURES:
+            raise TierwiseError(f"-c architecture: one of {', '.join(ARCHITECTURES)} (got {given['architecture']!r})")
+        options["architecture"] = given["architecture"]
+    if "model_uri" in given:
+        uri = str(given["model_uri"])
+        if uri.startswith("s3://"):
+            if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+", uri):
+                raise TierwiseError(f"-c model_uri: s3://bucket/key of one .gguf object, or a local file (got {uri!r})")
+        elif not Path(uri).is_file():
+            raise TierwiseError(f"-c model_uri: no such file {uri!r} (give s3://bucket/key or a local .gguf file)")
+        options["model_uri"] = uri
+    if "image_uri" in given:
+        uri = str(given["image_uri"])
+        if not re.fullmatch(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})", uri):
+            raise TierwiseError(
+                f"-c image_uri: an ECR image, ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (got {uri!r})"
+            )
+        options["image_uri"] = uri
+    if "hf_token_secret" in given:
+        options["hf_token_secret"] = str(given["hf_token_secret"])
+
+    workload_fields = {k: given[k] for k in Workload.model_fields if k in given}
+    try:
+        workload = Workload(**workload_fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise TierwiseError(f"-c {err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+
+    plan_args: dict[str, Any] = {"workload": workload, "commitment": commitment}
+    if region:
+        plan_args["region"] = region
+    for name in ("tier", "quant"):
+        if name in given:
+            plan_args[name] = str(given[name])
+    if "context" in given:
+        plan_args["context"] = _int("context", given["context"])
+
+    if model == ALL:
+        for name in ("model_uri", "image_uri"):
+            if name in options:
+                raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
+        stacks = []
+        for profile in load_catalogue().values():
+            placement = plan(profile, **plan_args)
+            stacks.append(StackPlan(stack_id(profile.name), placement, _applicable(placement, options)))
+        ids = [s.stack_id for s in stacks]
+        if len(set(ids)) != len(ids):
+            raise TierwiseError(f"two catalogue models map to the same stack name: {sorted(ids)}")
+        return AppPlan(region, stacks)
+
+    placement = plan(load_profile(model), **plan_args)
+    for name in options:
+        if placement.tier not in OPTION_TIERS[name]:
+            raise TierwiseError(
+                f"-c {name} applies to {' and '.join(OPTION_TIERS[name])}; {model} is placed on {placement.tier}"
+                + (" (force a tier with -c tier=...)" if "tier" not in given else "")
+            )
+    if placement.tier == "sagemaker-serverless" and placement.settings.get("container") != "gguf":
+        for name in ("model_uri", "image_uri"):
+            if name in options:
+                raise TierwiseError(f"-c {name} applies to GGUF models; {model} runs the Hugging Face CPU container")
+    return AppPlan(region, [StackPlan(stack_id(model), placement, options)])
+
+
+def _applicable(placement: Placement, options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if placement.tier in OPTION_TIERS[k]}
