@@ -261,7 +261,7 @@ def mib(n: float | None) -> str:
 def print_tables(report: dict) -> None:
     rows = report["memory"]
     header = ("shape", "params", "quant", "n_ctx", "file MiB", "KV MiB", "import MiB", "loaded MiB",
-              "short MiB", "peak MiB", "pp tok/s", "pred MiB", "error %")
+              "short pk MiB", "peak MiB", "pp tok/s", "pred MiB", "error %")
     table = [header]
     for r in rows:
         pred = r.get("predicted") or {}
