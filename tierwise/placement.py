@@ -26,6 +26,7 @@ from tierwise.sizing import (
     estimate_gguf_profile,
     estimate_gpu,
     fmt_bytes,
+    lambda_runtime_bytes,
 )
 from tierwise.throughput import Speed, bedrock_speed, cpu_speed, gpu_speed
 from tierwise.workload import Workload
@@ -108,10 +109,11 @@ def _lambda(profile: ModelProfile, recipe: str, context: int, workload: Workload
         raise Rejection(f"the lambda-gguf tier runs generative GGUF models; {profile.name} is a {profile.task} model")
     est = estimate_gguf_profile(profile, recipe, context)
     gguf_file, url, sha = _gguf_file(profile, recipe)
-    need_mb = math.ceil(est.total_bytes * HEADROOM / MIB)
+    in_lambda = est.total_bytes + lambda_runtime_bytes()
+    need_mb = math.ceil(in_lambda * HEADROOM / MIB)
     if need_mb > lim["memory_mb_max"]:
         raise Rejection(
-            f"needs {need_mb:,} MB ({fmt_bytes(est.total_bytes)} + 10% headroom) at {recipe}, context {context}; "
+            f"needs {need_mb:,} MB ({fmt_bytes(in_lambda)} with the Lambda runtime, + 10% headroom) at {recipe}, context {context}; "
             f"Lambda allows at most {lim['memory_mb_max']:,} MB"
         )
     file_mb = math.ceil(est.file_bytes / MIB)
@@ -155,7 +157,8 @@ def _lambda(profile: ModelProfile, recipe: str, context: int, workload: Workload
         "reserved_concurrency": workload.max_concurrency,
     }
     reasons = [
-        f"{recipe} at context {context} needs {fmt_bytes(est.total_bytes)}; with 10% headroom {need_mb:,} MB, "
+        f"{recipe} at context {context} needs {fmt_bytes(est.total_bytes)}, {fmt_bytes(in_lambda)} with the Lambda "
+        f"runtime client and boto3; with 10% headroom {need_mb:,} MB, "
         f"{lim['memory_mb_max'] - memory_mb:,} MB under Lambda's {lim['memory_mb_max']:,} MB limit",
         f"{memory_mb:,} MB gives {vcpus:.2f} vCPUs: ~{speed.decode_tokens_per_second:.1f} tokens/s ({speed.basis})",
         f"a {workload.input_tokens}-token prompt + {workload.output_tokens}-token answer takes ~{typical_s:.0f} s; "

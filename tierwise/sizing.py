@@ -161,24 +161,32 @@ def _kv_step(arch: Architecture, context: int, cache_type: str, kv: int, batch: 
 def llama_cpp_runtime_bytes(
     *, context: int, attention_heads: int, embedding_width: int, ffn_width: int, vocabulary: int
 ) -> tuple[int, list[str]]:
-    """Compute buffers and the process itself for llama.cpp on CPU, worst case prompt."""
+    """Compute buffers and the serving process for llama.cpp on CPU, worst case: a prompt
+    that fills the context. Coefficients are calibrated data (runtime_model.yaml).
+    ffn_width is accepted for the record: the FFN intermediates are not live at the peak."""
     rt = load("runtime_model")["llama_cpp"]
     ubatch = min(rt["ubatch_tokens"], context)
-    scores = context * ubatch * attention_heads * rt["score_bytes_per_element"]
-    activations = 4 * ubatch * (
-        rt["activation_embd_tensors"] * embedding_width + rt["activation_ffn_tensors"] * ffn_width
-    )
+    scores = math.ceil(context * ubatch * attention_heads * rt["score_bytes_per_element"] * rt["score_buffers"])
+    mask = context * ubatch * rt["mask_bytes_per_element"]
+    activations = 4 * ubatch * rt["activation_embd_tensors"] * embedding_width
     logits = 4 * vocabulary * rt["logits_rows"]
-    process = rt["process_baseline_bytes"] + rt["lambda_runtime_bytes"]
-    total = scores + activations + logits + process
+    process = rt["process_baseline_bytes"] + rt["compute_fixed_bytes"]
+    total = scores + mask + activations + logits + process
     steps = [
         f"runtime: attention scores of one {ubatch}-token ubatch against {context} positions x "
-        f"{attention_heads} heads x 4 bytes = {fmt_bytes(scores)} (a prompt that fills the context)",
-        f"runtime: ubatch activations 4 bytes x {ubatch} x ({rt['activation_embd_tensors']} x {embedding_width}"
-        f" + {rt['activation_ffn_tensors']} x {ffn_width}) = {fmt_bytes(activations)}; logits {fmt_bytes(logits)}",
-        f"runtime: Python + llama.cpp process and Lambda runtime = {fmt_bytes(process)}",
+        f"{attention_heads} heads x 4 bytes x {rt['score_buffers']:g} (scores and softmax overlap) "
+        f"= {fmt_bytes(scores)}, + the mask {fmt_bytes(mask)} (a prompt that fills the context)",
+        f"runtime: activations 4 bytes x {ubatch} x {rt['activation_embd_tensors']} x {embedding_width} "
+        f"= {fmt_bytes(activations)}; logits {fmt_bytes(logits)}",
+        f"runtime: Python + llama.cpp process and graph buffers = {fmt_bytes(process)} "
+        "(calibrated against measured peak RSS, see the README)",
     ]
     return total, steps
+
+
+def lambda_runtime_bytes() -> int:
+    """What a Lambda adds to the serving process: the runtime client and boto3's S3 client."""
+    return load("runtime_model")["llama_cpp"]["lambda_runtime_bytes"]
 
 
 # --- GGUF file layout -------------------------------------------------------------------------
