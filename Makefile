@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+, Node 20+, make):
-#   make run    set up, synthesize the default model's stack and print its plan and cost
+#   make run    set up, synthesize the default model's stack (cdk synth, no AWS account needed)
+#               and print its plan and the cost review of what was synthesized
 #   make test   set up with the test extras (compiles llama-cpp-python once) and run the tests
 PY ?= python3
 VENV := .venv
@@ -9,6 +10,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # llama.cpp built for any x86-64/arm64 CPU, not only this one (a native build dies with SIGILL
 # on a host without the build machine's instructions)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
+CDK := node_modules/.bin/cdk
+# cdk.json runs "python app.py": the venv's python must come first on PATH
+CDK_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
 .PHONY: run test install install-test bench clean
 
@@ -24,15 +29,25 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,runtime]"
 	@touch $@
 
-install: $(VENV)/.installed
+$(CDK): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
 
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed $(CDK)
+
+install-test: $(VENV)/.installed-test $(CDK)
 
 run: install
+	$(CDK_ENV) $(CDK) synth -c model=$(MODEL) --output cdk.out --quiet
 	$(BIN)/tierwise plan $(MODEL)
+	$(BIN)/tierwise cost cdk.out
 
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(CDK_ENV) $(BIN)/python -m pytest -q
+
+bench: install-test
+	$(BIN)/python benchmarks/runtime_bench.py
+	$(CDK_ENV) $(BIN)/python benchmarks/synth_bench.py
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules
