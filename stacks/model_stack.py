@@ -4,7 +4,6 @@ cost-allocation tags, outputs that say how to call what was deployed)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -91,26 +90,8 @@ class ModelStack(cdk.Stack):
     # --- one builder per tier: settings -> construct props -> outputs ---------------------------
 
     def _lambda_gguf(self) -> LambdaGgufEndpoint:
-        s, o = self.placement.settings, self.options
-        source: dict[str, Any]
-        if "model_uri" in o or "image_uri" in o:
-            source = {"model_uri": o.get("model_uri"), "image_uri": o.get("image_uri")}
-        else:
-            source = {"gguf_url": s["gguf_url"], "gguf_sha256": s["gguf_sha256"], "gguf_file": s["gguf_file"]}
-        endpoint = LambdaGgufEndpoint(
-            self,
-            "Endpoint",
-            **source,
-            model_sha256=s["gguf_sha256"] if "model_uri" in o and _same_file(o["model_uri"], s["gguf_file"]) else None,
-            model_name=self.placement.model,
-            memory_mb=s["memory_mb"],
-            ephemeral_storage_mb=s["ephemeral_storage_mb"],
-            timeout_s=s["timeout_s"],
-            architecture=o.get("architecture", s["architecture"]),
-            n_ctx=s["n_ctx"],
-            threads=s["threads"],
-            reserved_concurrency=s["reserved_concurrency"],
-            encryption_key=self.key,
+        endpoint = LambdaGgufEndpoint.from_placement(
+            self, "Endpoint", self.placement, encryption_key=self.key, **self.options
         )
         region = cdk.Aws.REGION
         cdk.CfnOutput(self, "FunctionName", value=endpoint.function.function_name)
@@ -134,72 +115,23 @@ class ModelStack(cdk.Stack):
         return endpoint
 
     def _sagemaker_serverless(self) -> SageMakerServerlessEndpoint:
-        s, o = self.placement.settings, self.options
-        props: dict[str, Any] = {
-            "container": s["container"],
-            "memory_mb": s["memory_mb"],
-            "max_concurrency": s["max_concurrency"],
-            "provisioned_concurrency": s["provisioned_concurrency"],
-        }
-        if s["container"] == "gguf":
-            if "model_uri" in o or "image_uri" in o:
-                props.update(model_uri=o.get("model_uri"), image_uri=o.get("image_uri"))
-            else:
-                props.update(gguf_url=s["gguf_url"], gguf_sha256=s["gguf_sha256"], gguf_file=s["gguf_file"])
-            props.update(model_name=self.placement.model, n_ctx=s["n_ctx"], threads=s["threads"])
-            body = OPENAI_CHAT
-        else:
-            if "model_uri" in o or "image_uri" in o:
-                raise PropError(
-                    f"ModelStack: model_uri and image_uri apply to GGUF models; {self.placement.model} runs the "
-                    f"Hugging Face CPU container from {s['hf_model_id']}"
-                )
-            props.update(hf_model_id=s["hf_model_id"], hf_task=s["hf_task"])
-            body = HF_REQUEST
-        endpoint = SageMakerServerlessEndpoint(self, "Endpoint", encryption_key=self.key, **props)
-        self._endpoint_outputs(endpoint, body)
+        endpoint = SageMakerServerlessEndpoint.from_placement(
+            self, "Endpoint", self.placement, encryption_key=self.key, **self.options
+        )
+        self._endpoint_outputs(endpoint, OPENAI_CHAT if endpoint.container == "gguf" else HF_REQUEST)
         return endpoint
 
     def _sagemaker_gpu(self) -> SageMakerGpuEndpoint:
-        s, o = self.placement.settings, self.options
-        if s.get("hf_model_id") is None:
-            raise PropError(f"ModelStack: {self.placement.model} names no hf_model_id for the GPU container")
-        minimum = o.get("min_instances", s["min_instances"])
-        maximum = o.get("max_instances", max(s["max_instances"], minimum))
-        secret = None
-        if "hf_token_secret" in o:
-            secret = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", o["hf_token_secret"])
-        endpoint = SageMakerGpuEndpoint(
-            self,
-            "Endpoint",
-            hf_model_id=s["hf_model_id"],
-            instance_type=s["instance_type"],
-            tensor_parallel_degree=s["tensor_parallel_degree"],
-            serving_dtype=s["serving_dtype"],
-            max_model_len=s["max_model_len"],
-            max_batch_size=s["max_batch_size"],
-            volume_size_gb=s["volume_size_gb"],
-            startup_health_check_timeout_s=s["startup_health_check_timeout_s"],
-            min_instances=minimum,
-            max_instances=maximum,
-            local_nvme=s["local_nvme"],
-            image_uri=o.get("image_uri"),
-            hf_token_secret=secret,
-            encryption_key=self.key,
-        )
+        options = dict(self.options)
+        if "hf_token_secret" in options:
+            options["hf_token_secret"] = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", options["hf_token_secret"])
+        endpoint = SageMakerGpuEndpoint.from_placement(self, "Endpoint", self.placement, encryption_key=self.key, **options)
         self._endpoint_outputs(endpoint, LMI_REQUEST)
         return endpoint
 
     def _bedrock_provisioned(self) -> BedrockProvisionedThroughput:
-        s = self.placement.settings
-        endpoint = BedrockProvisionedThroughput(
-            self,
-            "Endpoint",
-            model_id=s["model_id"],
-            model_units=s["model_units"],
-            commitment=s["commitment"],
-            tags=self._tags(),
-            encryption_key=self.key,
+        endpoint = BedrockProvisionedThroughput.from_placement(
+            self, "Endpoint", self.placement, tags=self._tags(), encryption_key=self.key
         )
         cdk.CfnOutput(self, "ProvisionedModelArn", value=endpoint.provisioned_model_arn,
                       description="pass it as modelId to InvokeModel / Converse")
@@ -207,8 +139,7 @@ class ModelStack(cdk.Stack):
         return endpoint
 
     def _bedrock_on_demand(self) -> BedrockOnDemand:
-        s = self.placement.settings
-        endpoint = BedrockOnDemand(self, "Endpoint", model_id=s["model_id"])
+        endpoint = BedrockOnDemand.from_placement(self, "Endpoint", self.placement)
         cdk.CfnOutput(self, "InferenceProfileArn", value=endpoint.inference_profile_arn,
                       description="pass it as modelId so that the spend carries this stack's tags")
         self._bedrock_command(endpoint.inference_profile_arn)
@@ -238,7 +169,3 @@ class ModelStack(cdk.Stack):
     def _tags(self) -> dict[str, str]:
         return {TAG_MODEL: self.placement.model, TAG_TIER: self.placement.tier, TAG_QUANT: self.placement.quant or "none"}
 
-
-def _same_file(model_uri: str, planned_file: str) -> bool:
-    """The plan's sha256 checks a model_uri only when it names the planned file."""
-    return Path(model_uri.split("?")[0]).name == planned_file

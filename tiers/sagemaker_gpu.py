@@ -17,6 +17,7 @@ from constructs import Construct
 
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.shared import (
+    FromPlacement,
     PropError,
     alarm,
     check_choice,
@@ -50,7 +51,7 @@ def gpu_instance(instance_type: str) -> dict:
     }
 
 
-class SageMakerGpuEndpoint(SageMakerEndpointBase):
+class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
     """A Hugging Face model on GPU instances behind a real-time SageMaker endpoint.
 
     The LMI container downloads ``hf_model_id`` from the Hub at start-up and shards it over
@@ -58,8 +59,37 @@ class SageMakerGpuEndpoint(SageMakerEndpointBase):
     config gets the KMS key for the ML storage volume unless the instance type keeps its
     volume on local NVMe instance storage (ml.g5, g6, g6e, p4d, p5...), which rejects a key
     and takes no VolumeSizeInGB either. ``min_instances``..``max_instances`` bound a target-
-    tracking policy on SageMakerVariantInvocationsPerInstance.
+    tracking policy on SageMakerVariantInvocationsPerInstance (Application Auto Scaling's
+    service-linked role does the scaling). A BF16 model on a GPU without bfloat16 (the T4 of
+    ml.g4dn) is served as FP16, with a synth warning: the same memory, and vLLM refuses bf16
+    there. ``hf_token_secret`` (a Secrets Manager secret) supplies HF_TOKEN for gated models.
     """
+
+    TIER = "sagemaker-gpu"
+
+    @classmethod
+    def props_from_placement(
+        cls, placement, *, min_instances: int | None = None, max_instances: int | None = None, **props,
+    ) -> dict:
+        s = placement.settings
+        if s.get("hf_model_id") is None:
+            raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container")
+        minimum = s["min_instances"] if min_instances is None else min_instances
+        maximum = max(s["max_instances"], minimum) if max_instances is None else max_instances
+        return {
+            "hf_model_id": s["hf_model_id"],
+            "instance_type": s["instance_type"],
+            "tensor_parallel_degree": s["tensor_parallel_degree"],
+            "serving_dtype": s["serving_dtype"],
+            "max_model_len": s["max_model_len"],
+            "max_batch_size": s["max_batch_size"],
+            "volume_size_gb": s["volume_size_gb"],
+            "startup_health_check_timeout_s": s["startup_health_check_timeout_s"],
+            "min_instances": minimum,
+            "max_instances": maximum,
+            "local_nvme": s["local_nvme"],
+            **props,
+        }
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from constructs import Construct
 from tiers.lambda_gguf.construct import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
 from tiers.shared import (
+    FromPlacement,
     PropError,
     alarm,
     check_choice,
@@ -39,7 +40,7 @@ HF_TASKS = (
 )
 
 
-class SageMakerServerlessEndpoint(SageMakerEndpointBase):
+class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
     """A SageMaker Serverless Inference endpoint (CPU only).
 
     ``container="gguf"`` runs the tier's llama.cpp runtime image (tiers/lambda_gguf/runtime)
@@ -50,6 +51,32 @@ class SageMakerServerlessEndpoint(SageMakerEndpointBase):
     embeddings) that needs no generative runtime. Its image URI is resolved for the stack's
     region from tiers/data/containers.yaml.
     """
+
+    TIER = "sagemaker-serverless"
+
+    @classmethod
+    def props_from_placement(
+        cls, placement, *, model_uri: str | None = None, image_uri: str | None = None, **props,
+    ) -> dict:
+        s = placement.settings
+        base = {
+            "container": s["container"],
+            "memory_mb": s["memory_mb"],
+            "max_concurrency": s["max_concurrency"],
+            "provisioned_concurrency": s["provisioned_concurrency"],
+        }
+        if s["container"] != "gguf":
+            if model_uri is not None or image_uri is not None:
+                raise PropError(
+                    f"{cls.__name__}: model_uri and image_uri apply to GGUF models; {placement.model} runs the "
+                    f"Hugging Face CPU container from {s['hf_model_id']}"
+                )
+            return {**base, "hf_model_id": s["hf_model_id"], "hf_task": s["hf_task"], **props}
+        if model_uri is not None or image_uri is not None:
+            source = {"model_uri": model_uri, "image_uri": image_uri}
+        else:
+            source = {"gguf_url": s["gguf_url"], "gguf_sha256": s["gguf_sha256"], "gguf_file": s["gguf_file"]}
+        return {**base, **source, "model_name": placement.model, "n_ctx": s["n_ctx"], "threads": s["threads"], **props}
 
     def __init__(
         self,

@@ -277,3 +277,42 @@ def acknowledge(construct: Construct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on `construct` (and its children), with the reason a
     reviewer reads. cdk-nag 3.x wants each finding by its full id, e.g. AwsSolutions-IAM5[Resource::*]."""
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+# --- from a plan ------------------------------------------------------------------------------
+
+
+class FromPlacement:
+    """Build a tier construct from a tierwise Placement (its settings are the props, see
+    docs/CONTRACTS.md) or straight from a model profile, planned for this construct's tier."""
+
+    TIER: str = ""
+
+    @classmethod
+    def props_from_placement(cls, placement: Any, **overrides: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_placement(cls, scope: Construct, id: str, placement: Any, **overrides: Any):
+        if placement.tier != cls.TIER:
+            raise PropError(f"{cls.__name__}: the placement is for tier {placement.tier}; this construct is {cls.TIER}")
+        return cls(scope, id, **cls.props_from_placement(placement, **overrides))  # type: ignore[call-arg]
+
+    @classmethod
+    def for_profile(
+        cls,
+        scope: Construct,
+        id: str,
+        profile: Any,
+        *,
+        quant: str | None = None,
+        context: int | None = None,
+        workload: Any = None,
+        **overrides: Any,
+    ):
+        """A sound deployment of `profile` on this tier: sized by tierwise.placement, every
+        setting overridable by keyword."""
+        from tierwise.placement import plan
+
+        placement = plan(profile, quant=quant, context=context, workload=workload, tier=cls.TIER)
+        return cls.from_placement(scope, id, placement, **overrides)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,4 +120,3 @@ def test_cdk_cli_synthesizes_the_default_model(tmp_path):
     default = json.loads((ROOT / "cdk.json").read_text())["context"]["model"]
     template = json.loads((outdir / f"tierwise-{default}.template.json").read_text())
     assert template["Outputs"]["Tier"]["Value"] == "lambda-gguf"
-    assert shutil.which("node")

@@ -163,3 +163,27 @@ def test_bad_props_name_the_prop_and_what_is_allowed(make_stack, props, named, a
     assert message.startswith("LambdaGgufEndpoint: ")
     assert named in message and allowed in message
     assert "\n" not in message
+
+
+def test_a_profile_alone_is_a_sound_deployment(make_stack):
+    from model_profiles import load_profile
+    from tierwise.placement import plan
+
+    profile = load_profile("llama3.2-1b")
+    stack = make_stack()
+    LambdaGgufEndpoint.for_profile(stack, "Llm", profile, quant="Q8_0", context=2048)
+    planned = plan(profile, quant="Q8_0", context=2048, tier="lambda-gguf").settings
+    fn = only(stack, "AWS::Lambda::Function")["Properties"]
+    assert (fn["MemorySize"], fn["Timeout"], fn["EphemeralStorage"]["Size"]) == (
+        planned["memory_mb"], planned["timeout_s"], planned["ephemeral_storage_mb"])
+    (image,) = docker_assets(stack)
+    assert image["dockerBuildArgs"]["GGUF_URL"] == planned["gguf_url"]
+
+
+def test_a_placement_for_another_tier_is_refused(make_stack):
+    from model_profiles import load_profile
+    from tierwise.placement import plan
+
+    placement = plan(load_profile("llama3-70b"))
+    with pytest.raises(PropError, match="LambdaGgufEndpoint: the placement is for tier sagemaker-gpu"):
+        LambdaGgufEndpoint.from_placement(make_stack(), "Llm", placement)

@@ -142,3 +142,12 @@ def test_bad_props_name_the_prop_and_what_is_allowed(make_stack, props, named, a
         SageMakerGpuEndpoint(make_stack(), "Gpu", **{"hf_model_id": MODEL, **props})
     assert str(err.value).startswith("SageMakerGpuEndpoint: ")
     assert named in str(err.value) and allowed in str(err.value)
+
+
+def test_for_profile_sizes_the_instance(make_stack):
+    from model_profiles import load_profile
+
+    stack = make_stack()
+    ep = SageMakerGpuEndpoint.for_profile(stack, "Gpu", load_profile("llama3-70b"), min_instances=2)
+    (variant,) = only(stack, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert variant["InstanceType"] == ep.instance_type and variant["InitialInstanceCount"] == 2

@@ -11,18 +11,24 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn, foundation_model_arns
-from tiers.shared import PropError, check_text
+from tiers.shared import FromPlacement, PropError, check_text
 
 NAME_MAX = 64
 
 
-class BedrockOnDemand(Construct):
+class BedrockOnDemand(FromPlacement, Construct):
     """No capacity of ours: Bedrock bills per token. The application inference profile copies
     ``model_id`` (a foundation model, or a cross-region system inference profile such as
     ``us.anthropic...``); invoking the profile's ARN instead of the model id puts the calls
     under the profile's tags in Cost Explorer. Deploying needs Bedrock model access for the
     model. ``grant_invoke(grantee)`` allows inference through the profile.
     """
+
+    TIER = "bedrock-on-demand"
+
+    @classmethod
+    def props_from_placement(cls, placement, **props) -> dict:
+        return {"model_id": placement.settings["model_id"], **props}
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn
 from tiers.shared import (
+    FromPlacement,
     PropError,
     acknowledge,
     after_policies_of,
@@ -34,7 +35,7 @@ HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 NAME_MAX = 63
 
 
-class BedrockProvisionedThroughput(Construct):
+class BedrockProvisionedThroughput(FromPlacement, Construct):
     """Provisioned throughput for a Bedrock model.
 
     ``commitment`` is None (no commitment, delete any time) by default. ``OneMonth`` or
@@ -46,6 +47,13 @@ class BedrockProvisionedThroughput(Construct):
     CloudFormation reason. ``provisioned_model_arn`` is what callers pass as modelId to
     InvokeModel / Converse; ``grant_invoke(grantee)`` allows exactly that.
     """
+
+    TIER = "bedrock-provisioned"
+
+    @classmethod
+    def props_from_placement(cls, placement, **props) -> dict:
+        s = placement.settings
+        return {"model_id": s["model_id"], "model_units": s["model_units"], "commitment": s["commitment"], **props}
 
     def __init__(
         self,

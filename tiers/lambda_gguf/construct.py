@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from tiers.shared import (
+    FromPlacement,
     after_policies_of,
     PropError,
     alarm,
@@ -44,7 +45,7 @@ def runtime_image_build_args(gguf_url: str | None, gguf_sha256: str | None, gguf
     return {name: value for name, value in args.items() if value}
 
 
-class LambdaGgufEndpoint(Construct):
+class LambdaGgufEndpoint(FromPlacement, Construct):
     """A container-image Lambda function running llama.cpp on one GGUF model.
 
     The model comes from exactly one place:
@@ -57,8 +58,36 @@ class LambdaGgufEndpoint(Construct):
       or from ``model_uri``); nothing is built at synth or deploy time.
 
     Callers reach it through the Function URL (IAM auth only) or the Invoke API;
-    ``grant_invoke(grantee)`` allows both.
+    ``grant_invoke(grantee)`` allows both. ``LambdaGgufEndpoint.for_profile(self, "Llm", p)``
+    sizes a catalogue model for this tier; ``from_placement`` takes a plan made elsewhere.
     """
+
+    TIER = "lambda-gguf"
+
+    @classmethod
+    def props_from_placement(
+        cls, placement, *, model_uri: str | None = None, image_uri: str | None = None,
+        architecture: str | None = None, **props,
+    ) -> dict:
+        s = placement.settings
+        if model_uri is not None or image_uri is not None:
+            source = {"model_uri": model_uri, "image_uri": image_uri}
+            if model_uri is not None and Path(model_uri).name == s["gguf_file"]:
+                source["model_sha256"] = s["gguf_sha256"]  # the plan's checksum is for this file
+        else:
+            source = {"gguf_url": s["gguf_url"], "gguf_sha256": s["gguf_sha256"], "gguf_file": s["gguf_file"]}
+        return {
+            **source,
+            "model_name": placement.model,
+            "memory_mb": s["memory_mb"],
+            "ephemeral_storage_mb": s["ephemeral_storage_mb"],
+            "timeout_s": s["timeout_s"],
+            "architecture": architecture or s["architecture"],
+            "n_ctx": s["n_ctx"],
+            "threads": s["threads"],
+            "reserved_concurrency": s["reserved_concurrency"],
+            **props,
+        }
 
     def __init__(
         self,
