@@ -118,5 +118,7 @@ def test_cdk_cli_synthesizes_the_default_model(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     default = json.loads((ROOT / "cdk.json").read_text())["context"]["model"]
-    template = json.loads((outdir / f"tierwise-{default}.template.json").read_text())
-    assert template["Outputs"]["Tier"]["Value"] == "lambda-gguf"
+    (planned,) = read({"model": default, "region": "us-east-1"}, environ={}).stacks
+    template = json.loads((outdir / f"{planned.stack_id}.template.json").read_text())
+    assert template["Outputs"]["Tier"]["Value"] == planned.placement.tier
+    assert [p.name for p in outdir.glob("*.template.json")] == [f"{planned.stack_id}.template.json"]
