@@ -3,16 +3,13 @@ cost-allocation tags, outputs that say how to call what was deployed)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.app_context import OPTION_TIERS
-from tiers import TIER_CONSTRUCTS
 from tiers.bedrock.on_demand import BedrockOnDemand
 from tiers.bedrock.provisioned import BedrockProvisionedThroughput
 from tiers.lambda_gguf.construct import LambdaGgufEndpoint
@@ -22,15 +19,19 @@ from tiers.shared import PropError, create_key
 from tierwise.placement import Placement
 
 TAG_MODEL, TAG_TIER, TAG_QUANT = "tierwise:model", "tierwise:tier", "tierwise:quant"
-# what a chat request looks like for each runtime
-OPENAI_CHAT = '{"messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":64}'
-LMI_REQUEST = '{"inputs":"Say hello in five words.","parameters":{"max_new_tokens":64}}'
-HF_REQUEST = '{"inputs":"I love how simple this was."}'
-BEDROCK_MESSAGES = '[{"role":"user","content":[{"text":"Say hello in five words."}]}]'
+TIER_CONSTRUCT_CLASSES = {
+    "lambda-gguf": LambdaGgufEndpoint,
+    "sagemaker-serverless": SageMakerServerlessEndpoint,
+    "sagemaker-gpu": SageMakerGpuEndpoint,
+    "bedrock-provisioned": BedrockProvisionedThroughput,
+    "bedrock-on-demand": BedrockOnDemand,
+}
 
 
 class ModelStack(cdk.Stack):
-    """The deployable stack for one placed model.
+    """The deployable stack for one placed model: nothing tier-specific here; the tier's
+    construct maps the plan's settings to its props (``from_placement``) and says how to call
+    what it deployed (``outputs``).
 
     ``placement`` is the decision (tierwise.placement.plan); its ``settings`` become the tier
     construct's props one to one (docs/CONTRACTS.md). Options override what a plan cannot
@@ -59,8 +60,8 @@ class ModelStack(cdk.Stack):
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
         }
         tier = placement.tier
-        if tier not in TIER_CONSTRUCTS:
-            raise PropError(f"ModelStack: placement.tier must be one of {', '.join(TIER_CONSTRUCTS)} (got {tier!r})")
+        if tier not in TIER_CONSTRUCT_CLASSES:
+            raise PropError(f"ModelStack: placement.tier must be one of {', '.join(TIER_CONSTRUCT_CLASSES)} (got {tier!r})")
         for name, value in options.items():
             if value is not None and tier not in OPTION_TIERS[name]:
                 raise PropError(
@@ -77,95 +78,16 @@ class ModelStack(cdk.Stack):
         for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
             cdk.Tags.of(self).add(key, value)
 
-        # the shared key: only tiers that encrypt something of ours get one (a key costs money)
+        construct = TIER_CONSTRUCT_CLASSES[tier]
+        props: dict[str, Any] = dict(self.options)
+        # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
-        if tier != "bedrock-on-demand":
+        if construct.USES_KEY:
             self.key = create_key(self, "Key", description=f"tierwise {placement.model}: logs, environment, endpoint storage")
+            props["encryption_key"] = self.key
+        self.endpoint = construct.from_placement(self, "Endpoint", placement, **props)
 
-        builder: Callable[[], Construct] = getattr(self, "_" + tier.replace("-", "_"))
-        self.endpoint = builder()
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")
-
-    # --- one builder per tier: settings -> construct props -> outputs ---------------------------
-
-    def _lambda_gguf(self) -> LambdaGgufEndpoint:
-        endpoint = LambdaGgufEndpoint.from_placement(
-            self, "Endpoint", self.placement, encryption_key=self.key, **self.options
-        )
-        region = cdk.Aws.REGION
-        cdk.CfnOutput(self, "FunctionName", value=endpoint.function.function_name)
-        cdk.CfnOutput(self, "FunctionUrl", value=endpoint.url, description="IAM auth: sign requests with SigV4 (service lambda)")
-        cdk.CfnOutput(
-            self, "InvokeCommand",
-            description="call the function through the Invoke API",
-            value=(
-                f"aws lambda invoke --region {region} --function-name {endpoint.function.function_name} "
-                f"--cli-binary-format raw-in-base64-out --payload '{OPENAI_CHAT}' /dev/stdout"
-            ),
-        )
-        cdk.CfnOutput(
-            self, "InvokeUrlCommand",
-            description="call the Function URL with a SigV4-signed request (pip install awscurl)",
-            value=(
-                f"awscurl --service lambda --region {region} -X POST -H 'content-type: application/json' "
-                f"-d '{OPENAI_CHAT}' {endpoint.url}v1/chat/completions"
-            ),
-        )
-        return endpoint
-
-    def _sagemaker_serverless(self) -> SageMakerServerlessEndpoint:
-        endpoint = SageMakerServerlessEndpoint.from_placement(
-            self, "Endpoint", self.placement, encryption_key=self.key, **self.options
-        )
-        self._endpoint_outputs(endpoint, OPENAI_CHAT if endpoint.container == "gguf" else HF_REQUEST)
-        return endpoint
-
-    def _sagemaker_gpu(self) -> SageMakerGpuEndpoint:
-        options = dict(self.options)
-        if "hf_token_secret" in options:
-            options["hf_token_secret"] = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", options["hf_token_secret"])
-        endpoint = SageMakerGpuEndpoint.from_placement(self, "Endpoint", self.placement, encryption_key=self.key, **options)
-        self._endpoint_outputs(endpoint, LMI_REQUEST)
-        return endpoint
-
-    def _bedrock_provisioned(self) -> BedrockProvisionedThroughput:
-        endpoint = BedrockProvisionedThroughput.from_placement(
-            self, "Endpoint", self.placement, tags=self._tags(), encryption_key=self.key
-        )
-        cdk.CfnOutput(self, "ProvisionedModelArn", value=endpoint.provisioned_model_arn,
-                      description="pass it as modelId to InvokeModel / Converse")
-        self._bedrock_command(endpoint.provisioned_model_arn)
-        return endpoint
-
-    def _bedrock_on_demand(self) -> BedrockOnDemand:
-        endpoint = BedrockOnDemand.from_placement(self, "Endpoint", self.placement)
-        cdk.CfnOutput(self, "InferenceProfileArn", value=endpoint.inference_profile_arn,
-                      description="pass it as modelId so that the spend carries this stack's tags")
-        self._bedrock_command(endpoint.inference_profile_arn)
-        return endpoint
-
-    # --- shared outputs ---------------------------------------------------------------------
-
-    def _endpoint_outputs(self, endpoint: SageMakerServerlessEndpoint | SageMakerGpuEndpoint, body: str) -> None:
-        name = endpoint.endpoint.attr_endpoint_name
-        cdk.CfnOutput(self, "EndpointName", value=name)
-        cdk.CfnOutput(
-            self, "InvokeCommand",
-            description="call the endpoint (boto3: sagemaker-runtime invoke_endpoint with the same arguments)",
-            value=(
-                f"aws sagemaker-runtime invoke-endpoint --region {cdk.Aws.REGION} --endpoint-name {name} "
-                f"--content-type application/json --cli-binary-format raw-in-base64-out --body '{body}' /dev/stdout"
-            ),
-        )
-
-    def _bedrock_command(self, model_arn: str) -> None:
-        cdk.CfnOutput(
-            self, "InvokeCommand",
-            description="call the model (boto3: bedrock-runtime converse with the same arguments)",
-            value=f"aws bedrock-runtime converse --region {cdk.Aws.REGION} --model-id {model_arn} --messages '{BEDROCK_MESSAGES}'",
-        )
-
-    def _tags(self) -> dict[str, str]:
-        return {TAG_MODEL: self.placement.model, TAG_TIER: self.placement.tier, TAG_QUANT: self.placement.quant or "none"}
-
+        for name, (value, description) in self.endpoint.outputs().items():
+            cdk.CfnOutput(self, name, value=value, description=description)

@@ -15,6 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from tiers.shared import (
+    EXAMPLE_REQUESTS,
     ECR_TOKEN_REASON,
     acknowledge,
     after_policies_of,
@@ -153,6 +154,20 @@ class SageMakerEndpointBase(Construct):
             self, "ErrorsAlarm", metric=self.metric("Invocation5XXErrors"), threshold=1, actions=actions,
             description="the model container answered with a 5xx error at least once in 5 minutes",
         )
+
+    example_request = EXAMPLE_REQUESTS["openai-chat"]
+
+    def outputs(self) -> dict[str, tuple[str, str]]:
+        name = self.endpoint.attr_endpoint_name
+        return {
+            "EndpointName": (name, "the SageMaker endpoint"),
+            "InvokeCommand": (
+                f"aws sagemaker-runtime invoke-endpoint --region {cdk.Aws.REGION} --endpoint-name {name} "
+                f"--content-type application/json --cli-binary-format raw-in-base64-out "
+                f"--body '{self.example_request}' /dev/stdout",
+                "call the endpoint (boto3: sagemaker-runtime invoke_endpoint with the same arguments)",
+            ),
+        }
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let `grantee` call InvokeEndpoint (and its streaming form) on this endpoint only."""

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.shared import (
+    EXAMPLE_REQUESTS,
     FromPlacement,
     PropError,
     alarm,
@@ -62,7 +63,7 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
     tracking policy on SageMakerVariantInvocationsPerInstance (Application Auto Scaling's
     service-linked role does the scaling). A BF16 model on a GPU without bfloat16 (the T4 of
     ml.g4dn) is served as FP16, with a synth warning: the same memory, and vLLM refuses bf16
-    there. ``hf_token_secret`` (a Secrets Manager secret) supplies HF_TOKEN for gated models.
+    there. ``hf_token_secret`` (a Secrets Manager secret or its name) supplies HF_TOKEN for gated models.
     """
 
     TIER = "sagemaker-gpu"
@@ -109,7 +110,7 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         invocations_per_instance_target: int = 60,
         local_nvme: bool | None = None,
         image_uri: str | None = None,
-        hf_token_secret: secretsmanager.ISecret | None = None,
+        hf_token_secret: secretsmanager.ISecret | str | None = None,
         encryption_key: kms.IKey | None = None,
         role: iam.IRole | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
@@ -167,6 +168,8 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         }
         if quantize:
             environment["OPTION_QUANTIZE"] = quantize
+        if isinstance(hf_token_secret, str):
+            hf_token_secret = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", hf_token_secret)
         if hf_token_secret is not None:
             # gated Hub models (Llama, Gemma) need a token; CloudFormation resolves the
             # reference at deploy time, so the token is never in the template
@@ -182,6 +185,7 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
             image, repository_arn = dlc_image_uri(self, "lmi"), dlc_repository_arn(self, "lmi")
         self._allow_image_pull([repository_arn])
         self.image_uri = image
+        self.example_request = EXAMPLE_REQUESTS["lmi"]
 
         variant = {
             "instance_type": instance_type,

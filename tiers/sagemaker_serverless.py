@@ -18,6 +18,7 @@ from constructs import Construct
 from tiers.lambda_gguf.construct import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
 from tiers.shared import (
+    EXAMPLE_REQUESTS,
     FromPlacement,
     PropError,
     alarm,
@@ -178,6 +179,7 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
             self._allow_image_pull([dlc_repository_arn(self, "huggingface-cpu")])
             environment = {"HF_MODEL_ID": hf_model_id, "HF_TASK": hf_task}
         self.image_uri = image
+        self.example_request = EXAMPLE_REQUESTS["openai-chat" if container == "gguf" else "huggingface"]
 
         self._build_endpoint(
             container={"image": image, "environment": environment},

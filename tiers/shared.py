@@ -279,14 +279,37 @@ def acknowledge(construct: Construct, rule: str, reason: str) -> None:
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
 
 
+# --- how to call what was deployed -----------------------------------------------------------
+
+# a first request for each runtime, used in the "how to invoke" outputs
+EXAMPLE_REQUESTS = {
+    "openai-chat": '{"messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":64}',
+    "lmi": '{"inputs":"Say hello in five words.","parameters":{"max_new_tokens":64}}',
+    "huggingface": '{"inputs":"I love how simple this was."}',
+    "bedrock-messages": '[{"role":"user","content":[{"text":"Say hello in five words."}]}]',
+}
+
+
+def converse_command(model_arn: str) -> str:
+    return (
+        f"aws bedrock-runtime converse --region {cdk.Aws.REGION} --model-id {model_arn} "
+        f"--messages '{EXAMPLE_REQUESTS['bedrock-messages']}'"
+    )
+
+
 # --- from a plan ------------------------------------------------------------------------------
 
 
 class FromPlacement:
     """Build a tier construct from a tierwise Placement (its settings are the props, see
-    docs/CONTRACTS.md) or straight from a model profile, planned for this construct's tier."""
+    docs/CONTRACTS.md) or straight from a model profile, planned for this construct's tier.
+
+    Every tier construct also has ``outputs()``: output name -> (value, description), what to
+    call and the exact command that calls it (ModelStack turns them into stack outputs)."""
 
     TIER: str = ""
+    # whether the construct encrypts something of its own with a KMS key (it takes encryption_key)
+    USES_KEY: bool = True
 
     @classmethod
     def props_from_placement(cls, placement: Any, **overrides: Any) -> dict[str, Any]:

@@ -131,3 +131,14 @@ def test_region_agnostic_bedrock_arns(make_stack):
     BedrockOnDemand(stack, "Od", model_id="amazon.nova-pro-v1:0")
     profile = only(stack, "AWS::Bedrock::ApplicationInferenceProfile")["Properties"]
     assert {"Ref": "AWS::Region"} in profile["ModelSource"]["CopyFrom"]["Fn::Join"][1]
+
+
+def test_stack_tags_reach_the_provisioned_model(make_stack):
+    import aws_cdk as cdk
+
+    stack = make_stack()
+    cdk.Tags.of(stack).add("team", "ml")
+    BedrockProvisionedThroughput(stack, "Pt", model_id=MODEL, tags={"tierwise:tier": "bedrock-provisioned"})
+    (resource,) = resources(stack, RESOURCE_TYPE).values()
+    assert resource["Properties"]["Tags"] == [
+        {"Key": "team", "Value": "ml"}, {"Key": "tierwise:tier", "Value": "bedrock-provisioned"}]

@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn, foundation_model_arns
-from tiers.shared import FromPlacement, PropError, check_text
+from tiers.shared import FromPlacement, PropError, check_text, converse_command
 
 NAME_MAX = 64
 
@@ -25,6 +25,7 @@ class BedrockOnDemand(FromPlacement, Construct):
     """
 
     TIER = "bedrock-on-demand"
+    USES_KEY = False  # nothing of ours to encrypt
 
     @classmethod
     def props_from_placement(cls, placement, **props) -> dict:
@@ -56,6 +57,14 @@ class BedrockOnDemand(FromPlacement, Construct):
             ),
         )
         self.inference_profile_arn = self.profile.attr_inference_profile_arn
+
+    def outputs(self) -> dict[str, tuple[str, str]]:
+        return {
+            "InferenceProfileArn": (self.inference_profile_arn,
+                                    "pass it as modelId so that the spend carries this stack's tags"),
+            "InvokeCommand": (converse_command(self.inference_profile_arn),
+                              "call the model (boto3: bedrock-runtime converse with the same arguments)"),
+        }
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let `grantee` run inference through the profile. IAM checks the profile and the

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jsii
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,6 +19,7 @@ from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn
 from tiers.shared import (
+    converse_command,
     FromPlacement,
     PropError,
     acknowledge,
@@ -154,8 +157,9 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
         }
         if commitment:
             properties["CommitmentDuration"] = commitment
-        if tags:
-            properties["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        # a custom resource takes no tags from Tags.of(...): hand the stack's tags (known at
+        # synth, after the tag aspects ran) and `tags` to the handler, which tags the model
+        properties["Tags"] = cdk.Lazy.any(_TagList(stack, tags or {}), omit_empty_array=True)
         self.resource = cdk.CustomResource(
             self,
             "Resource",
@@ -265,6 +269,13 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
             "minute and logs every event (level ALL) to this construct's encrypted log group",
         )
 
+    def outputs(self) -> dict[str, tuple[str, str]]:
+        return {
+            "ProvisionedModelArn": (self.provisioned_model_arn, "pass it as modelId to InvokeModel / Converse"),
+            "InvokeCommand": (converse_command(self.provisioned_model_arn),
+                              "call the model (boto3: bedrock-runtime converse with the same arguments)"),
+        }
+
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let `grantee` run inference (InvokeModel, Converse and their streaming forms) on this provisioned model."""
         return iam.Grant.add_to_principal(
@@ -272,6 +283,18 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
             actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
             resource_arns=[self.provisioned_model_arn],
         )
+
+
+@jsii.implements(cdk.IStableAnyProducer)
+class _TagList:
+    """The stack's tags merged with extra ones, as [{Key, Value}], produced at synth time."""
+
+    def __init__(self, stack: cdk.Stack, extra: dict[str, str]) -> None:
+        self._stack, self._extra = stack, extra
+
+    def produce(self) -> list[dict[str, str]]:
+        merged = {**self._stack.tags.tag_values(), **self._extra}
+        return [{"Key": k, "Value": v} for k, v in sorted(merged.items())]
 
 
 def _generated_name(scope: Construct) -> str:

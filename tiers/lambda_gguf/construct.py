@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from tiers.shared import (
+    EXAMPLE_REQUESTS,
     FromPlacement,
     after_policies_of,
     PropError,
@@ -258,6 +259,23 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
             self, "Image", repository_arn=arn, repository_name=match["repository"]
         )
         return lambda_.DockerImageCode.from_ecr(repository, tag_or_digest=match["tag"] or match["digest"])
+
+    def outputs(self) -> dict[str, tuple[str, str]]:
+        region, name, body = cdk.Aws.REGION, self.function.function_name, EXAMPLE_REQUESTS["openai-chat"]
+        return {
+            "FunctionName": (name, "the function; call it with the Invoke API"),
+            "FunctionUrl": (self.url, "IAM auth: sign requests with SigV4 (service lambda)"),
+            "InvokeCommand": (
+                f"aws lambda invoke --region {region} --function-name {name} "
+                f"--cli-binary-format raw-in-base64-out --payload '{body}' /dev/stdout",
+                "call the function through the Invoke API",
+            ),
+            "InvokeUrlCommand": (
+                f"awscurl --service lambda --region {region} -X POST -H 'content-type: application/json' "
+                f"-d '{body}' {self.url}v1/chat/completions",
+                "call the Function URL with a SigV4-signed request (pip install awscurl)",
+            ),
+        }
 
     # --- access ---------------------------------------------------------------------------------
 
