@@ -29,8 +29,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,runtime]"
 	@touch $@
 
-$(CDK): package.json
-	npm install --no-audit --no-fund --loglevel=error
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 install: $(VENV)/.installed $(CDK)

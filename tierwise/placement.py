@@ -154,7 +154,9 @@ def _lambda(profile: ModelProfile, recipe: str, context: int, workload: Workload
         "gguf_url": url,
         "gguf_sha256": sha,
         "file_bytes": est.file_bytes,
-        "reserved_concurrency": workload.max_concurrency,
+        # None: reserving concurrency fails on new accounts whose limit is 10 (AWS keeps 10
+        # unreserved); LambdaGgufEndpoint(reserved_concurrency=N) caps it explicitly
+        "reserved_concurrency": None,
     }
     reasons = [
         f"{recipe} at context {context} needs {fmt_bytes(est.total_bytes)}, {fmt_bytes(in_lambda)} with the Lambda "
@@ -281,12 +283,16 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, price_of: Call
     priced = price_of(inst["instance_type"]) if price_of else None
     speed = gpu_speed(family=inst["family"], gpu_count=inst["gpu_count"], weights_bytes=est.weights_bytes, parameters=profile.parameters)
     weights_gb = est.weights_bytes / 1e9
+    family = load("gpu_instances")["families"][inst["family"]]
+    dtype = est.quant
+    if dtype == "BF16" and not family.get("bf16", True):
+        dtype = "F16"  # same memory; the GPU computes in FP16
     settings = {
         "instance_type": inst["instance_type"],
         "gpu_count": inst["gpu_count"],
         "gpu_memory_gb": inst["gpu_memory_gb"],
         "tensor_parallel_degree": inst["gpu_count"],
-        "serving_dtype": est.quant,
+        "serving_dtype": dtype,
         "hf_model_id": profile.hf_model_id,
         "max_model_len": context,
         "max_batch_size": batch,

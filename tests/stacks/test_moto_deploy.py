@@ -163,7 +163,7 @@ def test_lambda_gguf_stack(synthesis, aws):
     assert config["Timeout"] == settings["timeout_s"]
     assert config["Environment"]["Variables"]["N_CTX"] == str(settings["n_ctx"])
     assert config["Environment"]["Variables"]["N_THREADS"] == str(settings["threads"])
-    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == settings["reserved_concurrency"]
+    assert lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") == settings["reserved_concurrency"]
     (image,) = synthesis.assets(stack)["dockerImages"]
     assert fn["Code"]["ImageUri"].endswith(f"cdk-hnb659fds-container-assets-{ACCOUNT}-{REGION}:{image}")
     assert _role_actions(config["Role"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
