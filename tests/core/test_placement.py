@@ -117,3 +117,19 @@ def test_workload_is_an_input():
     long_answers = Workload(output_tokens=4000, input_tokens=4000)
     p = plan(load_profile("phi3-mini"), workload=long_answers)
     assert "serverless invocations end at 60 s" in p.rejected["sagemaker-serverless"] or p.tier != "sagemaker-serverless"
+
+
+def test_custom_bedrock_model_needs_provisioned_throughput():
+    base = load_profile("nova-pro")
+    custom = base.model_copy(update={
+        "name": "nova-pro-finetuned",
+        "bedrock": base.bedrock.model_copy(update={"custom_model": True, "provisioned_throughput": True}),
+    })
+    p = plan(custom)
+    assert p.tier == "bedrock-provisioned"
+    assert p.settings["model_units"] == 1 and p.settings["commitment"] is None
+    assert "only provisioned throughput" in p.rejected["bedrock-on-demand"]
+    committed = plan(custom, commitment="SixMonths")
+    assert committed.settings["commitment"] == "SixMonths"
+    with pytest.raises(TierwiseError, match="unknown commitment 'TwoYears'"):
+        plan(custom, commitment="TwoYears")
