@@ -504,6 +504,7 @@ def plan(
                 "more_per_month_usd": None if total0 is None or c1 is None else round(c1 - total0, 2),
             }
         chosen = chosen.model_copy(update={"monthly_cost_usd": total0, "runner_up": runner_up})
+        warnings += _cheaper_managed_tiers(feasible, pool, total0, region)
         for t in ranked[1:]:
             c, k = costs[t]
             cost_text = f"${c:,.2f}/month" if c is not None else f"at least ${k:,.2f}/month (a price is unknown)"
@@ -541,6 +542,24 @@ def _policy_pool(profile: ModelProfile, feasible: dict[str, Placement], rejected
             )
         return {"bedrock-on-demand": feasible["bedrock-on-demand"]}
     return {t: p for t, p in feasible.items()}
+
+
+def _cheaper_managed_tiers(
+    feasible: dict[str, Placement], pool: dict[str, Placement], chosen_usd: float | None, region: str
+) -> list[str]:
+    """Say so when a Bedrock tier the policy set aside would cost less: the user may accept a
+    managed API for an open model, and should know what hosting it costs them."""
+    if chosen_usd is None:
+        return []
+    set_aside = {t: p for t, p in feasible.items() if t not in pool}
+    out = []
+    for tier, (total, _) in _monthly_costs(set_aside, region).items():
+        if total is not None and total < chosen_usd:
+            out.append(
+                f"{tier} would cost ${total:,.2f}/month against ${chosen_usd:,.2f} for hosting it ourselves; "
+                f"choose it with --tier {tier} (-c tier={tier}) if a managed API is acceptable"
+            )
+    return out
 
 
 def _not_chosen_reason(tier: str, chosen: Placement) -> str:

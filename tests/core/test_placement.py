@@ -133,3 +133,10 @@ def test_custom_bedrock_model_needs_provisioned_throughput():
     assert committed.settings["commitment"] == "SixMonths"
     with pytest.raises(TierwiseError, match="unknown commitment 'TwoYears'"):
         plan(custom, commitment="TwoYears")
+
+
+def test_a_cheaper_bedrock_tier_set_aside_by_policy_is_named_in_a_warning():
+    p = plan(load_profile("llama3-8b"))
+    assert p.tier == "lambda-gguf"
+    warning = next(w for w in p.warnings if w.startswith("bedrock-on-demand would cost $"))
+    assert "--tier bedrock-on-demand" in warning
