@@ -24,6 +24,7 @@ from tiers.shared import (
     alarm,
     check_choice,
     check_int,
+    check_model_source,
     check_text,
     dlc_image_uri,
     dlc_repository_arn,
@@ -118,16 +119,7 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
             check_int(owner, "max_tokens_default", max_tokens_default, 1)
             if threads is not None:
                 check_int(owner, "threads", threads, 1)
-            if gguf_url is not None and (model_uri is not None or image_uri is not None):
-                raise PropError(
-                    f"{owner}: gguf_url bakes the model into an image built here; it cannot be combined with "
-                    f"model_uri or image_uri (pick one model source)"
-                )
-            if gguf_url is None and model_uri is None and image_uri is None:
-                raise PropError(
-                    f"{owner}: container gguf needs a model: gguf_url (baked into the image), model_uri "
-                    f"(s3://bucket/key or a local file) or image_uri (an ECR image with the model baked in)"
-                )
+            check_model_source(owner, gguf_url, model_uri, image_uri)
             if model_uri is not None and model_uri.startswith("s3://"):
                 parse_s3_uri(owner, "model_uri", model_uri)
         else:

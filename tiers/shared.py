@@ -71,6 +71,21 @@ def check_text(owner: str, prop: str, value: Any, pattern: str, what: str) -> st
     return value
 
 
+def check_model_source(owner: str, gguf_url: str | None, model_uri: str | None, image_uri: str | None) -> None:
+    """Exactly one way to get the GGUF: baked in at build (gguf_url), from S3 or a local file
+    (model_uri), or a pushed image (image_uri, optionally with model_uri)."""
+    if gguf_url is not None and (model_uri is not None or image_uri is not None):
+        raise PropError(
+            f"{owner}: gguf_url bakes the model into an image built here; it cannot be combined with "
+            f"model_uri or image_uri (pick one model source: gguf_url, model_uri, or image_uri)"
+        )
+    if gguf_url is None and model_uri is None and image_uri is None:
+        raise PropError(
+            f"{owner}: no model: pass gguf_url (baked into the image), model_uri (s3://bucket/key or a "
+            f"local .gguf file) or image_uri (an ECR image with the model baked in)"
+        )
+
+
 S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)")
 ECR_IMAGE_URI = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"

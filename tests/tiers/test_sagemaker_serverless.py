@@ -115,7 +115,7 @@ def test_grant_invoke_on_this_endpoint(make_stack):
         ({**HF, "container": "gpu"}, "container", "gguf, huggingface-cpu"),
         ({"container": "huggingface-cpu", "hf_task": "text-classification"}, "hf_model_id", "org/name"),
         ({**HF, "hf_task": "dance"}, "hf_task", "text-classification"),
-        ({"container": "gguf"}, "needs a model", "gguf_url"),
+        ({"container": "gguf"}, "no model: pass gguf_url", "gguf_url"),
     ],
 )
 def test_bad_props_name_the_prop_and_what_is_allowed(make_stack, props, named, allowed):

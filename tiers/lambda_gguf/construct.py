@@ -24,6 +24,7 @@ from tiers.shared import (
     alarm,
     check_choice,
     check_int,
+    check_model_source,
     check_text,
     create_key,
     limits,
@@ -138,16 +139,7 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
             if value is not None:
                 check_text(owner, prop, value, SHA256, "64 lowercase hex digits")
 
-        if gguf_url is not None and (model_uri is not None or image_uri is not None):
-            raise PropError(
-                f"{owner}: gguf_url bakes the model into an image built here; it cannot be combined with "
-                f"model_uri or image_uri (pick one model source: gguf_url, model_uri, or image_uri)"
-            )
-        if gguf_url is None and model_uri is None and image_uri is None:
-            raise PropError(
-                f"{owner}: no model: pass gguf_url (baked into the image), model_uri (s3://bucket/key or a "
-                f"local .gguf file) or image_uri (an ECR image with the model baked in)"
-            )
+        check_model_source(owner, gguf_url, model_uri, image_uri)
         if gguf_url is not None:
             check_text(owner, "gguf_url", gguf_url, r"https://\S+", "an https:// URL of a .gguf file")
 
