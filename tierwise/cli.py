@@ -181,6 +181,7 @@ def plan_command(
     tokens_per_second_floor: Optional[float] = typer.Option(None, "--tokens-per-second-floor"),
     max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency"),
     commitment: Optional[str] = typer.Option(None, "--commitment", help="Bedrock PT: OneMonth or SixMonths"),
+    task: Optional[str] = typer.Option(None, "--task", help="what the model is for, e.g. classification: warns when a generative model is overkill"),
     region: str = typer.Option("us-east-1", "--region"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -190,7 +191,7 @@ def plan_command(
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
     )
     placement = plan(load_profile(model), quant=quant, context=context, workload=workload, tier=tier,
-                     commitment=commitment, region=region)
+                     commitment=commitment, region=region, task=task)
     if as_json:
         _emit_json(placement.contract())
     else:

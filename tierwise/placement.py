@@ -9,11 +9,11 @@ reasons and the rejections, so the user sees why.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_profiles.schema import ModelProfile
+from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
 from tierwise.quant import check_recipe
@@ -454,6 +454,7 @@ def plan(
     tier: str | None = None,
     commitment: str | None = None,
     region: str = "us-east-1",
+    task: str | None = None,
 ) -> Placement:
     """The tier for this model and workload, its settings, why, and why not the others."""
     workload = workload or Workload()
@@ -465,10 +466,17 @@ def plan(
     feasible = {t: p for t, p in options.items() if isinstance(p, Placement)}
     rejected = {t: r for t, r in options.items() if isinstance(r, str)}
     warnings = []
-    if profile.generative is False:
-        pass
-    elif profile.task not in ("chat", "text-generation", "code-generation"):
-        warnings.append(f"{profile.name} is a generative model planned for a {profile.task} task")
+    if task is not None:
+        if task not in get_args(Task):
+            raise TierwiseError(f"unknown task {task!r}; allowed: {', '.join(get_args(Task))}")
+        if profile.generative and task not in GENERATIVE_TASKS:
+            from model_profiles import load_catalogue
+
+            fitting = [p.name for p in load_catalogue().values() if p.task == task]
+            instead = f"; a {task} model such as {', '.join(fitting)} needs no generative runtime" if fitting else ""
+            warnings.append(
+                f"{profile.name} is a generative model planned for a {task} task: a bulldozer to mow a lawn{instead}"
+            )
 
     if tier is not None:
         if tier not in feasible:

@@ -140,3 +140,12 @@ def test_a_cheaper_bedrock_tier_set_aside_by_policy_is_named_in_a_warning():
     assert p.tier == "lambda-gguf"
     warning = next(w for w in p.warnings if w.startswith("bedrock-on-demand would cost $"))
     assert "--tier bedrock-on-demand" in warning
+
+
+def test_a_generative_model_for_a_predictive_task_gets_a_warning():
+    p = plan(load_profile("llama3-8b"), task="classification")
+    warning = next(w for w in p.warnings if "planned for a classification task" in w)
+    assert "distilbert-sst2" in warning
+    assert not any("planned for" in w for w in plan(load_profile("llama3-8b"), task="chat").warnings)
+    with pytest.raises(TierwiseError, match="unknown task 'mowing'"):
+        plan(load_profile("llama3-8b"), task="mowing")
