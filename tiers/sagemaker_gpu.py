@@ -27,7 +27,7 @@ from tiers.shared import (
     dlc_image_uri,
     dlc_repository_arn,
     limits,
-    parse_ecr_image_uri,
+    ecr_image_repository_arn,
     tier_facts,
 )
 from tierwise.facts import load as load_core_facts
@@ -175,12 +175,8 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
             # reference at deploy time, so the token is never in the template
             environment["HF_TOKEN"] = hf_token_secret.secret_value.unsafe_unwrap()
         if image_uri is not None:
-            match = parse_ecr_image_uri(owner, "image_uri", image_uri)
             image = image_uri
-            repository_arn = cdk.Stack.of(self).format_arn(
-                service="ecr", account=match["account"], region=match["region"],
-                resource="repository", resource_name=match["repository"],
-            )
+            _, repository_arn = ecr_image_repository_arn(self, owner, "image_uri", image_uri)
         else:
             image, repository_arn = dlc_image_uri(self, "lmi"), dlc_repository_arn(self, "lmi")
         self._allow_image_pull([repository_arn])

@@ -30,7 +30,7 @@ from tiers.shared import (
     dlc_repository_arn,
     limits,
     model_object,
-    parse_ecr_image_uri,
+    ecr_image_repository_arn,
     parse_s3_uri,
 )
 
@@ -148,12 +148,8 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
                     iam.PolicyStatement(sid="ReadModelObject", actions=["s3:GetObject"], resources=[object_arn])
                 )
             if image_uri is not None:
-                match = parse_ecr_image_uri(owner, "image_uri", image_uri)
                 image = image_uri
-                repository_arn = cdk.Stack.of(self).format_arn(
-                    service="ecr", account=match["account"], region=match["region"],
-                    resource="repository", resource_name=match["repository"],
-                )
+                _, repository_arn = ecr_image_repository_arn(self, owner, "image_uri", image_uri)
             else:
                 # serverless endpoints run x86_64 only
                 asset = ecr_assets.DockerImageAsset(

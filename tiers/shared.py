@@ -110,6 +110,16 @@ def parse_ecr_image_uri(owner: str, prop: str, uri: str) -> re.Match[str]:
     return match
 
 
+def ecr_image_repository_arn(scope: Construct, owner: str, prop: str, uri: str) -> tuple[re.Match[str], str]:
+    """The parsed image URI and the ARN of its repository, for a pull grant on that one repo."""
+    match = parse_ecr_image_uri(owner, prop, uri)
+    arn = cdk.Stack.of(scope).format_arn(
+        service="ecr", account=match["account"], region=match["region"],
+        resource="repository", resource_name=match["repository"],
+    )
+    return match, arn
+
+
 # --- container images -------------------------------------------------------------------------
 
 

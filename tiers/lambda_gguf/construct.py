@@ -30,7 +30,7 @@ from tiers.shared import (
     limits,
     log_group,
     model_object,
-    parse_ecr_image_uri,
+    ecr_image_repository_arn,
 )
 
 RUNTIME_DIRECTORY = Path(__file__).resolve().parent / "runtime"
@@ -246,11 +246,7 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
         return uri
 
     def _prebuilt_image(self, owner: str, image_uri: str) -> lambda_.DockerImageCode:
-        match = parse_ecr_image_uri(owner, "image_uri", image_uri)
-        arn = cdk.Stack.of(self).format_arn(
-            service="ecr", account=match["account"], region=match["region"],
-            resource="repository", resource_name=match["repository"],
-        )
+        match, arn = ecr_image_repository_arn(self, owner, "image_uri", image_uri)
         repository = ecr.Repository.from_repository_attributes(
             self, "Image", repository_arn=arn, repository_name=match["repository"]
         )
