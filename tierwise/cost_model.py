@@ -192,6 +192,19 @@ def lambda_components(
     return lines
 
 
+def provisioned_concurrency_component(region: str, provisioned: int, memory_mb: float) -> CostComponent:
+    """Serverless provisioned concurrency bills per GB-second while provisioned, around the
+    clock; the price file has no figure for it yet, so the line is priced unknown."""
+    return CostComponent(
+        name=f"Provisioned concurrency ({provisioned})",
+        unit="GB-seconds",
+        monthly_quantity=provisioned * memory_mb / 1024 * HOURS_PER_MONTH * 3600,
+        price=None,
+        monthly_cost=None,
+        price_key=price_key(region, "sagemaker", "serverless_provisioned_concurrency"),
+    )
+
+
 def estimate_tier_cost(
     tier: str,
     settings: Mapping[str, Any],
@@ -240,18 +253,7 @@ def estimate_tier_cost(
         ]
         provisioned = settings.get("provisioned_concurrency")
         if provisioned:
-            # Provisioned concurrency bills per GB-second while provisioned; the price file
-            # has no figure for it yet, so it is reported as unknown rather than left out.
-            lines.append(
-                CostComponent(
-                    name=f"Provisioned concurrency ({provisioned})",
-                    unit="GB-seconds",
-                    monthly_quantity=provisioned * memory_mb / 1024 * HOURS_PER_MONTH * 3600,
-                    price=None,
-                    monthly_cost=None,
-                    price_key=price_key(region, "sagemaker", "serverless_provisioned_concurrency"),
-                )
-            )
+            lines.append(provisioned_concurrency_component(region, provisioned, memory_mb))
     elif tier == "sagemaker-gpu":
         instance_type = str(_setting(settings, "instance_type", tier))
         minimum = int(_setting(settings, "min_instances", tier))

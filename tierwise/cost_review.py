@@ -32,6 +32,7 @@ from tierwise.cost_model import (
     _data_processed,
     component,
     lambda_components,
+    provisioned_concurrency_component,
     request_seconds,
     total,
 )
@@ -438,16 +439,7 @@ def _price_endpoint_config(ctx: _Context, logical_id: str, resource: dict) -> Re
             else:
                 lines.append(_not_estimated(f"Serverless inference ({memory_mb} MB)", "GB-seconds", quote, key))
             if provisioned:
-                lines.append(
-                    CostComponent(
-                        name=f"Provisioned concurrency ({provisioned})",
-                        unit="GB-seconds",
-                        monthly_quantity=provisioned * memory_mb / 1024 * HOURS_PER_MONTH * 3600,
-                        price=None,
-                        monthly_cost=None,
-                        price_key=price_key(ctx.region, "sagemaker", "serverless_provisioned_concurrency"),
-                    )
-                )
+                lines.append(provisioned_concurrency_component(ctx.region, provisioned, memory_mb))
             continue
         instance_type = variant.get("InstanceType")
         if not isinstance(instance_type, str):
