@@ -483,7 +483,9 @@ def plan(
             raise TierwiseError(f"tier {tier} cannot serve {profile.name}: {rejected[tier]}")
         chosen = feasible[tier]
         why = [f"tier {tier} was asked for (--tier)"]
-        others = {t: p for t, p in feasible.items() if t != tier}
+        for t in feasible:
+            if t != tier:
+                rejected[t] = f"feasible, but --tier asked for {tier}"
     else:
         pool = _policy_pool(profile, feasible, rejected)
         if not pool:
@@ -500,7 +502,6 @@ def plan(
             why = [f"first feasible tier in cost order (pay-per-use CPU, always-on GPU, Bedrock capacity): "
                    f"the price file cannot total {', '.join(unknown)} in {region}"]
         chosen = pool[ranked[0]]
-        others = {t: pool[t] for t in ranked[1:]}
         runner_up = None
         if len(ranked) > 1:
             runner = ranked[1]
@@ -518,10 +519,8 @@ def plan(
             cost_text = f"${c:,.2f}/month" if c is not None else f"at least ${k:,.2f}/month (a price is unknown)"
             rejected[t] = f"feasible, {cost_text} against {ranked[0]}'s " + (
                 f"${total0:,.2f}" if total0 is not None else "unpriced total")
-    if profile.task in ("classification", "token-classification", "embedding"):
+    if not profile.generative:
         why.insert(0, f"task first: {profile.task} is predictive, so no generative model; the smallest CPU tier that fits")
-    for t, p in others.items():
-        rejected.setdefault(t, _not_chosen_reason(t, chosen))
     return chosen.model_copy(
         update={"reasons": why + chosen.reasons, "rejected": rejected, "warnings": warnings + chosen.warnings}
     )
@@ -568,12 +567,6 @@ def _cheaper_managed_tiers(
                 f"choose it with --tier {tier} (-c tier={tier}) if a managed API is acceptable"
             )
     return out
-
-
-def _not_chosen_reason(tier: str, chosen: Placement) -> str:
-    if chosen.monthly_cost_usd is not None:
-        return f"feasible but costs more than {chosen.tier} at this workload"
-    return f"feasible, but {chosen.tier} comes first in cost order"
 
 
 def plan_by_name(name: str, **kwargs) -> Placement:
