@@ -274,10 +274,7 @@ def estimate_gguf_profile(
         f"= {fmt_bytes(file_bytes)}",
         _kv_step(arch, context, cache_type, kv),
         *runtime_steps,
-        f"total = weights + KV cache + runtime = {fmt_bytes(total)}",
-        f"naive (the article's formula): {profile.parameters:,} parameters x {nominal_bits(recipe) / 8:g} "
-        f"bytes = {fmt_bytes(naive)}, {abs(naive - total) / total * 100:.0f}% "
-        f"{'below' if naive < total else 'above'} the total",
+        *_total_and_naive_steps(total, naive, profile.parameters, nominal_bits(recipe), recipe),
     ]
     return MemoryEstimate(
         model=profile.name,
@@ -368,6 +365,14 @@ def estimate_framework(profile: ModelProfile, context: int | None = None) -> Mem
         parameters=profile.parameters,
         steps=steps,
     )
+
+
+def _total_and_naive_steps(total: int, naive: int, parameters: int, bits: int, label: str) -> list[str]:
+    return [
+        f"total = weights + KV cache + runtime = {fmt_bytes(total)}",
+        f"naive (the article's formula): {parameters:,} parameters x {bits / 8:g} bytes ({label}) = "
+        f"{fmt_bytes(naive)}, {abs(naive - total) / total * 100:.0f}% {'below' if naive < total else 'above'} the total",
+    ]
 
 
 def default_context(profile: ModelProfile) -> int:
@@ -513,10 +518,7 @@ def estimate_gguf_file(
         f"KV cache: 2 x {layers} layers x {context} tokens x {kv_heads} KV heads x {head_dim} x "
         f"{cache_element_bytes(cache_type):g} bytes ({cache_type}) = {fmt_bytes(kv)}",
         *runtime_steps,
-        f"total = weights + KV cache + runtime = {fmt_bytes(total)}",
-        f"naive (the article's formula): {parameters:,} parameters x {_type_nominal_bits(file_type) / 8:g} bytes"
-        f" ({file_type}) = {fmt_bytes(naive)}, {abs(naive - total) / total * 100:.0f}% "
-        f"{'below' if naive < total else 'above'} the total",
+        *_total_and_naive_steps(total, naive, parameters, _type_nominal_bits(file_type), file_type),
     ]
     return MemoryEstimate(
         model=str(name),
