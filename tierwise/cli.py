@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model_profiles import load_catalogue, load_profile
+from tierwise import cost_cli
 from tierwise.errors import TierwiseError
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
@@ -200,15 +201,7 @@ def plan_command(
         print_plan(placement)
 
 
-def _register_extensions() -> None:
-    try:
-        from tierwise import cost_cli
-    except ImportError:
-        return
-    cost_cli.register(app)
-
-
-_register_extensions()
+cost_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,10 @@ from typing import Any, Callable, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
+from tierwise.cost_model import estimate_tier_cost
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
+from tierwise.pricing import gpu_instance_hourly
 from tierwise.quant import check_recipe
 from tierwise.sizing import (
     GIB,
@@ -390,30 +392,14 @@ def candidates(
     return out
 
 
-def _instance_price_lookup() -> Callable[[str], float | None] | None:
-    try:
-        from tierwise import pricing  # the price file (issue "cost review")
-    except ImportError:
-        return None
-    lookup = getattr(pricing, "gpu_instance_hourly", None)
-    if lookup is None:
-        return None
-
-    def price(instance_type: str) -> float | None:
-        try:
-            return lookup(instance_type, "us-east-1")
-        except Exception:
-            return None
-
-    return price
+def _instance_price_lookup() -> Callable[[str], float | None]:
+    # us-east-1 has the most sourced instance prices; they order instances in any region
+    # (relative prices move together), while the tier's own cost is priced in its region
+    return lambda instance_type: gpu_instance_hourly(instance_type, "us-east-1")
 
 
 def _monthly_costs(feasible: dict[str, Placement], region: str) -> dict[str, tuple[float | None, float]]:
     """tier -> (monthly total or None when a price is unknown, the known part: a lower bound)."""
-    try:
-        from tierwise.cost_model import estimate_tier_cost
-    except ImportError:
-        return {t: (None, 0.0) for t in feasible}
     costs: dict[str, tuple[float | None, float]] = {}
     for tier, p in feasible.items():
         cost = estimate_tier_cost(
