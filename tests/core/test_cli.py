@@ -90,6 +90,14 @@ def test_size_gguf_default_context_is_capped_by_the_file(capsys, tiny_gguf):
         (["plan", "llama3-70b", "--tier", "lambda-gguf"], "Lambda allows at most 10,240 MB"),
         (["plan", "llama3-8b", "--context", "abc"], "Invalid value for '--context'"),
         (["size"], "give a model name"),
+        (["size", "llama3-8b", "--gguf", "x.gguf"], "give either a model name or --gguf FILE, not both"),
+        (["size", "--gguf", "x.gguf", "--quant", "Q4_0"], "--quant does not apply to --gguf"),
+        (["size", "nova-pro"], "nova-pro is a closed model served by Bedrock"),
+        (["size", "distilbert-sst2", "--quant", "Q4_0"], "served in F32 by a CPU framework; --quant does not apply"),
+        (["size", "llama3-8b", "--cache-type", "q3"], "unknown KV cache type 'q3'; allowed: f16, q8_0, q4_0"),
+        (["plan", "nova-pro", "--quant", "Q4_0"], "served by Bedrock only; --quant does not apply"),
+        (["plan", "llama3-8b", "--task", "mowing"], "unknown task 'mowing'; allowed: "),
+        (["plan", "nova-pro", "--commitment", "TwoYears"], "unknown commitment 'TwoYears'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
@@ -152,3 +160,9 @@ def test_console_script_runs_without_traceback():
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown model 'nope'")
     assert "Traceback" not in result.stderr
+
+
+def test_catalogue_override_must_be_a_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERWISE_CATALOGUE", str(tmp_path / "nowhere"))
+    code, _, err = run(capsys, "models")
+    assert code == 2 and "is not a folder of model profiles" in err and err.count("\n") == 1
