@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RUNTIME_DIR = REPO / "tiers" / "lambda_gguf" / "runtime"
+RUNTIME_DIR = REPO / "tiers" / "gguf_runtime" / "image"
 MIB = 2**20
 
 

@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from tiers.lambda_gguf.construct import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
+from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
 from tiers.shared import (
     EXAMPLE_REQUESTS,
@@ -45,7 +45,7 @@ HF_TASKS = (
 class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
     """A SageMaker Serverless Inference endpoint (CPU only).
 
-    ``container="gguf"`` runs the tier's llama.cpp runtime image (tiers/lambda_gguf/runtime)
+    ``container="gguf"`` runs the tier's llama.cpp runtime image (tiers/gguf_runtime)
     in SageMaker mode (``serve``, port 8080), with the model baked in from ``gguf_url``, read
     from ``model_uri`` (s3://bucket/key) at start-up, or inside a prebuilt ``image_uri``.
     ``container="huggingface-cpu"`` runs the Hugging Face CPU inference container on

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-RUNTIME_DIR = REPO / "tiers" / "lambda_gguf" / "runtime"
+RUNTIME_DIR = REPO / "tiers" / "gguf_runtime" / "image"
 for entry in (str(RUNTIME_DIR), str(REPO)):
     if entry not in sys.path:
         sys.path.insert(0, entry)

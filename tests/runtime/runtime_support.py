@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gguf_serving
 
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "tiers" / "lambda_gguf" / "runtime"
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "tiers" / "gguf_runtime" / "image"
 TEST_N_CTX = 256
 TEST_MAX_TOKENS_DEFAULT = 16
 # One thread: the tiny models need no more, and a second one only adds barrier waits

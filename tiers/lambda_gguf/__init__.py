@@ -1,4 +1,4 @@
-"""The lambda-gguf tier: a GGUF model in a container-image Lambda function (runtime/ holds the image).
+"""The lambda-gguf tier: a GGUF model in a container-image Lambda function (the image is tiers/gguf_runtime).
 
 The construct is imported on first use, so code that only needs the runtime directory's
 modules does not load aws_cdk.

@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     FromPlacement,
@@ -33,18 +34,9 @@ from tiers.shared import (
     ecr_image_repository_arn,
 )
 
-RUNTIME_DIRECTORY = Path(__file__).resolve().parent / "runtime"
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 PLATFORMS = {"x86_64": ecr_assets.Platform.LINUX_AMD64, "arm64": ecr_assets.Platform.LINUX_ARM64}
-# Files of the runtime directory that are no part of the image's build context.
-BUILD_CONTEXT_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests", ".pytest_cache", "*.gguf"]
 SHA256 = r"[0-9a-f]{64}"
-
-
-def runtime_image_build_args(gguf_url: str | None, gguf_sha256: str | None, gguf_file: str | None) -> dict[str, str]:
-    """Docker build args that bake a GGUF into the runtime image (docs/CONTRACTS.md)."""
-    args = {"GGUF_URL": gguf_url, "GGUF_SHA256": gguf_sha256, "GGUF_FILE": gguf_file}
-    return {name: value for name, value in args.items() if value}
 
 
 class LambdaGgufEndpoint(FromPlacement, Construct):
