@@ -1,4 +1,4 @@
-"""The `tierwise` command: models, size, plan (and cost/compare from tierwise.cost_cli).
+"""The `tierwise` command: models, size, plan (and cost/compare from tierwise.cost.cli).
 
 Every error a user can cause ends as one line on stderr and exit code 2.
 """
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model_profiles import load_catalogue, load_profile
-from tierwise import cost_cli
+from tierwise.cost import cli as cost_cli
 from tierwise.errors import TierwiseError
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes

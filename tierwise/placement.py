@@ -14,10 +14,10 @@ from typing import Any, Callable, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
-from tierwise.cost_model import estimate_tier_cost
+from tierwise.cost.estimates import estimate_tier_cost
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
-from tierwise.pricing import gpu_instance_hourly
+from tierwise.cost.prices import gpu_instance_hourly
 from tierwise.quant import check_recipe
 from tierwise.sizing import (
     GIB,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tierwise.pricing import PriceBook, load_prices
+from tierwise.cost.prices import PriceBook, load_prices
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-gguf:test"

@@ -123,9 +123,9 @@ def test_chart_png_is_a_real_non_blank_image(tmp_path, capsys):
 def test_chart_marks_crossovers_and_svg_works(tmp_path):
     from types import SimpleNamespace
 
-    from tierwise.cost_cli import plot_comparison
-    from tierwise.cost_model import compare_tiers
-    from tierwise.pricing import PriceBook, load_prices
+    from tierwise.cost.compare_cli import plot_comparison
+    from tierwise.cost.estimates import compare_tiers
+    from tierwise.cost.prices import PriceBook, load_prices
     from tierwise.workload import Workload
 
     data = load_prices().model_dump(by_alias=True)

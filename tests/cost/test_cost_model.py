@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tierwise.cost_model import (
+from tierwise.cost.estimates import (
     HOURS_PER_MONTH,
     LinearCost,
     break_even_requests,
@@ -14,7 +14,7 @@ from tierwise.cost_model import (
     estimate_tier_cost,
 )
 from tierwise.errors import TierwiseError
-from tierwise.pricing import PriceBook
+from tierwise.cost.prices import PriceBook
 from tierwise.workload import Workload
 
 W = Workload(requests_per_month=40_000, input_tokens=600, output_tokens=250)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tierwise.cost_model import HOURS_PER_MONTH
-from tierwise.cost_review import review, to_infracost, to_markdown, render_table
+from tierwise.cost.estimates import HOURS_PER_MONTH
+from tierwise.cost.review import review, to_infracost, to_markdown, render_table
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
 

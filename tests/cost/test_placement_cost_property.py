@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from model_profiles.loader import load_profile
-from tierwise import cost_model, placement
-from tierwise.cost_model import estimate_tier_cost
+from tierwise import placement
+from tierwise.cost import estimates as cost_model
+from tierwise.cost.estimates import estimate_tier_cost
 from tierwise.errors import TierwiseError
-from tierwise.pricing import PriceBook, load_prices
+from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.workload import Workload
 
 MODELS = ("qwen2.5-0.5b", "tinyllama-1.1b", "llama3.2-1b", "llama3-8b", "nova-pro")

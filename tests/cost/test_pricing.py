@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
-from tierwise.pricing import (
+from tierwise.cost.prices import (
     _walk,
     default_price_file,
     dump_prices,

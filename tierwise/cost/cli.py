@@ -1,5 +1,5 @@
-"""`tierwise cost` (price a synthesized cloud assembly) and `tierwise compare` (every tier of a
-model side by side, break-even traffic, and a cost-vs-traffic chart).
+"""`tierwise cost` (price a synthesized cloud assembly) and `tierwise refresh-prices`; registers
+`tierwise compare` (tierwise/cost/compare_cli.py) too.
 
 Workload figures come from, in order of precedence: the command's flags, the ``workload``
 context in cdk.json (keys as in tierwise.workload.Workload), then Workload's defaults.
@@ -17,14 +17,10 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from tierwise.cost_model import Comparison, TierOption, compare_tiers
-from tierwise.cost_review import FORMATS, render_table, review, to_infracost, to_markdown
+from tierwise.cost.review import FORMATS, render_table, review, to_infracost, to_markdown
 from tierwise.errors import TierwiseError
-from tierwise.pricing import load_prices, refresh_prices
+from tierwise.cost.prices import load_prices, refresh_prices
 from tierwise.workload import Workload
-
-CHART_SUFFIXES = (".png", ".svg")
-
 
 def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     """A user's mistake ends as one `error: ...` line and exit status 2, never a traceback."""
@@ -120,240 +116,6 @@ def cost_command(
         render_table(report)
 
 
-# -- compare ------------------------------------------------------------------------------
-
-def _speeds(placement: Any) -> tuple[float | None, float | None]:
-    return getattr(placement, "tokens_per_second", None), getattr(placement, "prompt_tokens_per_second", None)
-
-
-def build_comparison(
-    model: str,
-    workload: Workload,
-    region: str,
-    quant: str | None = None,
-    context: int | None = None,
-) -> Comparison:
-    """Every tier for ``model`` from tierwise's placement, priced and compared."""
-    from model_profiles.loader import load_profile
-    from tierwise import placement as placement_mod
-
-    profile = load_profile(model)
-    options = placement_mod.candidates(profile, quant, context, workload)
-    try:
-        chosen = placement_mod.plan(profile, quant, context, workload, region=region).tier
-    except TierwiseError:
-        chosen = None
-    return compare_tiers(options, workload, region, _speeds, chosen_tier=chosen, model=model)
-
-
-def _usd(value: float | None, known: float | None = None) -> str:
-    if value is None:
-        return f"unknown (≥ ${known:,.2f})" if known else "unknown"
-    return f"${value:,.2f}"
-
-
-def _requests(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def comparison_dict(c: Comparison) -> dict[str, Any]:
-    def option(o: TierOption) -> dict[str, Any]:
-        out: dict[str, Any] = {"tier": o.tier, "feasible": o.feasible, "chosen": o.chosen}
-        if not o.feasible:
-            out["rejected_because"] = o.rejected_because
-            return out
-        assert o.cost is not None and o.line is not None
-        out.update(
-            monthly_cost_usd=o.cost.monthly_usd,
-            known_monthly_cost_usd=o.cost.known_usd,
-            unknown=o.cost.unknown,
-            tokens_per_second=o.tokens_per_second,
-            request_seconds=o.cost.request_seconds,
-            cold_start_s=o.cold_start_s,
-            cold_start=o.cold_start,
-            cannot=o.cannot,
-            fixed_monthly_usd=o.line.fixed_usd,
-            per_request_usd=o.line.per_request_usd,
-        )
-        return out
-
-    return {
-        "model": c.model,
-        "region": c.region,
-        "workload": c.workload.model_dump(),
-        "chosen_tier": c.chosen_tier,
-        "tiers": [option(o) for o in c.options],
-        "break_even": [
-            {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
-             "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above}
-            for b in c.break_evens
-        ],
-    }
-
-
-def render_comparison(c: Comparison, console: Any = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    w = c.workload
-    table = Table(
-        title=f"{c.model} in {c.region}: {w.requests_per_month:,} requests/month, "
-        f"{w.input_tokens} in + {w.output_tokens} out tokens"
-    )
-    for col in ("Tier", "Monthly cost", "Tokens/s", "Cold start", "Cannot"):
-        table.add_column(col, justify="right" if col in ("Monthly cost", "Tokens/s") else "left")
-    for o in c.options:
-        name = f"{o.tier} (chosen)" if o.chosen else o.tier
-        if not o.feasible:
-            table.add_row(name, "—", "—", "—", f"not feasible: {o.rejected_because}")
-            continue
-        assert o.cost is not None
-        tps = "—" if o.tokens_per_second is None else f"{o.tokens_per_second:,.1f}"
-        cold = "unknown" if o.cold_start_s is None else f"~{o.cold_start_s:,.0f} s"
-        table.add_row(name, _usd(o.cost.monthly_usd, o.cost.known_usd), tps, f"{cold}: {o.cold_start}",
-                      "; ".join(o.cannot))
-    console.print(table)
-    console.print(f"Placement chose: {c.chosen_tier or 'nothing (see plan)'}")
-    if c.break_evens:
-        console.print("Break-even (requests per month):")
-        for b in c.break_evens:
-            console.print(f"  {b.tiers[0]} = {b.tiers[1]} at {_requests(b.requests_per_month)}: "
-                          f"{b.cheaper_below} is cheaper below, {b.cheaper_above} above")
-    else:
-        console.print("No break-even among tiers whose cost is known.")
-    for o in c.options:
-        if o.feasible and o.cost is not None and o.cost.unknown:
-            console.print(f"  {o.tier}: unknown — " + "; ".join(o.cost.unknown))
-
-
-def plot_comparison(c: Comparison, path: str | Path) -> Path:
-    """Monthly cost against requests per month, one line per tier, crossovers marked."""
-    path = Path(path)
-    if path.suffix.lower() not in CHART_SUFFIXES:
-        raise TierwiseError(f"--chart must end in .png or .svg (got {path.name!r})")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def known(line: Any) -> bool:
-        return line is not None and line.fixed_usd is not None and line.per_request_usd is not None
-
-    lines = [o for o in c.options if o.feasible and known(o.line)]
-    bounds = [o for o in c.options if o.feasible and not known(o.line) and known(o.known_line)
-              and (o.known_line.fixed_usd or o.known_line.per_request_usd)]
-    if not lines and not bounds:
-        raise TierwiseError("no tier of this model has a known cost in this region: nothing to chart")
-    marks = [b.requests_per_month for b in c.break_evens]
-    anchor = max(c.workload.requests_per_month, 1)
-    low = max(min([anchor / 100, *[m / 10 for m in marks]]), 1.0)
-    high = max([anchor * 100, *[m * 10 for m in marks], 10.0])
-    steps = 200
-    xs = [low * (high / low) ** (i / (steps - 1)) for i in range(steps)]
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
-    drawn: list[float] = []
-    for o in lines:
-        ys = [o.line.at(x) for x in xs]  # type: ignore[union-attr]
-        drawn += [y for y in ys if y and y > 0]
-        label = f"{o.tier} (chosen)" if o.chosen else o.tier
-        ax.plot(xs, ys, label=label, linewidth=2.6 if o.chosen else 1.6)
-    for o in bounds:
-        ys = [o.known_line.at(x) for x in xs]  # type: ignore[union-attr]
-        drawn += [y for y in ys if y and y > 0]
-        ax.plot(xs, ys, linestyle="--", linewidth=1.4,
-                label=f"{o.tier}{' (chosen)' if o.chosen else ''}: at least (some prices unknown)")
-    for b in c.break_evens:
-        a = next((o for o in lines if o.tier == b.tiers[0]), None)
-        if a is None or not any(o.tier == b.tiers[1] for o in lines):
-            continue
-        y = a.line.at(b.requests_per_month)  # type: ignore[union-attr]
-        ax.scatter([b.requests_per_month], [y], marker="o", s=45, color="black", zorder=5)
-        ax.annotate(f"{b.tiers[0]} = {b.tiers[1]}\n{_requests(b.requests_per_month)}/mo",
-                    (b.requests_per_month, y), textcoords="offset points", xytext=(6, -24), fontsize=7)
-    ax.axvline(anchor, color="grey", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    if drawn:
-        ax.set_ylim(bottom=max(min(drawn) / 2, 1e-3))
-    ax.set_xlabel("requests per month")
-    ax.set_ylabel("USD per month")
-    ax.set_title(f"{c.model} in {c.region}: monthly cost by tier "
-                 f"({c.workload.input_tokens} in / {c.workload.output_tokens} out tokens)")
-    ax.grid(True, which="both", alpha=0.3)
-    unknown = [o.tier for o in c.options if o.feasible and o not in lines and o not in bounds]
-    if unknown:
-        ax.text(0.01, 0.01, "cost unknown (not drawn): " + ", ".join(unknown), transform=ax.transAxes,
-                fontsize=8, color="dimgrey")
-    ax.legend(loc="upper left", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def compare_command(
-    model: str = typer.Argument(..., help="catalogue name, see `tierwise models`"),
-    quant: str = typer.Option(None, "--quant", help="llama.cpp recipe for the CPU tiers"),
-    context: int = typer.Option(None, "--context", help="context length to size for"),
-    region: str = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json, else us-east-1)"),
-    fmt: str = typer.Option("table", "--format", help="table, json or markdown"),
-    chart: Path = typer.Option(None, "--chart", help="write cost vs requests/month to FILE.png or FILE.svg"),
-    requests_per_month: int = REQUESTS,
-    input_tokens: int = INPUT,
-    output_tokens: int = OUTPUT,
-    tokens_per_second_floor: float = FLOOR,
-    max_concurrency: int = CONCURRENCY,
-) -> None:
-    """Every feasible tier for MODEL side by side, where each wins, and the break-even traffic."""
-    _check_format(fmt)
-    if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
-        raise TierwiseError(f"--chart must end in .png or .svg (got {chart.name!r})")
-    ctx = cdk_context(Path.cwd())
-    workload = resolve_workload(
-        ctx,
-        requests_per_month=requests_per_month,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        tokens_per_second_floor=tokens_per_second_floor,
-        max_concurrency=max_concurrency,
-    )
-    region = region or ctx.get("region") or "us-east-1"
-    comparison = build_comparison(model, workload, str(region), quant, context)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
-    elif fmt == "markdown":
-        sys.stdout.write(comparison_markdown(comparison))
-    else:
-        render_comparison(comparison)
-    if chart is not None:
-        written = plot_comparison(comparison, chart)
-        typer.echo(f"chart written to {written}", err=fmt == "json")
-
-
-def comparison_markdown(c: Comparison) -> str:
-    w = c.workload
-    out = [f"# {c.model} in {c.region}", "",
-           f"{w.requests_per_month:,} requests/month, {w.input_tokens} input + {w.output_tokens} output tokens", "",
-           "| Tier | Monthly cost | Tokens/s | Cold start | Cannot |", "|---|---:|---:|---|---|"]
-    for o in c.options:
-        name = f"**{o.tier}** (chosen)" if o.chosen else o.tier
-        if not o.feasible:
-            out.append(f"| {name} | — | — | — | not feasible: {o.rejected_because} |")
-            continue
-        assert o.cost is not None
-        tps = "—" if o.tokens_per_second is None else f"{o.tokens_per_second:,.1f}"
-        cold = "unknown" if o.cold_start_s is None else f"~{o.cold_start_s:,.0f} s"
-        out.append(f"| {name} | {_usd(o.cost.monthly_usd, o.cost.known_usd)} | {tps} | {cold}: {o.cold_start} | "
-                   f"{'; '.join(o.cannot)} |")
-    out.append("")
-    for b in c.break_evens:
-        out.append(f"- {b.tiers[0]} = {b.tiers[1]} at {_requests(b.requests_per_month)} requests/month "
-                   f"({b.cheaper_below} cheaper below, {b.cheaper_above} above)")
-    return "\n".join(out) + "\n"
-
-
 def refresh_command(
     regions: list[str] = typer.Option(..., "--region", help="region to refresh (repeatable)"),
     out: Path = typer.Option(None, "--out", help="price file to write (default: the embedded one)"),
@@ -367,6 +129,8 @@ def refresh_command(
 def register(app: typer.Typer) -> None:
     """Add `cost`, `compare` and `refresh-prices` to the tierwise CLI."""
     app.command("cost")(_fail_cleanly(cost_command))
+    from tierwise.cost.compare_cli import compare_command
+
     app.command("compare")(_fail_cleanly(compare_command))
     app.command("refresh-prices")(_fail_cleanly(refresh_command))
 

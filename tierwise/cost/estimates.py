@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.errors import TierwiseError
-from tierwise.pricing import PriceBook, Quote, commitment_key, load_prices, price_key
+from tierwise.cost.prices import PriceBook, Quote, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
 
 HOURS_PER_MONTH = 730.0  # AWS's own convention for monthly estimates (8,760 h / 12)

@@ -268,7 +268,7 @@ _HEADER = """\
 # `note`. A figure that could not be sourced is `value: null` and tierwise reports it as
 # unknown; it is never filled with a guess or copied from another region.
 #
-# `tierwise.pricing.refresh_prices` rewrites this file from the AWS Price List API (boto3
+# `tierwise.cost.prices.refresh_prices` rewrites this file from the AWS Price List API (boto3
 # `pricing`); figures the API does not return keep their entry below.
 """
 

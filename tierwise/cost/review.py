@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tierwise.cost_model import (
+from tierwise.cost.estimates import (
     HOURS_PER_MONTH,
     CostComponent,
     _data_processed,
@@ -37,7 +37,7 @@ from tierwise.cost_model import (
     total,
 )
 from tierwise.errors import TierwiseError
-from tierwise.pricing import PriceBook, commitment_key, load_prices, price_key
+from tierwise.cost.prices import PriceBook, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
 
 DEFAULT_REGION = "us-east-1"
