@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -13,6 +14,7 @@ from stacks.app_context import OPTION_TIERS
 from tiers.bedrock.on_demand import BedrockOnDemand
 from tiers.bedrock.provisioned import BedrockProvisionedThroughput
 from tiers.lambda_gguf.construct import LambdaGgufEndpoint
+from tiers.network import SUBNET_TYPES, PrivateNetwork
 from tiers.sagemaker_gpu import SageMakerGpuEndpoint
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint
 from tiers.shared import PropError, create_key
@@ -38,7 +40,11 @@ class ModelStack(cdk.Stack):
     know: ``model_uri`` (the GGUF in S3 or a local file), ``image_uri`` (a runtime image a
     pipeline already pushed), ``architecture`` (Lambda), ``min_instances``/``max_instances``
     (GPU autoscaling bounds), ``hf_token_secret`` (a Secrets Manager secret name holding a
-    Hugging Face token for gated models). Other keyword arguments are Stack props.
+    Hugging Face token for gated models). ``vpc_id`` puts the model's compute in that VPC
+    (looked up at synth: the stack needs an account and region), in its ``subnet_type``
+    (``private``, the default, or ``isolated``) subnets or the ``subnet_ids`` given, with the
+    endpoints and security groups of tiers/network.py (``vpc_endpoints=False`` when the VPC
+    already has them). Other keyword arguments are Stack props.
     """
 
     def __init__(
@@ -53,11 +59,16 @@ class ModelStack(cdk.Stack):
         min_instances: int | None = None,
         max_instances: int | None = None,
         hf_token_secret: str | None = None,
+        vpc_id: str | None = None,
+        subnet_type: str | None = None,
+        subnet_ids: list[str] | None = None,
+        vpc_endpoints: bool | None = None,
         **stack_props: Any,
     ) -> None:
         options = {
             "model_uri": model_uri, "image_uri": image_uri, "architecture": architecture,
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
+            "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids, "vpc_endpoints": vpc_endpoints,
         }
         tier = placement.tier
         if tier not in TIER_CONSTRUCT_CLASSES:
@@ -79,7 +90,12 @@ class ModelStack(cdk.Stack):
             cdk.Tags.of(self).add(key, value)
 
         construct = TIER_CONSTRUCT_CLASSES[tier]
+        network_options = {k: self.options.pop(k) for k in ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints") if k in self.options}
         props: dict[str, Any] = dict(self.options)
+        self.network: PrivateNetwork | None = None
+        if network_options:
+            props.update(self._private_network(tier, reads_s3=model_uri is not None, **network_options))
+            self.options.update(network_options)
         # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
         if construct.USES_KEY:
@@ -88,6 +104,32 @@ class ModelStack(cdk.Stack):
         self.endpoint = construct.from_placement(self, "Endpoint", placement, **props)
 
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")
+        if self.network is not None:
+            cdk.CfnOutput(
+                self, "SecurityGroup", value=self.network.security_group.security_group_id,
+                description="the model workload's security group: allow it where the model must connect",
+            )
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")
         for name, (value, description) in self.endpoint.outputs().items():
             cdk.CfnOutput(self, name, value=value, description=description)
+
+    def _private_network(
+        self, tier: str, *, reads_s3: bool, vpc_id: str | None = None, subnet_type: str | None = None,
+        subnet_ids: list[str] | None = None, vpc_endpoints: bool | None = None,
+    ) -> dict[str, Any]:
+        """The VPC props of the tier construct, and the network they need (self.network)."""
+        if vpc_id is None:
+            raise PropError("ModelStack: subnet_type, subnet_ids and vpc_endpoints need vpc_id")
+        if subnet_type is not None and subnet_ids:
+            raise PropError("ModelStack: give subnet_type or subnet_ids, not both")
+        if subnet_ids:
+            selection = ec2.SubnetSelection(subnet_filters=[ec2.SubnetFilter.by_ids(list(subnet_ids))])
+        else:
+            selection = ec2.SubnetSelection(subnet_type=SUBNET_TYPES[subnet_type or "private"])
+        # a context lookup: `cdk synth` with credentials asks EC2 once and caches it in cdk.context.json
+        vpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=vpc_id)
+        self.network = PrivateNetwork.for_tier(
+            self, "Network", tier=tier, vpc=vpc, vpc_subnets=selection,
+            create_endpoints=vpc_endpoints is not False, reads_s3=reads_s3,
+        )
+        return {"vpc": vpc, "vpc_subnets": selection, "security_groups": [self.network.security_group]}

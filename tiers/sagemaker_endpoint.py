@@ -8,15 +8,18 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from tiers.network import allow_network_interfaces, check_subnets, select
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     ECR_TOKEN_REASON,
+    PropError,
     acknowledge,
     after_policies_of,
     alarm,
@@ -103,18 +106,45 @@ class SageMakerEndpointBase(Construct):
         for statement in ecr_pull_statements(repository_arns):
             self.role.add_to_principal_policy(statement)
 
+    def _vpc_config(
+        self,
+        owner: str,
+        vpc: ec2.IVpc | None,
+        vpc_subnets: ec2.SubnetSelection | None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+    ) -> sagemaker.CfnModel.VpcConfigProperty | None:
+        """The model's VpcConfig: its containers' ENIs in ``vpc_subnets`` (default: the private
+        subnets) with ``security_groups`` (default: one of its own, outbound only)."""
+        if vpc is None:
+            if vpc_subnets is not None or security_groups is not None:
+                raise PropError(f"{owner}: vpc_subnets and security_groups need vpc (the VPC they belong to)")
+            return None
+        selection = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        check_subnets(owner, vpc, selection)
+        if not security_groups:
+            security_groups = [
+                ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description=f"{self.node.path}: model containers")
+            ]
+        self.security_groups = list(security_groups)
+        subnet_ids = select(vpc, selection).subnet_ids
+        group_ids = [g.security_group_id for g in self.security_groups]
+        allow_network_interfaces(self.role, "sagemaker", vpc=vpc, subnet_ids=subnet_ids, security_group_ids=group_ids)
+        return sagemaker.CfnModel.VpcConfigProperty(subnets=subnet_ids, security_group_ids=group_ids)
+
     def _build_endpoint(
         self,
         *,
         container: Mapping[str, Any],
         variant: Mapping[str, Any],
         kms_key_on_config: bool,
+        vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None,
     ) -> sagemaker.CfnEndpoint:
         self.model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(**container),
+            vpc_config=vpc_config,
         )
         # SageMaker checks the role (image pull, logs) when it creates the model
         after_policies_of(self.model, self.role)

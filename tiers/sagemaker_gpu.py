@@ -9,12 +9,14 @@ from collections.abc import Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from tiers.checkov import SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION, acknowledge_checkov
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.shared import (
     EXAMPLE_REQUESTS,
@@ -64,6 +66,11 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
     service-linked role does the scaling). A BF16 model on a GPU without bfloat16 (the T4 of
     ml.g4dn) is served as FP16, with a synth warning: the same memory, and vLLM refuses bf16
     there. ``hf_token_secret`` (a Secrets Manager secret or its name) supplies HF_TOKEN for gated models.
+
+    ``vpc`` (with ``vpc_subnets``, default its private subnets, and ``security_groups``) puts
+    the model containers' network interfaces in that VPC. The container downloads the model
+    from the Hub at start-up, so the subnets need a route to the internet (a NAT) and the
+    model cannot run with network isolation.
     """
 
     TIER = "sagemaker-gpu"
@@ -116,6 +123,9 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = limits("sagemaker_realtime")
@@ -197,7 +207,9 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
             container={"image": image, "environment": environment},
             variant=variant,
             kms_key_on_config=not nvme,
+            vpc_config=self._vpc_config(owner, vpc, vpc_subnets, security_groups),
         )
+        acknowledge_checkov(self.model, SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION)
 
         self.scaling_target = appscaling.ScalableTarget(
             self,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from tiers.checkov import SAGEMAKER_SERVERLESS_NO_ISOLATION, acknowledge_checkov
 from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
 from tiers.shared import (
@@ -106,9 +108,18 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
         runtime_directory: str | Path | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = limits("sagemaker_serverless")
+        if vpc is not None or vpc_subnets is not None or security_groups is not None:
+            raise PropError(
+                f"{owner}: vpc, vpc_subnets and security_groups cannot be used: SageMaker Serverless Inference "
+                "supports no VPC configuration (a documented feature exclusion); place the model on lambda-gguf "
+                "or sagemaker-gpu to run it in a VPC"
+            )
         check_choice(owner, "container", container, CONTAINERS)
         check_choice(owner, "memory_mb", memory_mb, lim["memory_mb_allowed"])
         check_int(owner, "max_concurrency", max_concurrency, lim["max_concurrency_min"], lim["max_concurrency_max"])
@@ -181,6 +192,7 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
             # serverless endpoints take the key to encrypt the image SageMaker copies
             kms_key_on_config=True,
         )
+        acknowledge_checkov(self.model, SAGEMAKER_SERVERLESS_NO_ISOLATION)
         timeout_ms = limits("sagemaker_serverless")["invocation_timeout_s"] * 1000
         self.alarms = [
             self._errors_alarm(alarm_actions),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -16,7 +17,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from tiers.checkov import LAMBDA_NO_DLQ, LAMBDA_NO_RESERVED_CONCURRENCY, LAMBDA_NO_VPC, acknowledge_checkov
 from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
+from tiers.network import allow_network_interfaces, check_subnets, select
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     FromPlacement,
@@ -50,6 +53,10 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
       ``ephemeral_storage_mb`` must hold it;
     - ``image_uri``: an image a pipeline already built and pushed to ECR (its model baked in,
       or from ``model_uri``); nothing is built at synth or deploy time.
+
+    ``vpc`` (with ``vpc_subnets``, default its private subnets, and ``security_groups``) puts
+    the function's network interfaces in that VPC (tiers/network.py builds the endpoints and
+    groups it needs).
 
     Callers reach it through the Function URL (IAM auth only) or the Invoke API;
     ``grant_invoke(grantee)`` allows both. ``LambdaGgufEndpoint.for_profile(self, "Llm", p)``
@@ -113,10 +120,18 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
         runtime_directory: str | Path | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         super().__init__(scope, id)
         owner = type(self).__name__
         lim = limits("lambda")
+        if vpc is None and (vpc_subnets is not None or security_groups is not None):
+            raise PropError(f"{owner}: vpc_subnets and security_groups need vpc (the VPC they belong to)")
+        if vpc is not None:
+            vpc_subnets = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+            check_subnets(owner, vpc, vpc_subnets)
         check_int(owner, "memory_mb", memory_mb, lim["memory_mb_min"], lim["memory_mb_max"])
         check_int(owner, "ephemeral_storage_mb", ephemeral_storage_mb, lim["ephemeral_storage_mb_min"], lim["ephemeral_storage_mb_max"])
         check_int(owner, "timeout_s", timeout_s, 1, lim["timeout_s_max"])
@@ -200,8 +215,22 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
             environment_encryption=self.encryption_key,
             role=self.role,
             log_group=self.log_group,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
         )
+        if vpc is not None:
+            # CDK adds AWSLambdaVPCAccessExecutionRole only to a role it creates itself
+            allow_network_interfaces(
+                self.role, "lambda", vpc=vpc, subnet_ids=select(vpc, vpc_subnets).subnet_ids,
+                security_group_ids=[g.security_group_id for g in self.function.connections.security_groups],
+            )
         after_policies_of(self.function, self.role)
+        acknowledge_checkov(self.function, LAMBDA_NO_DLQ)
+        if vpc is None:
+            acknowledge_checkov(self.function, LAMBDA_NO_VPC)
+        if reserved_concurrency is None:
+            acknowledge_checkov(self.function, LAMBDA_NO_RESERVED_CONCURRENCY)
         self.function_url = self.function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM,
             invoke_mode=lambda_.InvokeMode.BUFFERED,
