@@ -63,3 +63,30 @@ def acknowledge_checkov(construct: Construct, finding: tuple[str, str]) -> None:
     skips = [s for s in current.get("skip", []) if s["id"] != check_id]
     skips.append({"id": check_id, "comment": reason})
     resource.add_metadata(METADATA_KEY, {**current, "skip": skips})
+
+# The Bedrock provisioned-throughput custom resource's functions (tiers/bedrock/provisioned.py):
+# its two handlers and the aws-cdk-lib Provider framework's onEvent, isComplete and onTimeout.
+PROVIDER_NO_DLQ = (
+    "CKV_AWS_116",
+    "a custom-resource provider function runs only inside a CloudFormation stack operation: the framework "
+    "answers every failure to CloudFormation itself (FAILED on the pre-signed response URL), which shows it as "
+    "the stack event; an event parked in a dead-letter queue could no longer be answered once the operation ended",
+)
+PROVIDER_NO_VPC = (
+    "CKV_AWS_117",
+    "the provider functions call only public AWS APIs (Bedrock provisioned throughput, Step Functions, "
+    "CloudFormation's pre-signed S3 response URL) and reach no private resource, so a VPC would add network "
+    "interfaces and endpoints without protecting anything",
+)
+PROVIDER_NO_RESERVED_CONCURRENCY = (
+    "CKV_AWS_115",
+    "the provider functions run once per stack operation on this one resource (the waiter polls once a "
+    "minute), so they never compete for concurrency; a reservation would fail on accounts at the new-account "
+    "limit of 10, because Lambda always keeps 100 executions unreserved",
+)
+WAITER_LOG_DELIVERY = (
+    "CKV_AWS_111",
+    "aws-cdk-lib adds the Step Functions log-delivery actions (logs:CreateLogDelivery, UpdateLogDelivery, "
+    "DeleteLogDelivery, PutResourcePolicy...) for the waiter's logging; they support no resource-level "
+    "permission, so the Step Functions guide gives them on Resource *",
+)
