@@ -122,14 +122,32 @@ class ModelStack(cdk.Stack):
             raise PropError("ModelStack: subnet_type, subnet_ids and vpc_endpoints need vpc_id")
         if subnet_type is not None and subnet_ids:
             raise PropError("ModelStack: give subnet_type or subnet_ids, not both")
-        if subnet_ids:
-            selection = ec2.SubnetSelection(subnet_filters=[ec2.SubnetFilter.by_ids(list(subnet_ids))])
-        else:
-            selection = ec2.SubnetSelection(subnet_type=SUBNET_TYPES[subnet_type or "private"])
         # a context lookup: `cdk synth` with credentials asks EC2 once and caches it in cdk.context.json
         vpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=vpc_id)
+        if subnet_ids:
+            selection = self._given_subnets(vpc, vpc_id, list(subnet_ids))
+        else:
+            selection = ec2.SubnetSelection(subnet_type=SUBNET_TYPES[subnet_type or "private"])
         self.network = PrivateNetwork.for_tier(
             self, "Network", tier=tier, vpc=vpc, vpc_subnets=selection,
             create_endpoints=vpc_endpoints is not False, reads_s3=reads_s3,
         )
         return {"vpc": vpc, "vpc_subnets": selection, "security_groups": [self.network.security_group]}
+
+    def _given_subnets(self, vpc: ec2.IVpc, vpc_id: str, subnet_ids: list[str]) -> ec2.SubnetSelection:
+        """The subnets named by id, as the looked-up VPC knows them (with their route tables)."""
+        key = cdk.ContextProvider.get_key(
+            self, provider="vpc-provider", props={"filter": {"vpc-id": vpc_id}, "returnAsymmetricSubnets": True}
+        ).key
+        if self.node.try_get_context(key) is None:
+            # not looked up yet: CDK answers with a placeholder VPC and the CLI synthesizes again once
+            # it has looked the VPC up, discarding this template; its placeholder subnets stand in
+            return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        known = {s.subnet_id: s for s in (*vpc.public_subnets, *vpc.private_subnets, *vpc.isolated_subnets)}
+        unknown = [i for i in subnet_ids if i not in known]
+        if unknown:
+            raise PropError(
+                f"ModelStack: subnet_ids {', '.join(unknown)} are not subnets of {vpc_id} "
+                f"(its subnets: {', '.join(sorted(known))})"
+            )
+        return ec2.SubnetSelection(subnets=[known[i] for i in subnet_ids])

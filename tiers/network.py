@@ -81,6 +81,7 @@ class PrivateNetwork(Construct):
         super().__init__(scope, id)
         self.vpc = vpc
         self.vpc_subnets = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        check_subnets(type(self).__name__, vpc, self.vpc_subnets)
         self.security_group = ec2.SecurityGroup(
             self, "Workload", vpc=vpc, allow_all_outbound=False,
             description="tierwise model workload: no inbound; outbound HTTPS to what it calls only",
