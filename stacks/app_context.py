@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from model_profiles import load_catalogue, load_profile
+from tierwise.contract import OPTION_TIERS, Tier
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
 from tierwise.workload import Workload
@@ -28,20 +29,6 @@ KNOWN = (
 COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
 ARCHITECTURES = ("x86_64", "arm64")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
-# options that make sense for some tiers only
-OPTION_TIERS = {
-    "model_uri": ("lambda-gguf", "sagemaker-serverless"),
-    "image_uri": ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu"),
-    "architecture": ("lambda-gguf",),
-    "min_instances": ("sagemaker-gpu",),
-    "max_instances": ("sagemaker-gpu",),
-    "hf_token_secret": ("sagemaker-gpu",),
-    # private networking: the tiers whose compute can sit in a VPC (tiers/network.py)
-    "vpc_id": ("lambda-gguf", "sagemaker-gpu"),
-    "subnet_type": ("lambda-gguf", "sagemaker-gpu"),
-    "subnet_ids": ("lambda-gguf", "sagemaker-gpu"),
-    "vpc_endpoints": ("lambda-gguf", "sagemaker-gpu"),
-}
 NETWORK_OPTIONS = ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints")
 SUBNET_TYPE_NAMES = ("private", "isolated")  # the keys of tiers.network.SUBNET_TYPES
 VPC_ID = re.compile(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?")
@@ -169,7 +156,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         if len(set(ids)) != len(ids):
             raise TierwiseError(f"two catalogue models map to the same stack name: {sorted(ids)}")
         if "vpc_id" in options:
-            serverless = sorted(s.placement.model for s in stacks if s.placement.tier == "sagemaker-serverless")
+            serverless = sorted(s.placement.model for s in stacks if s.placement.tier == Tier.SAGEMAKER_SERVERLESS)
             if serverless:
                 raise TierwiseError(
                     f"-c vpc_id: {', '.join(serverless)} placed on sagemaker-serverless: {NO_SERVERLESS_VPC} "
@@ -187,7 +174,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
                 f"-c {name} applies to {' and '.join(OPTION_TIERS[name])}; {model} is placed on {placement.tier}"
                 + (" (force a tier with -c tier=...)" if "tier" not in given else "")
             )
-    if placement.tier == "sagemaker-serverless" and placement.settings.get("container") != "gguf":
+    if placement.tier is Tier.SAGEMAKER_SERVERLESS and placement.settings.container != "gguf":
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} applies to GGUF models; {model} runs the Hugging Face CPU container")
@@ -244,12 +231,12 @@ def _check_network(placement: Placement, options: dict[str, Any], tier_forced: b
     if "vpc_id" not in options:
         return
     force = "" if tier_forced else " (force a tier with -c tier=...)"
-    if placement.tier == "sagemaker-serverless":
+    if placement.tier == Tier.SAGEMAKER_SERVERLESS:
         raise TierwiseError(
             f"-c vpc_id: {placement.model} is placed on sagemaker-serverless: {NO_SERVERLESS_VPC}; "
             f"lambda-gguf and sagemaker-gpu can{force}"
         )
-    if placement.tier == "sagemaker-gpu" and options.get("subnet_type") == "isolated":
+    if placement.tier == Tier.SAGEMAKER_GPU and options.get("subnet_type") == "isolated":
         raise TierwiseError(
             f"-c subnet_type=isolated: {placement.model} on sagemaker-gpu downloads its weights from the Hugging Face "
             "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private"
