@@ -126,7 +126,14 @@ class SageMakerEndpointBase(Construct):
                 ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description=f"{self.node.path}: model containers")
             ]
         self.security_groups = list(security_groups)
-        subnet_ids = select(vpc, selection).subnet_ids
+        selected = select(vpc, selection)
+        subnet_ids = selected.subnet_ids
+        zones = set(selected.availability_zones)
+        if not any(cdk.Token.is_unresolved(z) for z in zones) and len(zones) < 2:
+            raise PropError(
+                f"{owner}: vpc_subnets must span at least two Availability Zones, which SageMaker requires of a "
+                f"model's VPC even for one instance (host-vpc guide); got {', '.join(sorted(zones)) or 'none'}"
+            )
         group_ids = [g.security_group_id for g in self.security_groups]
         allow_network_interfaces(self.role, "sagemaker", vpc=vpc, subnet_ids=subnet_ids, security_group_ids=group_ids)
         return sagemaker.CfnModel.VpcConfigProperty(subnets=subnet_ids, security_group_ids=group_ids)

@@ -227,6 +227,11 @@ def test_public_or_unknown_subnets_are_refused_by_id():
         _stack_with_vpc(subnet_ids=["subnet-0abcdef12"])
 
 
+def test_a_gpu_model_needs_subnets_in_two_availability_zones():
+    with pytest.raises(PropError, match="must span at least two Availability Zones.*got us-east-1a$"):
+        _stack_with_vpc(model="llama3-70b", subnet_ids=ids("Private")[:1])
+
+
 def test_the_serverless_construct_refuses_a_vpc():
     with pytest.raises(PropError, match="vpc_id applies to lambda-gguf and sagemaker-gpu; qwen2.5-0.5b is placed on sagemaker-serverless"):
         _stack_with_vpc(model="qwen2.5-0.5b", plan={"tier": "sagemaker-serverless"})
@@ -322,3 +327,28 @@ def test_without_the_lookup_the_app_asks_the_cli_for_the_vpc(monkeypatch, tmp_pa
     missing = json.loads((tmp_path / "manifest.json").read_text())["missing"]
     assert [m["key"] for m in missing] == list(vpc_lookup_context(vpc_id, {}))
     assert missing[0]["props"]["lookupRoleArn"].endswith(f"cdk-hnb659fds-lookup-role-{ACCOUNT}-{REGION}")
+
+
+def test_each_network_nag_acknowledgment_answers_a_finding(vpc_synthesis: Synthesis, monkeypatch, tmp_path):
+    """cdk-nag passes on the VPC stacks (their synthesis runs it); the ENI acknowledgments
+    tiers/network.py writes are each needed: without them cdk-nag raises those findings."""
+    from cdk_nag import AwsSolutionsChecks
+
+    import tiers.network
+    import tiers.sagemaker_endpoint
+    from tests.stacks.conftest import build_vpc_app
+    from tests.stacks.test_template_checks import _acknowledgments
+
+    acks = [(path, rule.removeprefix("Annotation::")) for (path, rule), reason in _acknowledgments(vpc_synthesis.app).items()
+            if reason in (tiers.network.DESCRIBE_REASON, tiers.network.ENI_REASON)]
+    assert len(acks) == 2 * len(VPC_STACKS)  # Describe* on *, and the interfaces of this account and region
+    for module in (tiers.network, tiers.sagemaker_endpoint):  # every source of acknowledgments on these roles
+        monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
+    unacknowledged, _ = build_vpc_app(tmp_path / "cdk.out")
+    raised = {
+        (resource.construct_path, violation.rule_name)
+        for violation in AwsSolutionsChecks().validate_scope(unacknowledged).violations
+        for resource in violation.violating_resources
+    }
+    stale = [(p, r) for p, r in acks if not any(r == rule and (found + "/").startswith(p + "/") for found, rule in raised)]
+    assert stale == []
