@@ -28,16 +28,17 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tiers.shared import PropError, acknowledge
+from tierwise.contract import Tier
 
 HTTPS = ec2.Port.tcp(443)
 SUBNET_TYPES = {"private": ec2.SubnetType.PRIVATE_WITH_EGRESS, "isolated": ec2.SubnetType.PRIVATE_ISOLATED}
 
 # tier -> interface endpoint service -> why that tier needs it
-TIER_ENDPOINTS: Mapping[str, Mapping[str, str]] = {
-    "lambda-gguf": {
+TIER_ENDPOINTS: Mapping[Tier, Mapping[str, str]] = {
+    Tier.LAMBDA_GGUF: {
         "lambda": "callers inside the VPC invoke the function (Invoke API) without leaving it",
     },
-    "sagemaker-gpu": {
+    Tier.SAGEMAKER_GPU: {
         "sagemaker.runtime": "callers inside the VPC call InvokeEndpoint without leaving it",
         "ecr.api": "the model container's registry API (image manifests, login tokens) from the VPC",
         "ecr.dkr": "the model container's image layers from the VPC",
@@ -45,12 +46,7 @@ TIER_ENDPOINTS: Mapping[str, Mapping[str, str]] = {
     },
 }
 # tiers whose workload must reach beyond AWS: the LMI container downloads hf_model_id from the Hub
-NEEDS_INTERNET = frozenset({"sagemaker-gpu"})
-
-
-def interface_service(name: str) -> ec2.InterfaceVpcEndpointAwsService:
-    """The endpoint service com.amazonaws.<region>.<name> of the stack's region."""
-    return ec2.InterfaceVpcEndpointAwsService(name)
+NEEDS_INTERNET = frozenset({Tier.SAGEMAKER_GPU})
 
 
 class PrivateNetwork(Construct):
@@ -119,7 +115,7 @@ class PrivateNetwork(Construct):
             for name in interface_endpoints:
                 self.endpoints[name] = ec2.InterfaceVpcEndpoint(
                     self, "Endpoint-" + name.replace(".", "-"),
-                    vpc=vpc, service=interface_service(name), subnets=endpoint_subnets,
+                    vpc=vpc, service=ec2.InterfaceVpcEndpointAwsService(name), subnets=endpoint_subnets,
                     security_groups=[self.endpoint_security_group], open=False, private_dns_enabled=True,
                 )
 
