@@ -352,3 +352,17 @@ def test_each_network_nag_acknowledgment_answers_a_finding(vpc_synthesis: Synthe
     }
     stale = [(p, r) for p, r in acks if not any(r == rule and (found + "/").startswith(p + "/") for found, rule in raised)]
     assert stale == []
+
+
+def test_cfn_lint_passes_the_vpc_templates(vpc_synthesis: Synthesis):
+    from cfnlint.api import ManualArgs, lint
+
+    from tests.stacks.test_template_checks import IGNORED_LINT_RULES
+
+    problems = [
+        f"{name}: {m.rule.id} {m.message}"
+        for name in sorted(vpc_synthesis.placements)
+        for m in lint((vpc_synthesis.outdir / f"{name}.template.json").read_text(), config=ManualArgs(regions=[REGION]))
+        if m.rule.id not in IGNORED_LINT_RULES
+    ]
+    assert problems == []
