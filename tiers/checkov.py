@@ -18,7 +18,9 @@ from constructs import Construct
 
 METADATA_KEY = "checkov"
 
-# check id -> why tierwise's resource may fail it. Each names the fact it rests on.
+# check id -> why tierwise's resource may fail it. Each names the fact it rests on; the AWS pages
+# cited were read on 2026-12-01 (Lambda API DeadLetterConfig, Lambda configuration-concurrency,
+# SageMaker serverless-endpoints "Feature exclusions").
 LAMBDA_NO_DLQ = (
     "CKV_AWS_116",
     "a Lambda dead-letter queue only receives events of asynchronous invocations (Lambda API "

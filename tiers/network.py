@@ -16,6 +16,13 @@ What the tiers need, checked against the service guides:
   isolated ones.
 - SageMaker Serverless Inference supports no VPC configuration (its documented feature
   exclusions): that tier refuses a VPC instead of silently running outside it.
+- No STS or KMS endpoint: neither workload calls them. Both get their role's credentials from
+  the service (Lambda's environment, SageMaker's container credentials), and the KMS key is
+  used by the services themselves (Lambda decrypts the environment, SageMaker the volume).
+
+Sources (checked 2026-12-01): docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html,
+docs.aws.amazon.com/sagemaker/latest/dg/host-vpc.html,
+docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html ("Feature exclusions").
 """
 
 from __future__ import annotations
