@@ -13,8 +13,8 @@ from typing import Any
 
 _WHERE = {
     "LambdaGgufEndpoint": "tiers.lambda_gguf.construct",
-    "SageMakerServerlessEndpoint": "tiers.sagemaker_serverless",
-    "SageMakerGpuEndpoint": "tiers.sagemaker_gpu",
+    "SageMakerServerlessEndpoint": "tiers.sagemaker_serverless.construct",
+    "SageMakerGpuEndpoint": "tiers.sagemaker_gpu.construct",
     "BedrockProvisionedThroughput": "tiers.bedrock.provisioned",
     "BedrockOnDemand": "tiers.bedrock.on_demand",
 }
