@@ -10,27 +10,16 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.app_context import OPTION_TIERS
-from tiers.bedrock.on_demand import BedrockOnDemand
-from tiers.bedrock.provisioned import BedrockProvisionedThroughput
-from tiers.lambda_gguf.construct import LambdaGgufEndpoint
-from tiers.sagemaker_gpu import SageMakerGpuEndpoint
-from tiers.sagemaker_serverless import SageMakerServerlessEndpoint
-from tiers.shared import PropError, create_key
+from tiers import TIER_CONSTRUCTS, construct_for
+from tiers.shared import PropError, TierOptions, create_key
 from tierwise.placement import Placement
 
 TAG_MODEL, TAG_TIER, TAG_QUANT = "tierwise:model", "tierwise:tier", "tierwise:quant"
-TIER_CONSTRUCT_CLASSES = {
-    "lambda-gguf": LambdaGgufEndpoint,
-    "sagemaker-serverless": SageMakerServerlessEndpoint,
-    "sagemaker-gpu": SageMakerGpuEndpoint,
-    "bedrock-provisioned": BedrockProvisionedThroughput,
-    "bedrock-on-demand": BedrockOnDemand,
-}
 
 
 class ModelStack(cdk.Stack):
     """The deployable stack for one placed model: nothing tier-specific here; the tier's
-    construct maps the plan's settings to its props (``from_placement``) and says how to call
+    construct maps the plan's settings to its props (``for_placement``) and says how to call
     what it deployed (``outputs``).
 
     ``placement`` is the decision (tierwise.placement.plan); its ``settings`` become the tier
@@ -60,8 +49,8 @@ class ModelStack(cdk.Stack):
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
         }
         tier = placement.tier
-        if tier not in TIER_CONSTRUCT_CLASSES:
-            raise PropError(f"ModelStack: placement.tier must be one of {', '.join(TIER_CONSTRUCT_CLASSES)} (got {tier!r})")
+        if tier not in TIER_CONSTRUCTS:
+            raise PropError(f"ModelStack: placement.tier must be one of {', '.join(TIER_CONSTRUCTS)} (got {tier!r})")
         for name, value in options.items():
             if value is not None and tier not in OPTION_TIERS[name]:
                 raise PropError(
@@ -78,14 +67,14 @@ class ModelStack(cdk.Stack):
         for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
             cdk.Tags.of(self).add(key, value)
 
-        construct = TIER_CONSTRUCT_CLASSES[tier]
+        construct = construct_for(tier)
         props: dict[str, Any] = dict(self.options)
         # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
         if construct.USES_KEY:
             self.key = create_key(self, "Key", description=f"tierwise {placement.model}: logs, environment, endpoint storage")
-            props["encryption_key"] = self.key
-        self.endpoint = construct.from_placement(self, "Endpoint", placement, **props)
+            props["options"] = TierOptions(encryption_key=self.key)
+        self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)
 
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")
