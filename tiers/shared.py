@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -17,7 +16,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from tierwise.errors import TierwiseError
@@ -70,21 +68,6 @@ def check_text(owner: str, prop: str, value: Any, pattern: str, what: str) -> st
     if not isinstance(value, str) or not re.fullmatch(pattern, value):
         raise PropError(f"{owner}: {prop} must be {what} (got {value!r})")
     return value
-
-
-def check_model_source(owner: str, gguf_url: str | None, model_uri: str | None, image_uri: str | None) -> None:
-    """Exactly one way to get the GGUF: baked in at build (gguf_url), from S3 or a local file
-    (model_uri), or a pushed image (image_uri, optionally with model_uri)."""
-    if gguf_url is not None and (model_uri is not None or image_uri is not None):
-        raise PropError(
-            f"{owner}: gguf_url bakes the model into an image built here; it cannot be combined with "
-            f"model_uri or image_uri (pick one model source: gguf_url, model_uri, or image_uri)"
-        )
-    if gguf_url is None and model_uri is None and image_uri is None:
-        raise PropError(
-            f"{owner}: no model: pass gguf_url (baked into the image), model_uri (s3://bucket/key or a "
-            f"local .gguf file) or image_uri (an ECR image with the model baked in)"
-        )
 
 
 S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)")
@@ -186,20 +169,6 @@ ECR_TOKEN_REASON = (
     "ecr:GetAuthorizationToken supports no resource-level permission (Resource must be *); it only issues a "
     "registry login token, and the image pull itself is limited to the one repository in the statement above"
 )
-
-
-def model_object(scope: Construct, owner: str, model_uri: str) -> tuple[str, str]:
-    """(s3 URI, object ARN) of the model: `model_uri` itself when it is s3://bucket/key, else
-    the local file it names, uploaded as an S3 asset (construct id "ModelFile")."""
-    if model_uri.startswith("s3://"):
-        bucket, key = parse_s3_uri(owner, "model_uri", model_uri)
-    else:
-        path = Path(model_uri)
-        if not path.is_file():
-            raise PropError(f"{owner}: model_uri must be s3://bucket/key or an existing local file (got {model_uri!r})")
-        asset = s3_assets.Asset(scope, "ModelFile", path=str(path))
-        bucket, key = asset.s3_bucket_name, asset.s3_object_key
-    return f"s3://{bucket}/{key}", s3_object_arn(scope, bucket, key)
 
 
 def s3_object_arn(scope: Construct, bucket: str, key: str) -> str:
@@ -349,11 +318,15 @@ class TierOptions:
     removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
     alarm_actions: Sequence[cloudwatch.IAlarmAction] = ()
 
-    def checked(self, owner: str, *, uses: Iterable[str]) -> TierOptions:
-        """These options, checked for `owner`, which uses the options named in `uses`: a
-        wrong type or an option the construct has nothing for is an error naming it."""
-        if not isinstance(self, TierOptions):
-            raise PropError(f"{owner}: options must be a tiers.TierOptions (got {self!r})")
+    @staticmethod
+    def checked(owner: str, options: TierOptions | None, *, uses: Iterable[str]) -> TierOptions:
+        """`options` (None: the defaults), checked for `owner`, which uses the options named in
+        `uses`: a wrong type or an option the construct has nothing for is an error naming it."""
+        if options is None:
+            options = TierOptions()
+        if not isinstance(options, TierOptions):
+            raise PropError(f"{owner}: options must be a tiers.TierOptions (got {options!r})")
+        self = options
         uses = set(uses)
         # jsii interfaces are not runtime-checkable: recognise them by the attribute CDK reads
         kinds = {

@@ -54,7 +54,7 @@ class BedrockOnDemand(ForPlacement, Construct):
         options: TierOptions | None = None,
     ) -> None:
         owner = type(self).__name__
-        (options if options is not None else TierOptions()).checked(owner, uses=())
+        TierOptions.checked(owner, options, uses=())
         super().__init__(scope, id)
         check_text(owner, "model_id", model_id, r"[\w.:/-]+", "a Bedrock model id, inference profile id or ARN")
         name = profile_name or re.sub(r"-{2,}", "-", cdk.Names.unique_resource_name(self, max_length=NAME_MAX, separator="-"))

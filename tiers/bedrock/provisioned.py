@@ -10,7 +10,6 @@ import jsii
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -87,9 +86,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         options: TierOptions | None = None,
     ) -> None:
         owner = type(self).__name__
-        opts = (options if options is not None else TierOptions()).checked(
-            owner, uses=("encryption_key", "log_retention", "removal_policy")
-        )
+        opts = TierOptions.checked(owner, options, uses=("encryption_key", "log_retention", "removal_policy"))
         encryption_key, log_retention, removal_policy = opts.encryption_key, opts.log_retention, opts.removal_policy
         super().__init__(scope, id)
         lim = limits("bedrock_provisioned")

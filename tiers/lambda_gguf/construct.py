@@ -27,6 +27,8 @@ from tiers.shared import (
 )
 
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
+# the TierOptions the function uses: all of them
+OPTIONS = ("encryption_key", "role", "log_retention", "removal_policy", "alarm_actions")
 
 
 @jsii.implements(iam.IGrantable)
@@ -43,6 +45,9 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
       ``gguf_url``/``gguf_sha256``/``gguf_file`` (baked), ``model_uri``/``model_sha256``
       (S3 or a local file), ``image_uri`` (a pushed image; with ``model_uri``: the runtime
       image that reads it).
+    - ``gguf_url`` / ``gguf_sha256`` / ``gguf_file``, ``model_uri`` / ``model_sha256``, ``image_uri``:
+      the shorthand for ``model`` (``GgufModel.baked``, ``from_s3`` or ``from_file``,
+      ``from_ecr_image``). Default: none, ``model`` names the source.
     - ``model_name``: the "model" field of responses and the function description. Default: the file name.
     - ``memory_mb``: 128..10,240. Default 4096. CPU comes with memory: 1,769 MB per vCPU.
     - ``ephemeral_storage_mb``: /tmp, 512..10,240; must hold a model read from S3. Default 512.
@@ -139,9 +144,7 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
             check_int(owner, "reserved_concurrency", reserved_concurrency, 0)
         model = gguf_model_for(owner, model, gguf_url=gguf_url, gguf_sha256=gguf_sha256, gguf_file=gguf_file,
                            model_uri=model_uri, model_sha256=model_sha256, image_uri=image_uri)
-        opts = (options if options is not None else TierOptions()).checked(
-            owner, uses=("encryption_key", "role", "log_retention", "removal_policy", "alarm_actions")
-        )
+        opts = TierOptions.checked(owner, options, uses=OPTIONS)
         super().__init__(scope, id)
 
         self.architecture = architecture

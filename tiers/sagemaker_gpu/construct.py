@@ -153,7 +153,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         nvme = spec["local_nvme"] if local_nvme is None else local_nvme
         if volume_size_gb is not None:
             check_int(owner, "volume_size_gb", volume_size_gb, 1, lim["volume_size_gb_max"])
-        opts = (options if options is not None else TierOptions()).checked(owner, uses=self.OPTIONS)
+        opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
         super().__init__(scope, id, options=opts)
         self.instance_type = instance_type
         self.tensor_parallel_degree = tp

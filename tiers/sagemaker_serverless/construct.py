@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -50,9 +48,9 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``memory_mb``: 1024, 2048, 3072, 4096, 5120 or 6144. Default 2048.
     - ``max_concurrency``: 1..200 concurrent invocations. Default 5.
     - ``provisioned_concurrency``: 1..max_concurrency kept warm (billed by the hour). Default: none.
-    - ``model`` (gguf): a ``tiers.GgufModel``. Required for gguf, unless the shorthand props
-      ``gguf_url``/``gguf_sha256``/``gguf_file``, ``model_uri``/``model_sha256`` or
-      ``image_uri`` name it (as for LambdaGgufEndpoint).
+    - ``model`` (gguf): a ``tiers.GgufModel``. Required for gguf, unless the shorthand names it.
+    - ``gguf_url`` / ``gguf_sha256`` / ``gguf_file``, ``model_uri`` / ``model_sha256``, ``image_uri``
+      (gguf): the shorthand for ``model``, as for LambdaGgufEndpoint. Default: none, ``model`` names the source.
     - ``model_name`` (gguf): the "model" field of responses. Default: the file name.
     - ``n_ctx`` (gguf): context window in tokens, >= 16. Default 4096.
     - ``threads`` (gguf): llama.cpp threads, >= 1. Default: the CPUs the container gets.
@@ -144,7 +142,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
                 raise PropError(f"{owner}: container huggingface-cpu needs hf_model_id (a Hugging Face Hub id, org/name)")
             check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
             check_choice(owner, "hf_task", hf_task, HF_TASKS)
-        opts = (options if options is not None else TierOptions()).checked(owner, uses=self.OPTIONS)
+        opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
         super().__init__(scope, id, options=opts)
         self.container = container
         self.memory_mb = memory_mb
