@@ -9,12 +9,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.app_context import OPTION_TIERS
 from tiers import TIER_CONSTRUCTS, construct_for
 from tiers.shared import PropError, TierOptions, create_key
+from tierwise.contract import NO_QUANT, OPTION_TIERS, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.placement import Placement
-
-TAG_MODEL, TAG_TIER, TAG_QUANT = "tierwise:model", "tierwise:tier", "tierwise:quant"
 
 
 class ModelStack(cdk.Stack):
@@ -48,7 +46,7 @@ class ModelStack(cdk.Stack):
             "model_uri": model_uri, "image_uri": image_uri, "architecture": architecture,
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
         }
-        tier = placement.tier
+        tier = str(placement.tier)  # the plain id in tags, outputs and messages
         if tier not in TIER_CONSTRUCTS:
             raise PropError(f"ModelStack: placement.tier must be one of {', '.join(TIER_CONSTRUCTS)} (got {tier!r})")
         for name, value in options.items():
@@ -63,7 +61,7 @@ class ModelStack(cdk.Stack):
         super().__init__(scope, id, **stack_props)
         self.placement = placement
         self.options = {k: v for k, v in options.items() if v is not None}
-        quant = placement.quant or "none"
+        quant = placement.quant or NO_QUANT
         for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
             cdk.Tags.of(self).add(key, value)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from tierwise.contract import Tier
+
 # construct class name -> the module that defines it
 _WHERE = {
     "LambdaGgufEndpoint": "tiers.lambda_gguf.construct",
@@ -27,21 +29,21 @@ _WHERE = {
     "TierOptions": "tiers.shared",
     "PropError": "tiers.shared",
 }
-# placement's tier name -> the construct that deploys it
+# the one tier -> construct registry (tierwise.contract.Tier names the tiers)
 TIER_CONSTRUCTS = {
-    "lambda-gguf": "LambdaGgufEndpoint",
-    "sagemaker-serverless": "SageMakerServerlessEndpoint",
-    "sagemaker-gpu": "SageMakerGpuEndpoint",
-    "bedrock-provisioned": "BedrockProvisionedThroughput",
-    "bedrock-on-demand": "BedrockOnDemand",
+    Tier.LAMBDA_GGUF: "LambdaGgufEndpoint",
+    Tier.SAGEMAKER_SERVERLESS: "SageMakerServerlessEndpoint",
+    Tier.SAGEMAKER_GPU: "SageMakerGpuEndpoint",
+    Tier.BEDROCK_PROVISIONED: "BedrockProvisionedThroughput",
+    Tier.BEDROCK_ON_DEMAND: "BedrockOnDemand",
 }
 
 __all__ = [*_WHERE, "TIER_CONSTRUCTS", "construct_for"]
 
 
-def construct_for(tier: Any) -> type:
-    """The construct class that deploys `tier` (a tier name, or an enum whose value is one)."""
-    name = TIER_CONSTRUCTS.get(getattr(tier, "value", tier))
+def construct_for(tier: Tier | str) -> type:
+    """The construct class that deploys `tier` (a Tier, or its id such as "lambda-gguf")."""
+    name = TIER_CONSTRUCTS.get(tier) if isinstance(tier, str) else None
     if name is None:
         from tiers.shared import PropError
 

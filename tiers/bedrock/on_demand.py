@@ -41,7 +41,7 @@ class BedrockOnDemand(ForPlacement, Construct):
 
     @classmethod
     def props_for_placement(cls, placement, **props) -> dict:
-        return {"model_id": placement.settings["model_id"], **props}
+        return {"model_id": placement.settings.model_id, **props}
 
     def __init__(
         self,

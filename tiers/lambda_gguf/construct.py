@@ -83,26 +83,26 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
             model = GgufModel.from_props(cls.__name__, model_uri=model_uri, image_uri=image_uri)
         if model is not None:
             # the plan's checksum is for the plan's file: it checks a copy of that file only
-            model = sha256_matches_file(model, s["gguf_file"], s["gguf_sha256"])
+            model = sha256_matches_file(model, s.gguf_file, s.gguf_sha256)
         if model is not None and model.kind != "baked":
             # the model may be downloaded to /tmp: keep the plan's room for it
-            ephemeral_mb = s["ephemeral_storage_mb"]
+            ephemeral_mb = s.ephemeral_storage_mb
         else:
             model = model or GgufModel.from_props(
-                cls.__name__, gguf_url=s["gguf_url"], gguf_sha256=s["gguf_sha256"], gguf_file=s["gguf_file"]
+                cls.__name__, gguf_url=s.gguf_url, gguf_sha256=s.gguf_sha256, gguf_file=s.gguf_file
             )
             # baked into the image: /tmp holds nothing of the model, so no paid storage above 512 MB
             ephemeral_mb = limits("lambda")["ephemeral_storage_mb_min"]
         return {
             "model": model,
             "model_name": placement.model,
-            "memory_mb": s["memory_mb"],
+            "memory_mb": s.memory_mb,
             "ephemeral_storage_mb": ephemeral_mb,
-            "timeout_s": s["timeout_s"],
-            "architecture": architecture or s["architecture"],
-            "n_ctx": s["n_ctx"],
-            "threads": s["threads"],
-            "reserved_concurrency": s["reserved_concurrency"],
+            "timeout_s": s.timeout_s,
+            "architecture": architecture or s.architecture,
+            "n_ctx": s.n_ctx,
+            "threads": s.threads,
+            "reserved_concurrency": s.reserved_concurrency,
             **props,
         }
 

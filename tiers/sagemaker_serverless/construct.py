@@ -71,27 +71,27 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
     ) -> dict:
         s = placement.settings
         base = {
-            "container": s["container"],
-            "memory_mb": s["memory_mb"],
-            "max_concurrency": s["max_concurrency"],
-            "provisioned_concurrency": s["provisioned_concurrency"],
+            "container": s.container,
+            "memory_mb": s.memory_mb,
+            "max_concurrency": s.max_concurrency,
+            "provisioned_concurrency": s.provisioned_concurrency,
         }
-        if s["container"] != "gguf":
+        if s.container != "gguf":
             if model is not None or model_uri is not None or image_uri is not None:
                 raise PropError(
                     f"{cls.__name__}: model, model_uri and image_uri apply to GGUF models; {placement.model} runs the "
-                    f"Hugging Face CPU container from {s['hf_model_id']}"
+                    f"Hugging Face CPU container from {s.hf_model_id}"
                 )
-            return {**base, "hf_model_id": s["hf_model_id"], "hf_task": s["hf_task"], **props}
+            return {**base, "hf_model_id": s.hf_model_id, "hf_task": s.hf_task, **props}
         if model is None and (model_uri is not None or image_uri is not None):
             model = GgufModel.from_props(cls.__name__, model_uri=model_uri, image_uri=image_uri)
         if model is None:
             model = GgufModel.from_props(
-                cls.__name__, gguf_url=s["gguf_url"], gguf_sha256=s["gguf_sha256"], gguf_file=s["gguf_file"]
+                cls.__name__, gguf_url=s.gguf_url, gguf_sha256=s.gguf_sha256, gguf_file=s.gguf_file
             )
         # the plan's checksum is for the plan's file: it checks a copy of that file only
-        model = sha256_matches_file(model, s["gguf_file"], s["gguf_sha256"])
-        return {**base, "model": model, "model_name": placement.model, "n_ctx": s["n_ctx"], "threads": s["threads"],
+        model = sha256_matches_file(model, s.gguf_file, s.gguf_sha256)
+        return {**base, "model": model, "model_name": placement.model, "n_ctx": s.n_ctx, "threads": s.threads,
                 **props}
 
     def __init__(
