@@ -70,6 +70,20 @@ def check_text(owner: str, prop: str, value: Any, pattern: str, what: str) -> st
     return value
 
 
+def check_model_name(owner: str, value: Any) -> None:
+    """The "model" field of responses, also part of a description: printable text."""
+    if value is not None:
+        check_text(owner, "model_name", value, r"[\w.:/ -]{1,128}", "1-128 letters, digits, '.', ':', '/', ' ', '-' or '_'")
+
+
+def check_runtime_directory(owner: str, value: Any) -> None:
+    """A Docker build context given in place of tiers/gguf_runtime/image: a folder with a Dockerfile."""
+    from pathlib import Path
+
+    if value is not None and not (isinstance(value, (str, Path)) and (Path(value) / "Dockerfile").is_file()):
+        raise PropError(f"{owner}: runtime_directory must be a folder holding a Dockerfile (got {str(value)!r})")
+
+
 S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)")
 ECR_IMAGE_URI = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"

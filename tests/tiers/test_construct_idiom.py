@@ -206,3 +206,24 @@ def test_alarm_actions_type_is_cloudwatch(make_stack):
     with pytest.raises(PropError, match="options.alarm_actions must hold cloudwatch.IAlarmAction"):
         build(stack, "lambda-gguf", options=TierOptions(alarm_actions=[alarm]))
     assert json.dumps(True)
+
+
+@pytest.mark.parametrize(
+    ("tier", "props", "message"),
+    [
+        ("lambda-gguf", {"model_name": 42}, "LambdaGgufEndpoint: model_name must be 1-128 letters"),
+        ("lambda-gguf", {"runtime_directory": "/nowhere"}, "LambdaGgufEndpoint: runtime_directory must be a folder holding a Dockerfile"),
+        ("sagemaker-serverless", {**{k: v for k, v in MINIMAL["lambda-gguf"].items()}, "container": "gguf",
+                                  "hf_model_id": None, "hf_task": None, "model_name": "bad\nname"},
+         "SageMakerServerlessEndpoint: model_name must be"),
+        ("sagemaker-gpu", {"hf_token_secret": 7}, "SageMakerGpuEndpoint: hf_token_secret must be a secretsmanager.ISecret"),
+        ("bedrock-provisioned", {"total_timeout": 7200}, "BedrockProvisionedThroughput: total_timeout must be a cdk.Duration"),
+        ("bedrock-provisioned", {"tags": ["a"]}, "BedrockProvisionedThroughput: tags must be a dict of str to str"),
+        ("bedrock-on-demand", {"description": 3}, "BedrockOnDemand: description must be one line of text"),
+    ],
+)
+def test_a_prop_of_the_wrong_type_is_one_line_not_a_jsii_traceback(make_stack, tier, props, message):
+    with pytest.raises(PropError) as err:
+        build(make_stack(), tier, **props)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)

@@ -57,6 +57,8 @@ class BedrockOnDemand(ForPlacement, Construct):
         TierOptions.checked(owner, options, uses=())
         super().__init__(scope, id)
         check_text(owner, "model_id", model_id, r"[\w.:/-]+", "a Bedrock model id, inference profile id or ARN")
+        if description is not None:
+            check_text(owner, "description", description, r"[^\n]{1,200}", "one line of text, at most 200 characters")
         name = profile_name or re.sub(r"-{2,}", "-", cdk.Names.unique_resource_name(self, max_length=NAME_MAX, separator="-"))
         if not re.fullmatch(r"([0-9a-zA-Z:.][ _-]?)+", name) or len(name) > NAME_MAX:
             raise PropError(f"{owner}: profile_name must be 1-{NAME_MAX} letters, digits, '.', ':', ' ', '-' or '_' (got {name!r})")

@@ -93,6 +93,12 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         check_text(owner, "model_id", model_id, r"[\w.:/-]+", "a Bedrock model id or ARN")
         check_int(owner, "model_units", model_units, lim["model_units_min"])
         check_choice(owner, "commitment", commitment, lim["commitments"])
+        if tags is not None and not (
+            isinstance(tags, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+        ):
+            raise PropError(f"{owner}: tags must be a dict of str to str (got {tags!r})")
+        if not isinstance(total_timeout, cdk.Duration):
+            raise PropError(f"{owner}: total_timeout must be a cdk.Duration, e.g. cdk.Duration.hours(2) (got {total_timeout!r})")
         name = provisioned_model_name or _generated_name(self)
         if not re.fullmatch(r"([0-9a-zA-Z][_-]?)+", name) or len(name) > NAME_MAX:
             raise PropError(

@@ -21,6 +21,8 @@ from tiers.shared import (
     alarm,
     check_choice,
     check_int,
+    check_model_name,
+    check_runtime_directory,
     create_key,
     limits,
     log_group,
@@ -142,6 +144,8 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
             check_int(owner, "threads", threads, 1, lim["vcpus_max"])
         if reserved_concurrency is not None:
             check_int(owner, "reserved_concurrency", reserved_concurrency, 0)
+        check_model_name(owner, model_name)
+        check_runtime_directory(owner, runtime_directory)
         model = gguf_model_for(owner, model, gguf_url=gguf_url, gguf_sha256=gguf_sha256, gguf_file=gguf_file,
                            model_uri=model_uri, model_sha256=model_sha256, image_uri=image_uri)
         opts = TierOptions.checked(owner, options, uses=OPTIONS)

@@ -177,6 +177,8 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         }
         if quantize:
             environment["OPTION_QUANTIZE"] = quantize
+        if hf_token_secret is not None and not isinstance(hf_token_secret, str) and not hasattr(hf_token_secret, "secret_value"):
+            raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret or a secret's name (got {hf_token_secret!r})")
         if isinstance(hf_token_secret, str):
             hf_token_secret = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", hf_token_secret)
         if hf_token_secret is not None:

@@ -18,6 +18,8 @@ from tiers.shared import (
     alarm,
     check_choice,
     check_int,
+    check_model_name,
+    check_runtime_directory,
     check_text,
     dlc_image_uri,
     dlc_repository_arn,
@@ -133,6 +135,8 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
             check_int(owner, "max_tokens_default", max_tokens_default, 1)
             if threads is not None:
                 check_int(owner, "threads", threads, 1)
+            check_model_name(owner, model_name)
+            check_runtime_directory(owner, runtime_directory)
             model = gguf_model_for(owner, model, **shorthand)
         else:
             given = [name for name, value in {"model": model, **shorthand}.items() if value is not None]
