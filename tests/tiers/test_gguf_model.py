@@ -228,3 +228,20 @@ def test_model_and_shorthand_together_are_refused(tier, make_stack):
         construct(make_stack(), "Llm", model=GgufModel.baked(URL), model_uri="s3://my-models/k.gguf")
     with pytest.raises(PropError, match=f"{construct.__name__}: model must be a tiers.GgufModel"):
         construct(make_stack(), "Llm", model="s3://my-models/k.gguf")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_plan_lends_its_sha256_only_to_a_copy_of_its_own_file(tier, make_stack):
+    from model_profiles import load_profile
+    from tierwise.placement import plan
+
+    construct, env_of = TIERS[tier]
+    placement = plan(load_profile("qwen2.5-0.5b"), tier=tier, region="us-east-1")
+    settings = placement.settings
+    same = make_stack()
+    construct.for_placement(same, "Llm", placement, model_uri=f"s3://my-models/any/{settings.gguf_file}")
+    assert env_of(template(same))["MODEL_SHA256"] == settings.gguf_sha256
+    other = make_stack()
+    construct.for_placement(other, "Llm", placement, model=GgufModel.from_s3("s3://my-models/fine-tuned.gguf"))
+    assert "MODEL_SHA256" not in env_of(template(other))
+    assert Annotations.from_stack(other).find_warning("*", Match.string_like_regexp("without a sha256"))
