@@ -127,7 +127,9 @@ def test_both_tiers_warn_when_nothing_checks_the_model(tier, make_stack):
 def test_baked_model_is_built_into_the_image_with_its_checksum(tier, make_stack):
     construct, env_of = TIERS[tier]
     stack = make_stack()
-    ep = construct(stack, "Llm", model=GgufModel.baked(URL, sha256=SHA, file="model.gguf"))
+    source = GgufModel.baked(URL, sha256=SHA, file="model.gguf")
+    ep = construct(stack, "Llm", model=source)
+    assert ep.gguf_model == source
     assert "MODEL_S3_URI" not in env_of(template(stack))
     assert docker_build_args(stack) == [{"GGUF_URL": URL, "GGUF_SHA256": SHA, "GGUF_FILE": "model.gguf"}]
     assert ep.model_source == "baked-in"

@@ -66,7 +66,7 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
 
     Attributes: ``function`` (the L2 function), ``cfn_function`` (its AWS::Lambda::Function, also
     the default child), ``function_url`` / ``url``, ``role``, ``encryption_key``, ``log_group``,
-    ``alarms``, ``model`` (the GgufModel), ``model_source`` ("baked-in", "s3" or "image").
+    ``alarms``, ``gguf_model`` (the GgufModel), ``model_source`` ("baked-in", "s3" or "image").
     Access: ``grant_invoke(grantee)`` (Function URL and Invoke API); ``grant_principal`` and
     ``add_to_role_policy`` for what the function itself may reach.
     """
@@ -152,7 +152,7 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         super().__init__(scope, id)
 
         self.architecture = architecture
-        self.model = model
+        self.gguf_model = model
         self.encryption_key = opts.encryption_key or create_key(self, "Key", description=f"{self.node.path}: logs and environment")
         self.log_group = log_group(
             self, "Logs", key=self.encryption_key, retention=opts.log_retention, removal_policy=opts.removal_policy

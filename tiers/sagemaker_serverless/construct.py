@@ -151,7 +151,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
         self.container = container
         self.memory_mb = memory_mb
         self.max_concurrency = max_concurrency
-        self.model = model
+        self.gguf_model = model
         self.model_source = model.source if model is not None else "hub"
 
         if model is not None:
