@@ -340,7 +340,6 @@ class TierOptions:
             options = TierOptions()
         if not isinstance(options, TierOptions):
             raise PropError(f"{owner}: options must be a tiers.TierOptions (got {options!r})")
-        self = options
         uses = set(uses)
         # jsii interfaces are not runtime-checkable: recognise them by the attribute CDK reads
         kinds = {
@@ -351,13 +350,13 @@ class TierOptions:
         }
         defaults = TierOptions()
         for name, (fits, what) in kinds.items():
-            value = getattr(self, name)
+            value = getattr(options, name)
             if name not in uses and value != getattr(defaults, name):
                 raise PropError(f"{owner}: options.{name} does not apply: it has no {name.replace('_', ' ')} to set "
                                 f"(it uses {', '.join(sorted(uses)) or 'none of the options'})")
             if value is not None and not fits(value):
                 raise PropError(f"{owner}: options.{name} must be {what} (got {value!r})")
-        actions = self.alarm_actions
+        actions = options.alarm_actions
         if isinstance(actions, (str, bytes)) or not isinstance(actions, Iterable):
             raise PropError(f"{owner}: options.alarm_actions must be a list of cloudwatch.IAlarmAction (got {actions!r})")
         actions = tuple(actions)
@@ -366,7 +365,7 @@ class TierOptions:
         for action in actions:
             if not hasattr(action, "bind"):
                 raise PropError(f"{owner}: options.alarm_actions must hold cloudwatch.IAlarmAction objects (got {action!r})")
-        return replace(self, alarm_actions=actions)
+        return replace(options, alarm_actions=actions)
 
 
 # --- from a plan ------------------------------------------------------------------------------
