@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +16,9 @@ from pydantic import ValidationError
 from model_profiles import load_catalogue, load_profile
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
+from tierwise.validate import (
+    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_region, check_volume,
+)
 from tierwise.workload import Workload
 
 KNOWN = (
@@ -24,9 +26,7 @@ KNOWN = (
     "min_instances", "max_instances", "architecture", "hf_token_secret",
     *Workload.model_fields,
 )
-COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
 ARCHITECTURES = ("x86_64", "arm64")
-REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 # options that make sense for some tiers only
 OPTION_TIERS = {
     "model_uri": ("lambda-gguf", "sagemaker-serverless"),
@@ -71,19 +71,17 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     """Plans for the stacks the context asks for. `context` maps context keys to values
     (strings from the command line, or whatever cdk.json holds)."""
     environ = dict(os.environ) if environ is None else environ
+    check_context_keys(context, KNOWN)
     given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}
     model = str(given.get("model") or "").strip()
     if not model:
         raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them)")
 
     region = given.get("region") or environ.get("CDK_DEFAULT_REGION") or None
-    if region is not None and not REGION.fullmatch(str(region)):
-        raise TierwiseError(f"-c region: not an AWS region name like us-east-1 (got {region!r})")
+    if region is not None:
+        region = check_region(region, "-c region" if given.get("region") else "CDK_DEFAULT_REGION")
 
-    commitment_raw = str(given.get("commitment", "none")).strip()
-    if commitment_raw.lower() not in COMMITMENTS:
-        raise TierwiseError(f"-c commitment: one of none, OneMonth, SixMonths (got {commitment_raw!r})")
-    commitment = COMMITMENTS[commitment_raw.lower()]
+    commitment = check_commitment(given.get("commitment"), "-c commitment")
 
     options: dict[str, Any] = {}
     for name in ("min_instances", "max_instances"):
@@ -102,8 +100,8 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         if uri.startswith("s3://"):
             if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+", uri):
                 raise TierwiseError(f"-c model_uri: s3://bucket/key of one .gguf object, or a local file (got {uri!r})")
-        elif not Path(uri).is_file():
-            raise TierwiseError(f"-c model_uri: no such file {uri!r} (give s3://bucket/key or a local .gguf file)")
+        else:
+            check_gguf_path(uri, "-c model_uri", "s3://bucket/key or a local .gguf file")
         options["model_uri"] = uri
     if "image_uri" in given:
         uri = str(given["image_uri"])
@@ -116,6 +114,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         options["hf_token_secret"] = str(given["hf_token_secret"])
 
     workload_fields = {k: given[k] for k in Workload.model_fields if k in given}
+    check_volume(workload_fields, prefix="-c ")
     try:
         workload = Workload(**workload_fields)
     except ValidationError as exc:
@@ -145,6 +144,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         return AppPlan(region, stacks)
 
     placement = plan(load_profile(model), **plan_args)
+    check_applicable(placement, quant=plan_args.get("quant"), commitment=commitment, prefix="-c ")
     for name in options:
         if placement.tier not in OPTION_TIERS[name]:
             raise TierwiseError(
