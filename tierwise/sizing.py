@@ -22,8 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from model_profiles.schema import Architecture, ModelProfile
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
+from tierwise.gguf_header import GgufArray, shape_from_header
 from tierwise.quant import check_recipe, quant_type, tensor_type
 from tierwise.tensors import gguf_tensors
+from tierwise.validate import check_gguf_path
 
 GIB = 1024**3
 MIB = 1024**2
@@ -409,12 +411,7 @@ def _require_arch(profile: ModelProfile) -> Architecture:
 def read_gguf(path: str | os.PathLike) -> dict:
     """Architecture, tensor types and exact tensor bytes from a GGUF header (memory-mapped:
     the weights are not read)."""
-    p = Path(path)
-    if not p.is_file():
-        raise TierwiseError(f"no such file: {p}")
-    with open(p, "rb") as fh:
-        if fh.read(4) != b"GGUF":
-            raise TierwiseError(f"{p} is not a GGUF file (it does not start with the GGUF magic)")
+    p = check_gguf_path(path, "--gguf")
     try:
         from gguf import GGUFReader
 
@@ -428,8 +425,9 @@ def read_gguf(path: str | os.PathLike) -> dict:
     except TierwiseError:
         raise
     except Exception as exc:  # the gguf package raises many kinds on a damaged file
+        detail = " ".join(str(exc).split())[:160]
         raise TierwiseError(
-            f"{p} is truncated or damaged: its header does not parse ({type(exc).__name__}: {exc})"
+            f"{p} is truncated or damaged: its header does not parse ({type(exc).__name__}: {detail})"
         ) from None
     size = p.stat().st_size
     if end > size:
@@ -438,52 +436,38 @@ def read_gguf(path: str | os.PathLike) -> dict:
 
 
 def _field_value(field):
+    """A header value as Python: numbers and booleans as themselves, text as str (invalid
+    UTF-8 replaced), arrays as their length and element type only."""
     from gguf import GGUFValueType
 
     if not field.types:
         return None
     if field.types[0] == GGUFValueType.ARRAY:
-        if len(field.types) > 1 and field.types[1] == GGUFValueType.STRING:
-            return len(field.data)  # arrays of strings (the vocabulary): keep the count
-        return len(field.data)
+        element = field.types[1].name if len(field.types) > 1 else "UNKNOWN"
+        return GgufArray(length=len(field.data), element_type=element)
     value = field.parts[field.data[0]]
     if field.types[0] == GGUFValueType.STRING:
         return bytes(value).decode("utf-8", errors="replace")
-    return value.tolist()[0] if hasattr(value, "tolist") else value
+    value = value.tolist()[0] if hasattr(value, "tolist") else value
+    if field.types[0] == GGUFValueType.BOOL:
+        return bool(value)
+    return value
 
 
 def estimate_gguf_file(
     path: str | os.PathLike, context: int | None = None, cache_type: str = "f16"
 ) -> MemoryEstimate:
     info = read_gguf(path)
-    f = info["fields"]
-    arch_name = f.get("general.architecture")
-    if not isinstance(arch_name, str):
-        raise TierwiseError(f"{path} has no general.architecture key; it is not a model GGUF")
-
-    def key(suffix: str, default=None, required=True):
-        value = f.get(f"{arch_name}.{suffix}", default)
-        if value is None and required:
-            raise TierwiseError(f"{path} lacks the {arch_name}.{suffix} key needed for sizing")
-        return value
-
-    layers = int(key("block_count"))
-    max_context = int(key("context_length"))
-    embd = int(key("embedding_length"))
-    heads = int(key("attention.head_count"))
-    kv_heads = int(key("attention.head_count_kv", heads))
-    head_dim = int(key("attention.key_length", embd // heads))
-    ffn = int(key("feed_forward_length", 4 * embd))
-    window = key("attention.sliding_window", None, required=False)
-    vocab = int(f.get("tokenizer.ggml.tokens") or 0) or next(
-        (shape[1] for name, _, _, _, shape in info["tensors"] if name == "token_embd.weight"), 0
-    )
+    shape = shape_from_header(info["fields"], info["tensors"], str(path))
+    arch_name, layers, max_context = shape.architecture, shape.layers, shape.max_context
+    embd, heads, kv_heads, head_dim = shape.embedding_width, shape.heads, shape.kv_heads, shape.head_dim
+    ffn, window, vocab = shape.ffn_width, shape.sliding_window, shape.vocabulary
     if context is None:
         context = min(4096, max_context)
     elif context <= 0:
-        raise TierwiseError(f"context must be a positive number of tokens, got {context}")
+        raise TierwiseError(f"--context: must be a positive number of tokens (got {context})")
     elif context > max_context:
-        raise TierwiseError(f"context {context} is above this file's maximum of {max_context} tokens")
+        raise TierwiseError(f"--context: {context} is above this file's maximum of {max_context} tokens")
     by_type: dict[str, int] = defaultdict(int)
     parameters = 0
     for _, kind, n_bytes, n_elements, _ in info["tensors"]:
@@ -506,7 +490,7 @@ def estimate_gguf_file(
     total = weights + kv + runtime
     file_type = _dominant_type(by_type)
     naive = parameters * _type_nominal_bits(file_type) // 8
-    name = f.get("general.name") or Path(path).stem
+    name = shape.name or Path(path).stem
     steps = [
         f"header: architecture {arch_name}, {layers} layers, {embd} wide, {heads} heads / {kv_heads} KV heads"
         f" x {head_dim}, FFN {ffn}, vocabulary {vocab}, trained context {max_context}",
