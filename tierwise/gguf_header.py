@@ -116,7 +116,7 @@ def shape_from_header(fields: dict[str, Any], tensors: list[tuple], where: str) 
             f"{where}: {arch}.attention.head_count_kv is {kv_heads} with {heads} attention heads; "
             "KV heads must divide the attention heads"
         )
-    head_dim = number("attention.key_length", embd // heads or None)
+    head_dim = number("attention.key_length", embd // heads or None, required=False)
     if head_dim is None:
         raise TierwiseError(
             f"{where}: {arch}.embedding_length {embd} is smaller than its {heads} attention heads and "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 from collections import defaultdict
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,7 @@ GIB = 1024**3
 MIB = 1024**2
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 GGUF_ALIGNMENT = 32
+GGUF_VERSIONS = (2, 3)  # the versions gguf 0.19's reader accepts; v1 files predate August 2023
 
 
 class MemoryEstimate(BaseModel):
@@ -412,6 +414,7 @@ def read_gguf(path: str | os.PathLike) -> dict:
     """Architecture, tensor types and exact tensor bytes from a GGUF header (memory-mapped:
     the weights are not read)."""
     p = check_gguf_path(path, "--gguf")
+    _check_preamble(p)
     try:
         from gguf import GGUFReader
 
@@ -433,6 +436,29 @@ def read_gguf(path: str | os.PathLike) -> dict:
     if end > size:
         raise TierwiseError(f"{p} is truncated: its tensors end at byte {end} but the file has {size}")
     return {"fields": fields, "tensors": tensors, "file_bytes": size}
+
+
+def _check_preamble(p: Path) -> None:
+    """Version and counts from the first 24 bytes, checked against the file's size before the
+    gguf reader loops over them: a damaged count of 2**60 entries must not become a hang."""
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        head = fh.read(24)
+    if len(head) < 24:
+        raise TierwiseError(f"{p} is truncated: a GGUF header needs 24 bytes, the file has {size}")
+    version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:])
+    if version & 0xFFFF == 0:  # written on a big-endian machine, as gguf's reader also detects
+        version, n_tensors, n_kv = struct.unpack(">IQQ", head[4:])
+    if version not in GGUF_VERSIONS:
+        raise TierwiseError(
+            f"{p}: GGUF version {version} is not one tierwise reads (allowed: {', '.join(map(str, GGUF_VERSIONS))})"
+        )
+    # the smallest key/value pair takes 13 bytes (empty key, type, one byte); a tensor info 24
+    if n_kv * 13 + n_tensors * 24 > size - 24:
+        raise TierwiseError(
+            f"{p} is truncated or damaged: its header announces {n_kv:,} keys and {n_tensors:,} tensors, "
+            f"more than {size:,} bytes can hold"
+        )
 
 
 def _field_value(field):
