@@ -20,9 +20,14 @@ GGUF_MAGIC = b"GGUF"
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """'; did you mean X' when one of `choices` is close to `value`, else ''."""
-    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+    """'; did you mean X?' when one of `choices` is close to `value` (ignoring letter case and
+    '-' for '_', the commonest slips), else ''."""
+    def norm(text: str) -> str:
+        return str(text).lower().replace("-", "_")
+
+    by_norm = {norm(c): c for c in choices}
+    close = difflib.get_close_matches(norm(value), list(by_norm), n=1, cutoff=0.6)
+    return f"; did you mean {by_norm[close[0]]}?" if close else ""
 
 
 # --- regions -----------------------------------------------------------------------------------
