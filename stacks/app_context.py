@@ -17,7 +17,8 @@ from model_profiles import load_catalogue, load_profile
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
 from tierwise.validate import (
-    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_region, check_volume,
+    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_region, check_request_fits,
+    check_volume,
 )
 from tierwise.workload import Workload
 
@@ -137,6 +138,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         stacks = []
         for profile in load_catalogue().values():
             placement = plan(profile, **plan_args)
+            check_request_fits(placement, prefix="-c ")
             stacks.append(StackPlan(stack_id(profile.name), placement, _applicable(placement, options)))
         ids = [s.stack_id for s in stacks]
         if len(set(ids)) != len(ids):
@@ -145,6 +147,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
 
     placement = plan(load_profile(model), **plan_args)
     check_applicable(placement, quant=plan_args.get("quant"), commitment=commitment, prefix="-c ")
+    check_request_fits(placement, prefix="-c ")
     for name in options:
         if placement.tier not in OPTION_TIERS[name]:
             raise TierwiseError(

@@ -20,7 +20,7 @@ from tierwise.cost import cli as cost_cli
 from tierwise.errors import TierwiseError, usage_error_line
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
-from tierwise.validate import check_applicable, check_commitment, check_region, check_volume
+from tierwise.validate import check_applicable, check_commitment, check_region, check_request_fits, check_volume
 from tierwise.workload import Workload
 
 app = typer.Typer(
@@ -197,6 +197,7 @@ def plan_command(
     placement = plan(load_profile(model), quant=quant, context=context, workload=workload, tier=tier,
                      commitment=commitment, region=region, task=task)
     check_applicable(placement, quant=quant, commitment=commitment)
+    check_request_fits(placement)
     if as_json:
         _emit_json(placement.contract())
     else:

@@ -75,7 +75,9 @@ def check_volume(values: Mapping[str, Any], prefix: str = "--") -> None:
             number = float(value)
         except (TypeError, ValueError):
             continue  # not a number: the workload model itself reports it
-        if number > limit:
+        if number != number:
+            continue  # nan: the workload model says what is allowed
+        if number > limit:  # inf included
             flag = f"{prefix}{name.replace('_', '-') if prefix == '--' else name}"
             raise TierwiseError(
                 f"{flag}: {value} is beyond any real deployment (at most {limit:,}: "
@@ -184,3 +186,27 @@ def check_applicable(placement: Any, *, quant: str | None, commitment: str | Non
                 f"{prefix}quant {quant} applies to llama.cpp GGUF tiers ({', '.join(GGUF_TIERS)}); "
                 f"{placement.model} is placed on {placement.tier}, {what}"
             )
+
+
+HOSTED_TIERS = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu")
+
+
+def check_request_fits(placement: Any, prefix: str = "--") -> None:
+    """A request longer than the context the deployment is sized for would be cut or refused by
+    llama.cpp or vLLM at run time; say so now, with the flags that fix it."""
+    if placement.tier not in HOSTED_TIERS:
+        return  # Bedrock serves the model at AWS's own context
+    w = placement.workload
+    generative = placement.profile.generative
+    tokens = w.input_tokens + (w.output_tokens if generative else 0)
+    if tokens <= placement.context:
+        return
+    name = (lambda n: f"{prefix}{n.replace('_', '-')}") if prefix == "--" else (lambda n: f"{prefix}{n}")
+    asked = f"{name('input_tokens')} {w.input_tokens:,}" + (
+        f" + {name('output_tokens')} {w.output_tokens:,}" if generative else "")
+    arch = placement.profile.architecture
+    room = f"up to {placement.model}'s {arch.max_context:,}" if arch else "higher"
+    raise TierwiseError(
+        f"{asked} = {tokens:,} tokens do not fit the {placement.context:,}-token context {placement.model} is "
+        f"sized for on {placement.tier}; shorten the request or raise {name('context')} ({room})"
+    )

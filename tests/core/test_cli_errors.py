@@ -118,6 +118,10 @@ CLI_CASES = {
     "size-gguf-vocab-only": (["size", "--gguf", "vocab-only.gguf"], {}, ["holds no tensors", "model file"]),
     "size-gguf-context-above": (["size", "--gguf", "tiny.gguf", "--context", "4096"], {}, ["4096", "maximum of 1024"]),
     "size-gguf-context-zero": (["size", "--gguf", "tiny.gguf", "--context", "0"], {}, ["(got 0)", "positive"]),
+    "plan-request-beyond-context": (["plan", "llama3-8b", "--input-tokens", "5000", "--context", "2048"], {},
+                                    ["5,200 tokens do not fit the 2,048-token context", "--context (up to llama3-8b's 8,192)"]),
+    "plan-floor-infinite": (["plan", "llama3-8b", "--tokens-per-second-floor", "inf"], {}, ["inf", "at most 10,000"]),
+    "plan-floor-nan": (["plan", "llama3-8b", "--tokens-per-second-floor", "nan"], {}, ["(got nan)", "greater than or equal to 0"]),
     "missing-model-argument": (["plan"], {}, ["Missing argument 'model'", "catalogue model name"]),
     "unknown-command": (["deploy", "llama3-8b"], {}, ["'deploy'", "allowed: models, size, plan"]),
     "unknown-option": (["plan", "llama3-8b", "--quantization", "Q4_0"], {}, ["--quantization", "--quant"]),
@@ -169,6 +173,8 @@ APP_CASES = {
                              ["-c commitment OneMonth", "lambda-gguf", "-c tier=bedrock-provisioned"]),
     "quant-on-gpu": ({"model": "llama3-70b", "quant": "Q8_0"}, ["-c quant Q8_0", "sagemaker-gpu"]),
     "absurd-output": ({"model": "llama3-8b", "output_tokens": "99999999"}, ["-c output_tokens", "at most 10,000,000"]),
+    "request-beyond-context": ({"model": "llama3.2-1b", "input_tokens": "3000", "context": "2048"},
+                               ["-c input_tokens 3,000 + -c output_tokens 200", "-c context"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
