@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tierwise.contract import Tier
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
 
@@ -153,7 +154,7 @@ def check_context_keys(context: Mapping[str, Any], known: Iterable[str]) -> None
 # --- options that only some tiers or models take -----------------------------------------------
 
 COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
-GGUF_TIERS = ("lambda-gguf", "sagemaker-serverless")
+GGUF_TIERS = (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_SERVERLESS)
 
 
 def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
@@ -169,32 +170,29 @@ def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
 def check_applicable(placement: Any, *, quant: str | None, commitment: str | None, prefix: str = "--") -> None:
     """An option the chosen tier does not read is an error, not silently dropped: a user who
     asked for Q4_K_M or a six-month commitment must not get a deployment without it."""
-    if commitment is not None and placement.tier != "bedrock-provisioned":
+    if commitment is not None and placement.tier is not Tier.BEDROCK_PROVISIONED:
         force = "-c tier=" if prefix.startswith("-c") else "--tier "
         raise TierwiseError(
             f"{prefix}commitment {commitment} applies to bedrock-provisioned only; {placement.model} is "
             f"placed on {placement.tier} (to commit, force it with {force}bedrock-provisioned)"
         )
     if quant is not None:
-        runs_gguf = placement.tier in GGUF_TIERS and placement.settings.get("container", "gguf") == "gguf"
+        runs_gguf = placement.tier in GGUF_TIERS and getattr(placement.settings, "container", "gguf") == "gguf"
         if not runs_gguf:
             what = {
                 "sagemaker-gpu": f"which serves {placement.quant} weights on GPUs",
                 "sagemaker-serverless": "with the Hugging Face CPU container, which serves F32",
             }.get(placement.tier, "which serves AWS's own weights")
             raise TierwiseError(
-                f"{prefix}quant {quant} applies to llama.cpp GGUF tiers ({', '.join(GGUF_TIERS)}); "
+                f"{prefix}quant {quant} applies to llama.cpp GGUF tiers ({', '.join(map(str, GGUF_TIERS))}); "
                 f"{placement.model} is placed on {placement.tier}, {what}"
             )
-
-
-HOSTED_TIERS = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu")
 
 
 def check_request_fits(placement: Any, prefix: str = "--") -> None:
     """A request longer than the context the deployment is sized for would be cut or refused by
     llama.cpp or vLLM at run time; say so now, with the flags that fix it."""
-    if placement.tier not in HOSTED_TIERS:
+    if not Tier(placement.tier).self_hosted:
         return  # Bedrock serves the model at AWS's own context
     w = placement.workload
     generative = placement.profile.generative

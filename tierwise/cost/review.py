@@ -36,12 +36,12 @@ from tierwise.cost.estimates import (
     request_seconds,
     total,
 )
+from tierwise.contract import TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.errors import TierwiseError
 from tierwise.cost.prices import PriceBook, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
 
 DEFAULT_REGION = "us-east-1"
-TAG_MODEL, TAG_TIER, TAG_QUANT = "tierwise:model", "tierwise:tier", "tierwise:quant"
 FORMATS = ("table", "json", "markdown")
 
 # Resources that cost nothing by themselves (or are priced through another resource).
@@ -641,7 +641,7 @@ def default_tokens_per_second(
     decode = getattr(chosen, "tokens_per_second", None)
     prompt = getattr(chosen, "prompt_tokens_per_second", None)
     memory_mb = props.get("memory_mb")
-    vcpus = chosen.settings.get("vcpus")
+    vcpus = getattr(chosen.settings, "vcpus", None)
     if tier == "lambda-gguf" and memory_mb and vcpus:
         scale = min(float(memory_mb) / 1769, 6.0) / float(vcpus)
         decode = None if decode is None else decode * scale
