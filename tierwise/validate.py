@@ -1,7 +1,7 @@
 """Checks of what a user types, shared by the CLI and the CDK app so both say the same thing.
 
-Each check returns the value it accepted, or raises a TierwiseError whose one line names the
-bad value and what is allowed. They run before any heavy work (planning, synthesis, writing).
+Each check returns what it accepted (if anything) or raises a TierwiseError whose one line
+names the bad value and what is allowed. They run before any heavy work (planning, synthesis, writing).
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ from tierwise.errors import TierwiseError
 from tierwise.facts import load
 
 GGUF_MAGIC = b"GGUF"
+
+
+def flag(prefix: str, name: str) -> str:
+    """How the user typed an option: `--input-tokens` on the CLI, `-c input_tokens` for CDK."""
+    return f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
@@ -79,9 +84,8 @@ def check_volume(values: Mapping[str, Any], prefix: str = "--") -> None:
         if number != number:
             continue  # nan: the workload model says what is allowed
         if number > limit:  # inf included
-            flag = f"{prefix}{name.replace('_', '-') if prefix == '--' else name}"
             raise TierwiseError(
-                f"{flag}: {value} is beyond any real deployment (at most {limit:,}: "
+                f"{flag(prefix, name)}: {value} is beyond any real deployment (at most {limit:,}: "
                 f"{volume_bounds()['why'][name]})"
             )
 
@@ -199,12 +203,11 @@ def check_request_fits(placement: Any, prefix: str = "--") -> None:
     tokens = w.input_tokens + (w.output_tokens if generative else 0)
     if tokens <= placement.context:
         return
-    name = (lambda n: f"{prefix}{n.replace('_', '-')}") if prefix == "--" else (lambda n: f"{prefix}{n}")
-    asked = f"{name('input_tokens')} {w.input_tokens:,}" + (
-        f" + {name('output_tokens')} {w.output_tokens:,}" if generative else "")
+    asked = f"{flag(prefix, 'input_tokens')} {w.input_tokens:,}" + (
+        f" + {flag(prefix, 'output_tokens')} {w.output_tokens:,}" if generative else "")
     arch = placement.profile.architecture
     room = f"up to {placement.model}'s {arch.max_context:,}" if arch else "higher"
     raise TierwiseError(
         f"{asked} = {tokens:,} tokens do not fit the {placement.context:,}-token context {placement.model} is "
-        f"sized for on {placement.tier}; shorten the request or raise {name('context')} ({room})"
+        f"sized for on {placement.tier}; shorten the request or raise {flag(prefix, 'context')} ({room})"
     )
