@@ -92,7 +92,10 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         uri = str(given["model_uri"])
         if uri.startswith("s3://"):
             if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+", uri):
-                raise TierwiseError(f"-c model_uri: s3://bucket/key of one .gguf object, or a local file (got {uri!r})")
+                raise TierwiseError(
+                    f"-c model_uri: {uri!r} is not s3://BUCKET/KEY with a valid bucket name (3 to 63 lower-case "
+                    "letters, digits, dots and hyphens) and a key; or give a local .gguf file"
+                )
         else:
             check_gguf_path(uri, "-c model_uri", "s3://bucket/key or a local .gguf file")
         options["model_uri"] = uri
@@ -127,6 +130,11 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
+        if "quant" in plan_args:
+            raise TierwiseError(
+                f"-c quant {plan_args['quant']} is one GGUF recipe; with model=all most models are served at their "
+                "own precision (GPU, Bedrock, classifier): give it with -c model=NAME"
+            )
         stacks = []
         for profile in load_catalogue().values():
             placement = plan(profile, **plan_args)

@@ -175,6 +175,9 @@ APP_CASES = {
     "absurd-output": ({"model": "llama3-8b", "output_tokens": "99999999"}, ["-c output_tokens", "at most 10,000,000"]),
     "request-beyond-context": ({"model": "llama3.2-1b", "input_tokens": "3000", "context": "2048"},
                                ["-c input_tokens 3,000 + -c output_tokens 200", "-c context"]),
+    "quant-with-all": ({"model": "all", "quant": "Q8_0"}, ["-c quant Q8_0", "model=all", "-c model=NAME"]),
+    "model-uri-bad-bucket": ({"model": "llama3-8b", "model_uri": "s3://My_Bucket/m.gguf"},
+                             ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
