@@ -133,15 +133,21 @@ def check_writable_file(path: str | os.PathLike, option: str) -> Path:
 # --- context keys of the CDK app ---------------------------------------------------------------
 
 
+# The CDK CLI (2.1148) saves two plain keys into cdk.context.json, which every later synth
+# passes to the app: `cdk acknowledge N` and `cdk cli-telemetry --enable/--disable`.
+CDK_CLI_PLAIN_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+
+
 def is_cdk_context_key(key: str) -> bool:
     """Keys the CDK CLI, aws-cdk-lib and construct libraries put in the context themselves:
     feature flags (`@aws-cdk/aws-lambda:recognizeLayerVersion`, `@aws-cdk-containers/...`),
     the CLI's switches (`aws:cdk:enable-path-metadata`, `aws:cdk:version-reporting`,
     `aws:cdk:bundling-stacks`, ...), cached lookups in cdk.context.json
-    (`availability-zones:account=...:region=...`), and `cdk migrate`'s `cdk-migrate`.
-    All of them are namespaced with a colon or an `@`/`cdk-` prefix; tierwise's own keys are
-    plain snake_case words, so a misspelt tierwise key never passes as a CDK key."""
-    return ":" in key or key.startswith("@") or key.startswith("cdk-")
+    (`availability-zones:account=...:region=...`), `cdk migrate`'s `cdk-migrate`, and the two
+    plain keys the CLI saves. All but those two are namespaced with a colon or an `@`/`cdk-`
+    prefix; tierwise's own keys are plain snake_case words, so a misspelt tierwise key never
+    passes as a CDK key."""
+    return ":" in key or key.startswith("@") or key.startswith("cdk-") or key in CDK_CLI_PLAIN_KEYS
 
 
 def check_context_keys(context: Mapping[str, Any], known: Iterable[str]) -> None:

@@ -190,6 +190,8 @@ CDK_OWN_KEYS = {
     "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver": True,
     "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
     "cdk-migrate": True,
+    "acknowledged-issue-numbers": [34892],  # written by `cdk acknowledge 34892`
+    "cli-telemetry": False,  # written by `cdk cli-telemetry --disable`
 }
 
 
