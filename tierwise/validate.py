@@ -199,6 +199,20 @@ def check_applicable(placement: Any, *, quant: str | None, commitment: str | Non
             )
 
 
+def check_quant_for_model(profile: Any, quant: str | None, prefix: str = "--") -> None:
+    """For commands that look at every tier of a model (compare): a recipe is only an error
+    when no tier of this model could run a GGUF at all."""
+    if quant is None:
+        return
+    if profile.architecture is None:
+        raise TierwiseError(f"{prefix}quant {quant}: {profile.name} is served by Bedrock only; no GGUF recipe applies")
+    if not profile.generative:
+        raise TierwiseError(
+            f"{prefix}quant {quant}: {profile.name} is a {profile.task} model served in F32 by a CPU framework; "
+            "no GGUF recipe applies"
+        )
+
+
 def check_request_fits(placement: Any, prefix: str = "--") -> None:
     """A request longer than the context the deployment is sized for would be cut or refused by
     llama.cpp or vLLM at run time; say so now, with the flags that fix it."""

@@ -13,7 +13,7 @@ import typer
 from tierwise.cost.cli import CONCURRENCY, FLOOR, INPUT, OUTPUT, REQUESTS, _check_format, cdk_context, resolve_workload
 from tierwise.cost.estimates import Comparison, TierOption, compare_tiers
 from tierwise.errors import TierwiseError
-from tierwise.validate import check_region, check_writable_file
+from tierwise.validate import check_quant_for_model, check_region, check_writable_file
 from tierwise.workload import Workload
 
 CHART_SUFFIXES = (".png", ".svg")
@@ -37,6 +37,7 @@ def build_comparison(
     from tierwise import placement as placement_mod
 
     profile = load_profile(model)
+    check_quant_for_model(profile, quant)
     options = placement_mod.candidates(profile, quant, context, workload)
     try:
         chosen = placement_mod.plan(profile, quant, context, workload, region=region).tier
