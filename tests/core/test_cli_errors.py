@@ -126,6 +126,8 @@ CLI_CASES = {
                                        ["--quant Q4_0", "served by Bedrock only"]),
     "compare-quant-on-classifier": (["compare", "distilbert-sst2", "--quant", "Q4_0"], {},
                                     ["--quant Q4_0", "classification model", "no GGUF recipe"]),
+    "refresh-prices-out-unwritable": (["refresh-prices", "--region", "us-east-1", "--out", "notes.txt/prices.yaml"], {},
+                                      ["--out", "'notes.txt/prices.yaml'", "is a file, not a folder"]),
     "missing-model-argument": (["plan"], {}, ["Missing argument 'model'", "catalogue model name"]),
     "unknown-command": (["deploy", "llama3-8b"], {}, ["'deploy'", "allowed: models, size, plan"]),
     "unknown-option": (["plan", "llama3-8b", "--quantization", "Q4_0"], {}, ["--quantization", "--quant"]),

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from tierwise.cost.review import FORMATS, render_table, review, to_infracost, to_markdown
 from tierwise.errors import TierwiseError
-from tierwise.validate import check_region, check_volume
+from tierwise.validate import check_region, check_volume, check_writable_file
 from tierwise.cost.prices import load_prices, refresh_prices
 from tierwise.workload import Workload
 
@@ -125,6 +125,8 @@ def refresh_command(
 ) -> None:
     """Re-read prices from the AWS Price List API (needs AWS credentials) into the price file."""
     regions = [check_region(r) for r in regions]
+    if out is not None:
+        check_writable_file(out, "--out")
     book = refresh_prices(regions, path=out)
     unknown = sum(len(book.unknown_figures(r)) for r in regions)
     typer.echo(f"prices refreshed for {', '.join(regions)}; {unknown} figure(s) still unknown")
