@@ -273,3 +273,16 @@ def test_cdk_synth_first_run_is_quiet_and_a_bad_key_leaves_cdk_out_alone(tmp_pat
     assert lines[0].startswith("error: -c modle: unknown context key; did you mean model?"), bad.stderr
     assert lines[1:] == ["python app.py: Subprocess exited with error 2"], bad.stderr
     assert {k: v for k, v in _snapshot(outdir).items() if k != "performance-counters.json"} == before
+
+
+def test_every_volume_bound_says_why_and_where_from():
+    from tierwise.facts import load
+    from tierwise.workload import Workload
+
+    data = load("input_bounds")
+    bounds = data["workload"]
+    assert set(bounds["max"]) <= set(Workload.model_fields)
+    assert data["checked"] and len(data["checked"]) == 10
+    for name, limit in bounds["max"].items():
+        assert limit > Workload.model_fields[name].default  # the defaults are far inside
+        assert bounds["why"][name].strip() and bounds["source"][name].startswith("https://")
