@@ -19,7 +19,7 @@ from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
 from tierwise.validate import (
     check_applicable, check_commitment, check_context_keys, check_gguf_path, check_region, check_request_fits,
-    check_volume,
+    check_volume, shown,
 )
 from tierwise.workload import Workload
 
@@ -45,13 +45,19 @@ class AppPlan:
     stacks: list[StackPlan]
 
 
-def _int(name: str, raw: Any, minimum: int = 1) -> int:
+# CloudFormation and the SageMaker API carry these counts as 32-bit integers
+INT32_MAX = 2**31 - 1
+
+
+def _int(name: str, raw: Any, minimum: int = 1, maximum: int = INT32_MAX) -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise TierwiseError(f"-c {name}: must be a whole number (got {raw!r})") from None
+        raise TierwiseError(f"-c {name}: must be a whole number (got {shown(raw)!r})") from None
     if value < minimum:
-        raise TierwiseError(f"-c {name}: must be at least {minimum} (got {value})")
+        raise TierwiseError(f"-c {name}: must be at least {minimum} (got {shown(value)})")
+    if value > maximum:
+        raise TierwiseError(f"-c {name}: must be at most {maximum:,}, a 32-bit integer (got {shown(value)})")
     return value
 
 
@@ -115,7 +121,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         workload = Workload(**workload_fields)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise TierwiseError(f"-c {err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+        raise TierwiseError(f"-c {err['loc'][0]}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
 
     plan_args: dict[str, Any] = {"workload": workload, "commitment": commitment}
     if region:

@@ -20,7 +20,7 @@ from tierwise.cost import cli as cost_cli
 from tierwise.errors import TierwiseError, usage_error_line
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
-from tierwise.validate import check_applicable, check_commitment, check_region, check_request_fits, check_volume
+from tierwise.validate import check_applicable, check_commitment, check_region, check_request_fits, check_volume, shown
 from tierwise.workload import Workload
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def make_workload(**values) -> Workload:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]).replace("_", "-")
-        raise TierwiseError(f"--{field}: {err['msg']} (got {err.get('input')!r})") from None
+        raise TierwiseError(f"--{field}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
 
 
 def _emit_json(data) -> None:

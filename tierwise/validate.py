@@ -7,6 +7,7 @@ names the bad value and what is allowed. They run before any heavy work (plannin
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -23,6 +24,13 @@ GGUF_MAGIC = b"GGUF"
 def flag(prefix: str, name: str) -> str:
     """How the user typed an option: `--input-tokens` on the CLI, `-c input_tokens` for CDK."""
     return f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A value as the user gave it, cut short when it would swamp the line (10**400 has 401
+    digits)."""
+    text = str(value)
+    return text if len(text) <= width else f"{text[:width // 2]}... ({len(text)} characters)"
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
@@ -79,13 +87,15 @@ def check_volume(values: Mapping[str, Any], prefix: str = "--") -> None:
             continue
         try:
             number = float(value)
+        except OverflowError:
+            number = math.inf  # an integer beyond any float, e.g. 10**400
         except (TypeError, ValueError):
             continue  # not a number: the workload model itself reports it
         if number != number:
             continue  # nan: the workload model says what is allowed
         if number > limit:  # inf included
             raise TierwiseError(
-                f"{flag(prefix, name)}: {value} is beyond any real deployment (at most {limit:,}: "
+                f"{flag(prefix, name)}: {shown(value)} is beyond any real deployment (at most {limit:,}: "
                 f"{volume_bounds()['why'][name]})"
             )
 

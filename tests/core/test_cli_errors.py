@@ -128,6 +128,8 @@ CLI_CASES = {
                                     ["--quant Q4_0", "classification model", "no GGUF recipe"]),
     "refresh-prices-out-unwritable": (["refresh-prices", "--region", "us-east-1", "--out", "notes.txt/prices.yaml"], {},
                                       ["--out", "'notes.txt/prices.yaml'", "is a file, not a folder"]),
+    "plan-volume-beyond-float": (["plan", "llama3-8b", "--requests-per-month", str(10**400)], {},
+                                 ["--requests-per-month: 1000000000", "(401 characters)", "at most"]),
     "missing-model-argument": (["plan"], {}, ["Missing argument 'model'", "catalogue model name"]),
     "unknown-command": (["deploy", "llama3-8b"], {}, ["'deploy'", "allowed: models, size, plan"]),
     "unknown-option": (["plan", "llama3-8b", "--quantization", "Q4_0"], {}, ["--quantization", "--quant"]),
@@ -184,6 +186,8 @@ APP_CASES = {
     "quant-with-all": ({"model": "all", "quant": "Q8_0"}, ["-c quant Q8_0", "model=all", "-c model=NAME"]),
     "model-uri-bad-bucket": ({"model": "llama3-8b", "model_uri": "s3://My_Bucket/m.gguf"},
                              ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
+    "instances-beyond-int32": ({"model": "llama3-70b", "max_instances": str(10**400)},
+                               ["-c max_instances", "at most 2,147,483,647", "(401 characters)"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
