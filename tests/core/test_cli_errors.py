@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.core.raw_gguf import llama_header, write_gguf
 from tests.gguf_factory import write_tiny_llama
@@ -290,3 +292,31 @@ def test_every_volume_bound_says_why_and_where_from():
     for name, limit in bounds["max"].items():
         assert limit > Workload.model_fields[name].default  # the defaults are far inside
         assert bounds["why"][name].strip() and bounds["source"][name].startswith("https://")
+
+
+_values = st.one_of(
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["", " ", "-", "0", "1", "1e3", "0x10", "Q4_K_M", "q8_0", "F16", "lambda-gguf",
+                     "sagemaker-gpu", "bedrock-provisioned", "OneMonth", "none", "us-east-1", "chat"]),
+    st.text(max_size=8),
+)
+_options = ["--quant", "--context", "--tier", "--requests-per-month", "--input-tokens", "--output-tokens",
+            "--tokens-per-second-floor", "--max-concurrency", "--commitment", "--task", "--region"]
+_size_options = ("--quant", "--context")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["plan", "size", "compare"]),
+       st.sampled_from(["llama3-8b", "llama3-70b", "nova-pro", "distilbert-sst2", "qwen2.5-0.5b", "gemma2-2b", "llama3.1-405b", "nope"]),
+       st.lists(st.tuples(st.sampled_from(_options), _values), max_size=3))
+def test_any_option_values_give_a_result_or_one_line(capsys, command, model, pairs):
+    """Beyond the named cases: whatever values a user types into plan/size/compare, the answer
+    is a result (exit 0) or one error line (exit 2), never a traceback."""
+    argv = [command, model]
+    for option, value in pairs:
+        if command != "size" or option in _size_options:
+            argv += [option, value]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 0 or (code == 2 and err.startswith("error: ") and err.count("\n") == 1), (argv, err)
