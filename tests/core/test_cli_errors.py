@@ -19,9 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stacks.app_context import KNOWN, read
 from tests.core.raw_gguf import llama_header, write_gguf
 from tests.gguf_factory import write_tiny_llama
 from tierwise.cli import main
+from tierwise.errors import TierwiseError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_PROFILE = (ROOT / "model_profiles" / "catalogue" / "llama3-8b.yaml").read_text()
@@ -237,8 +239,6 @@ def test_cdk_app_bad_context_is_one_line_exit_2_and_nothing_written(workspace, m
 
 
 def test_cdk_own_context_keys_and_every_tierwise_key_are_accepted(workspace, monkeypatch):
-    from stacks.app_context import KNOWN, read
-
     monkeypatch.chdir(workspace)
     recommended = json.loads((ROOT / "cdk.json").read_text())["context"]
     plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "model_uri": "tiny.gguf"}, environ={})
@@ -320,3 +320,28 @@ def test_any_option_values_give_a_result_or_one_line(capsys, command, model, pai
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 0 or (code == 2 and err.startswith("error: ") and err.count("\n") == 1), (argv, err)
+
+
+_context_values = st.one_of(
+    st.integers(-(10**30), 10**30), st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.sampled_from(["", "all", "llama3-8b", "nova-pro", "distilbert-sst2", "Q4_K_M", "lambda-gguf", "sagemaker-gpu",
+                     "bedrock-provisioned", "OneMonth", "us-east-1", "arm64", "s3://bucket-1/m.gguf", "1", "0", "4096"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["llama3-8b", "llama3-70b", "nova-pro", "distilbert-sst2", "qwen2.5-0.5b"]),
+       st.dictionaries(st.sampled_from(sorted(KNOWN)), _context_values, max_size=4))
+def test_any_context_values_plan_or_give_one_line(model, context):
+    """cdk.json can hold any JSON (numbers, lists, null), `-c` any text: read() plans or raises
+    one TierwiseError line, which app.py prints before any construct exists."""
+    context.setdefault("model", model)
+    try:
+        plans = read(context, environ={})
+    except TierwiseError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert plans.stacks
