@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         # Typer vendors its own click: usage errors are recognised by shape, not by class.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
