@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from tierwise.cost.review import FORMATS, render_table, review, to_infracost, to_markdown
 from tierwise.errors import TierwiseError
+from tierwise.validate import check_region, check_volume, check_writable_file
 from tierwise.cost.prices import load_prices, refresh_prices
 from tierwise.workload import Workload
 
@@ -58,6 +59,7 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
         raise TierwiseError("cdk.json context 'workload' must be a mapping of Workload fields")
     values.update(from_context)
     values.update({k: v for k, v in flags.items() if v is not None})
+    check_volume(values)
     try:
         return Workload(**values)
     except ValidationError as exc:
@@ -97,6 +99,7 @@ def cost_command(
 ) -> None:
     """Price what `cdk synth` wrote: every priced resource and the monthly total."""
     _check_format(fmt)
+    region = check_region(region) if region is not None else None
     context = cdk_context(cdk_out_dir.resolve().parent, Path.cwd())
     workload = resolve_workload(
         context,
@@ -121,6 +124,9 @@ def refresh_command(
     out: Path = typer.Option(None, "--out", help="price file to write (default: the embedded one)"),
 ) -> None:
     """Re-read prices from the AWS Price List API (needs AWS credentials) into the price file."""
+    regions = [check_region(r) for r in regions]
+    if out is not None:
+        check_writable_file(out, "--out")
     book = refresh_prices(regions, path=out)
     unknown = sum(len(book.unknown_figures(r)) for r in regions)
     typer.echo(f"prices refreshed for {', '.join(regions)}; {unknown} figure(s) still unknown")
