@@ -28,6 +28,20 @@ TIER_CONSTRUCT_CLASSES = {
 }
 
 
+def throughput_metadata(placement: Placement) -> dict[str, Any]:
+    """How fast the planned deployment serves, recorded in the template (``Metadata.tierwise``)
+    so the cost review prices request time from the template alone, without placement."""
+    settings = placement.settings
+    memory_mb = settings.get("memory_mb") if isinstance(settings, dict) else getattr(settings, "memory_mb", None)
+    meta: dict[str, Any] = {"model": placement.model, "tier": placement.tier}
+    for key, value in (("decodeTokensPerSecond", placement.tokens_per_second),
+                       ("promptTokensPerSecond", placement.prompt_tokens_per_second),
+                       ("memoryMb", memory_mb)):
+        if value is not None:
+            meta[key] = round(float(value), 3)
+    return meta
+
+
 class ModelStack(cdk.Stack):
     """The deployable stack for one placed model: nothing tier-specific here; the tier's
     construct maps the plan's settings to its props (``from_placement``) and says how to call
@@ -77,6 +91,7 @@ class ModelStack(cdk.Stack):
         quant = placement.quant or "none"
         for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
             cdk.Tags.of(self).add(key, value)
+        self.template_options.metadata = {"tierwise": throughput_metadata(placement)}
 
         construct = TIER_CONSTRUCT_CLASSES[tier]
         props: dict[str, Any] = dict(self.options)

@@ -47,9 +47,9 @@ def test_cost_json_uses_flags_and_cdk_json_workload(assembly, capsys):
 
 def test_cost_table_and_markdown(assembly, capsys):
     code, out, _ = run(capsys, "cost", str(assembly), "--tokens-per-second", "10")
-    assert code == 0 and "Overall total" in out and "Fn" in out
+    assert code == 0 and "OVERALL TOTAL" in out and " Fn  (AWS::Lambda::Function)" in out
     code, out, _ = run(capsys, "cost", str(assembly), "--format", "markdown", "--tokens-per-second", "10")
-    assert code == 0 and out.startswith("# Monthly cost review") and "| Fn (AWS::Lambda::Function) |" in out
+    assert code == 0 and out.startswith("# Monthly cost review") and "| `Fn` (AWS::Lambda::Function) |" in out
 
 
 @pytest.mark.parametrize(
