@@ -22,7 +22,7 @@ from tierwise.workload import Workload
 
 from .conftest import ROOT, assert_infracost_valid
 
-SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")
+SCIENTIFIC = re.compile(r"(?<![\w.])\d+(\.\d+)?[eE][+-]?\d+(?!\w)")  # 1.6e-05, not a hash like Key4E4A
 W = Workload()  # what app.py plans with when the context gives no workload
 
 

@@ -141,7 +141,7 @@ def breakdown_lines(report: CostReport, width: int | None = None) -> list[str]:
     if unknown:
         out += ["", f"{len(unknown)} line(s) unknown, not counted (totals above are lower bounds):"]
         out += _wrapped(unknown, width)
-    return out
+    return _fit(out, width)
 
 
 def _resource_lines(lay: _Layout, r: ResourceCost) -> list[str]:
@@ -182,6 +182,19 @@ def _resource_summary(projects: list[ProjectCost]) -> list[str]:
     if unsupported:
         out.append(f"∙ {len(unsupported)} are not supported by tierwise's review, their cost is not included:")
         out += [f"  ∙ {stack}/{lid} ({t})" for stack, lid, t in unsupported]
+    return out
+
+
+def _fit(lines: list[str], width: int) -> list[str]:
+    """Lines longer than the terminal wrap under their own indent (a name is never cut)."""
+    out = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" ∙")))
+        out += textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_long_words=False,
+                             break_on_hyphens=False) or [line]
     return out
 
 
