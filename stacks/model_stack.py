@@ -38,7 +38,7 @@ def throughput_metadata(placement: Placement) -> dict[str, Any]:
                        ("promptTokensPerSecond", placement.prompt_tokens_per_second),
                        ("memoryMb", memory_mb)):
         if value is not None:
-            meta[key] = round(float(value), 3)
+            meta[key] = float(value)  # full precision: the review must price what placement did
     return meta
 
 

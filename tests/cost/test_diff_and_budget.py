@@ -91,6 +91,25 @@ def test_diff_of_a_context_change_is_the_lambda_change_worked_by_hand(apps, book
     assert f"| {stack} | ${base.monthly_usd:,.2f} | ${head.monthly_usd:,.2f} | +${expected:,.2f} |" in md
 
 
+def test_the_review_of_a_tierwise_stack_prices_request_time_as_placement_did(apps, book):
+    """The template review never imports placement, yet from what the stack recorded it bills
+    each request for exactly the time placement's estimate did."""
+    from model_profiles import load_profile
+    from tierwise.cost.estimates import estimate_tier_cost
+    from tierwise.placement import plan
+
+    placed = plan(load_profile("qwen2.5-7b"), context=4096)
+    estimate = estimate_tier_cost(placed.tier, placed.settings, placed.profile, W, "us-east-1",
+                                  placed.tokens_per_second, prompt_tokens_per_second=placed.prompt_tokens_per_second,
+                                  prices=book)
+    report = review(apps["ctx4k"], W, prices=book)
+    [fn] = [r for r in report.projects[0].resources if r.resource_type == "AWS::Lambda::Function"]
+    for name in ("Requests", "Duration (x86_64)"):
+        line = next(c for c in fn.components if c.name == name)
+        planned = next(c for c in estimate.components if c.name == name)
+        assert line.monthly_cost == pytest.approx(planned.monthly_cost, rel=1e-9), name
+
+
 def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book):
     base, head = review(apps["lambda"], W, prices=book), review(apps["serverless"], W, prices=book)
     data = diff(to_infracost(base), to_infracost(head))

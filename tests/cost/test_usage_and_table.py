@@ -10,7 +10,7 @@ from tierwise.cli import main
 from tierwise.cost.review import review
 from tierwise.workload import Workload
 
-from .conftest import tagged, write_assembly
+from .conftest import assert_infracost_valid, tagged, write_assembly
 
 SCIENTIFIC = re.compile(r"(?<![\w.])\d+(\.\d+)?[eE][+-]?\d+(?!\w)")  # 1.6e-05, not a hash like Key4E4A
 
@@ -44,6 +44,7 @@ def test_a_usage_file_prices_a_stack_tierwise_did_not_plan(untagged_app, tmp_pat
     assert code == 0, err
     import json
     data = json.loads(out)
+    assert_infracost_valid(data)
     fn = next(r for r in data["projects"][0]["breakdown"]["resources"] if r["name"] == "ChatHandler1A2B3C4D")
     expected = (100_000 / 1e6 * p(book, "lambda", "requests_per_million")
                 + 100_000 * 1.5 * 2 * p(book, "lambda", "duration_gb_second", "arm64"))
