@@ -38,7 +38,9 @@ def throughput_metadata(placement: Placement) -> dict[str, Any]:
                        ("promptTokensPerSecond", placement.prompt_tokens_per_second),
                        ("memoryMb", memory_mb)):
         if value is not None:
-            meta[key] = float(value)  # full precision: the review must price what placement did
+            # full precision (the review must price what placement did), as a string: CloudFormation
+            # (cfn-lint E4002) takes no floating-point numbers in template Metadata
+            meta[key] = repr(float(value)) if key != "memoryMb" else int(value)
     return meta
 
 

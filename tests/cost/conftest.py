@@ -94,7 +94,7 @@ def stack(name, tier, model, quant):
 
 lam = stack("LambdaStack", "lambda-gguf", "llama3-8b", "Q4_K_M")
 # what ModelStack records: the planned rates at the planned memory (4096 MB here, 8192 deployed)
-lam.template_options.metadata = {"tierwise": {"decodeTokensPerSecond": 6.0, "promptTokensPerSecond": 100.0,
+lam.template_options.metadata = {"tierwise": {"decodeTokensPerSecond": "6.0", "promptTokensPerSecond": "100.0",
                                               "memoryMb": 4096}}
 LambdaGgufEndpoint(lam, "Llm", image_uri=image, memory_mb=8192, ephemeral_storage_mb=1024, architecture="arm64")
 SageMakerServerlessEndpoint(stack("ServerlessStack", "sagemaker-serverless", "qwen2.5-0.5b", "Q4_K_M"), "Llm",

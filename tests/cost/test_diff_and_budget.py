@@ -58,7 +58,8 @@ def _lambda_by_hand(cdk_out: Path, stack: str, book) -> float:
     [fn] = [r["Properties"] for r in template["Resources"].values()
             if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("PackageType") == "Image"]
     assert fn["MemorySize"] == meta["memoryMb"]  # the planned size was deployed: no vCPU scaling
-    seconds = W.input_tokens / meta["promptTokensPerSecond"] + W.output_tokens / meta["decodeTokensPerSecond"]
+    seconds = (W.input_tokens / float(meta["promptTokensPerSecond"])
+               + W.output_tokens / float(meta["decodeTokensPerSecond"]))
     arch = fn.get("Architectures", ["x86_64"])[0]
     price = lambda *path: book.figure("us-east-1", "lambda", *path).value  # noqa: E731
     storage_mb = fn.get("EphemeralStorage", {}).get("Size", 512)
