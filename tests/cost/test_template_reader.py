@@ -39,6 +39,13 @@ def _assembly_with(tmp_path: Path, template: object, name: str = "S") -> Path:
     ({"Resources": {"Q": "AWS::SQS::Queue"}}, "resource 'Q' must be an object with a Type"),
     ({"Resources": {"Q": {"Type": "AWS::KMS::Key", "Properties": [1]}}}, "Properties that is not an object"),
     ({"Resources": {"Q": {"Type": "AWS::KMS::Key"}}, "Metadata": "x"}, "Metadata must be an object"),
+    ({"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 1e308}}}},
+     "resource 'F' has MemorySize 1e+308; Lambda allows 128 to 10240 MB"),
+    ({"Resources": {
+        "C": {"Type": "AWS::SageMaker::EndpointConfig", "Properties": {"ProductionVariants": [
+            {"InstanceType": "ml.g5.2xlarge", "InitialInstanceCount": 1e308}]}},
+        "E": {"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointConfigName": {"Fn::GetAtt": ["C", "N"]}}}}},
+     "resource 'C' (AWS::SageMaker::EndpointConfig): Instance (ml.g5.2xlarge) x 1e+308 comes to inf"),
 ])
 @pytest.mark.parametrize("fmt", ["table", "json"])
 def test_a_bad_template_is_one_line_exit_2_and_nothing_written(template, message, fmt, tmp_path, capsys):

@@ -17,6 +17,7 @@ tierwise stack records at synth. This module never imports placement: it prices 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -237,7 +238,7 @@ def _model_server_functions(ctx: PricingContext) -> set[str]:
 def price_lambda(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost:
     props = _props(resource)
     tags = ctx.tags(resource)
-    memory_mb = number(props.get("MemorySize"), 128.0) or 128.0
+    memory_mb = _lambda_memory(ctx.stack, logical_id, props)
     archs = props.get("Architectures") or ["x86_64"]
     arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else "x86_64"
     storage = props.get("EphemeralStorage")
@@ -478,6 +479,28 @@ def price_log_group(ctx: PricingContext, logical_id: str, resource: dict) -> Res
     return ResourceCost(logical_id, "AWS::Logs::LogGroup", ctx.tags(resource), lines, [f"retention: {retention}"])
 
 
+def _check_finite(stack: StackTemplate, logical_id: str, cost: ResourceCost) -> None:
+    """A figure no deployment could have (1e308 instances, say) is the template's error, not a bill."""
+    for c in cost.components:
+        for value in (c.monthly_quantity, c.monthly_cost):
+            if value is not None and not math.isfinite(value):
+                raise TierwiseError(
+                    f"template {stack.path}: resource {logical_id!r} ({cost.resource_type}): {c.name} comes to "
+                    f"{value}; a property is beyond anything AWS accepts"
+                )
+
+
+def _lambda_memory(stack: StackTemplate, logical_id: str, props: Mapping[str, Any]) -> float:
+    limits = facts.load("aws_limits")["lambda"]
+    memory_mb = number(props.get("MemorySize"), 128.0) or 128.0
+    if not limits["memory_mb_min"] <= memory_mb <= limits["memory_mb_max"]:
+        raise TierwiseError(
+            f"template {stack.path}: resource {logical_id!r} has MemorySize {memory_mb:g}; Lambda allows "
+            f"{limits['memory_mb_min']} to {limits['memory_mb_max']} MB"
+        )
+    return memory_mb
+
+
 def price_stack(
     stack: StackTemplate,
     workload: Workload,
@@ -497,6 +520,7 @@ def price_stack(
         if priced is not None:
             cost = priced(ctx, logical_id, resource)
             cost.path = ctx.construct_path(resource)
+            _check_finite(stack, logical_id, cost)
             project.resources.append(cost)
         elif is_free(rtype):
             project.free[rtype] += 1
