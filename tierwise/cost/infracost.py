@@ -114,7 +114,7 @@ def empty_breakdown() -> dict:
 
 def _warnings(p: ProjectCost) -> list[dict]:
     return [
-        {"code": UNKNOWN_COST_CODE, "message": f"{u}: not counted in the total, which is a lower bound",
+        {"code": UNKNOWN_COST_CODE, "message": f"{u} (not counted: the total is a lower bound)",
          "data": {}, "isError": False}
         for u in p.unknown
     ]

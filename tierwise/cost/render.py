@@ -288,13 +288,13 @@ def diff_lines(data: dict, width: int | None = None) -> list[str]:
         out.append(f"Amount:  {_change(now, past)}")
         out.append(f"Percent: {_percent(now, past)}")
         for w in p["metadata"].get("warnings") or []:
-            out.append(f"  note: {w['message']}")
+            out.append(f"  ∙ {w['message']}")
         out.append("")
     out.append("─" * min(width, 72))
     now, past = Decimal(data["totalMonthlyCost"]), Decimal(data["pastTotalMonthlyCost"])
-    out.append(f"Key: {len(data['projects'])} project(s). Monthly cost change: {_change(now, past)}, "
+    out.append(f"Total monthly cost change ({len(data['projects'])} project(s)): {_change(now, past)}, "
                f"{_percent(now, past)}")
-    return out
+    return _fit(out, width)
 
 
 def diff_markdown(data: dict) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
@@ -60,7 +60,11 @@ class UsageFile(BaseModel):
 
     version: str = USAGE_VERSION
     resource_usage: dict[str, Usage] = Field(default_factory=dict)
-    path: str | None = Field(None, exclude=True)
+    _origin: str = PrivateAttr("usage file")
+
+    @property
+    def path(self) -> str:
+        return self._origin
 
     def for_stack(self, stack: str) -> Usage | None:
         return self.resource_usage.get(stack)
@@ -84,13 +88,15 @@ def parse_usage(data: Any, origin: str) -> UsageFile:
     if version != USAGE_VERSION:
         raise TierwiseError(f"usage file {origin}: version {version!r} is not supported; use {USAGE_VERSION}")
     try:
-        return UsageFile(**{**data, "version": version}, path=origin)
+        usage = UsageFile(**{**data, "version": version})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])
         raise TierwiseError(f"usage file {origin}: {where}: {err['msg']} (got {err.get('input')!r})") from None
     except TypeError:
         raise TierwiseError(f"usage file {origin}: keys must be version and resource_usage") from None
+    usage._origin = origin
+    return usage
 
 
 def load_usage(path: str | Path) -> UsageFile:
