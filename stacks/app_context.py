@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from model_profiles import load_catalogue, load_profile
+from tierwise.contract import OPTION_TIERS, Tier
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
 from tierwise.workload import Workload
@@ -28,15 +29,6 @@ KNOWN = (
 COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
 ARCHITECTURES = ("x86_64", "arm64")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
-# options that make sense for some tiers only
-OPTION_TIERS = {
-    "model_uri": ("lambda-gguf", "sagemaker-serverless"),
-    "image_uri": ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu"),
-    "architecture": ("lambda-gguf",),
-    "min_instances": ("sagemaker-gpu",),
-    "max_instances": ("sagemaker-gpu",),
-    "hf_token_secret": ("sagemaker-gpu",),
-}
 ALL = "all"
 
 
@@ -152,7 +144,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
                 f"-c {name} applies to {' and '.join(OPTION_TIERS[name])}; {model} is placed on {placement.tier}"
                 + (" (force a tier with -c tier=...)" if "tier" not in given else "")
             )
-    if placement.tier == "sagemaker-serverless" and placement.settings.get("container") != "gguf":
+    if placement.tier is Tier.SAGEMAKER_SERVERLESS and placement.settings.container != "gguf":
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} applies to GGUF models; {model} runs the Hugging Face CPU container")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from tierwise.contract import Tier
+
 _WHERE = {
     "LambdaGgufEndpoint": "tiers.lambda_gguf.construct",
     "SageMakerServerlessEndpoint": "tiers.sagemaker_serverless",
@@ -18,16 +20,21 @@ _WHERE = {
     "BedrockProvisionedThroughput": "tiers.bedrock.provisioned",
     "BedrockOnDemand": "tiers.bedrock.on_demand",
 }
-# placement's tier name -> construct class name
+# the one tier -> construct registry (tierwise.contract.Tier names the tiers)
 TIER_CONSTRUCTS = {
-    "lambda-gguf": "LambdaGgufEndpoint",
-    "sagemaker-serverless": "SageMakerServerlessEndpoint",
-    "sagemaker-gpu": "SageMakerGpuEndpoint",
-    "bedrock-provisioned": "BedrockProvisionedThroughput",
-    "bedrock-on-demand": "BedrockOnDemand",
+    Tier.LAMBDA_GGUF: "LambdaGgufEndpoint",
+    Tier.SAGEMAKER_SERVERLESS: "SageMakerServerlessEndpoint",
+    Tier.SAGEMAKER_GPU: "SageMakerGpuEndpoint",
+    Tier.BEDROCK_PROVISIONED: "BedrockProvisionedThroughput",
+    Tier.BEDROCK_ON_DEMAND: "BedrockOnDemand",
 }
 
-__all__ = [*_WHERE, "TIER_CONSTRUCTS"]
+__all__ = [*_WHERE, "TIER_CONSTRUCTS", "construct_for"]
+
+
+def construct_for(tier: str) -> type:
+    """The construct class that deploys ``tier``."""
+    return getattr(import_module(_WHERE[TIER_CONSTRUCTS[Tier(tier)]]), TIER_CONSTRUCTS[Tier(tier)])
 
 
 def __getattr__(name: str) -> Any:

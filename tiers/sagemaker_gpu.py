@@ -73,22 +73,22 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         cls, placement, *, min_instances: int | None = None, max_instances: int | None = None, **props,
     ) -> dict:
         s = placement.settings
-        if s.get("hf_model_id") is None:
+        if s.hf_model_id is None:
             raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container")
-        minimum = s["min_instances"] if min_instances is None else min_instances
-        maximum = max(s["max_instances"], minimum) if max_instances is None else max_instances
+        minimum = s.min_instances if min_instances is None else min_instances
+        maximum = max(s.max_instances, minimum) if max_instances is None else max_instances
         return {
-            "hf_model_id": s["hf_model_id"],
-            "instance_type": s["instance_type"],
-            "tensor_parallel_degree": s["tensor_parallel_degree"],
-            "serving_dtype": s["serving_dtype"],
-            "max_model_len": s["max_model_len"],
-            "max_batch_size": s["max_batch_size"],
-            "volume_size_gb": s["volume_size_gb"],
-            "startup_health_check_timeout_s": s["startup_health_check_timeout_s"],
+            "hf_model_id": s.hf_model_id,
+            "instance_type": s.instance_type,
+            "tensor_parallel_degree": s.tensor_parallel_degree,
+            "serving_dtype": s.serving_dtype,
+            "max_model_len": s.max_model_len,
+            "max_batch_size": s.max_batch_size,
+            "volume_size_gb": s.volume_size_gb,
+            "startup_health_check_timeout_s": s.startup_health_check_timeout_s,
             "min_instances": minimum,
             "max_instances": maximum,
-            "local_nvme": s["local_nvme"],
+            "local_nvme": s.local_nvme,
             **props,
         }
 

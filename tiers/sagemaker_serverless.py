@@ -62,23 +62,23 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
     ) -> dict:
         s = placement.settings
         base = {
-            "container": s["container"],
-            "memory_mb": s["memory_mb"],
-            "max_concurrency": s["max_concurrency"],
-            "provisioned_concurrency": s["provisioned_concurrency"],
+            "container": s.container,
+            "memory_mb": s.memory_mb,
+            "max_concurrency": s.max_concurrency,
+            "provisioned_concurrency": s.provisioned_concurrency,
         }
-        if s["container"] != "gguf":
+        if s.container != "gguf":
             if model_uri is not None or image_uri is not None:
                 raise PropError(
                     f"{cls.__name__}: model_uri and image_uri apply to GGUF models; {placement.model} runs the "
-                    f"Hugging Face CPU container from {s['hf_model_id']}"
+                    f"Hugging Face CPU container from {s.hf_model_id}"
                 )
-            return {**base, "hf_model_id": s["hf_model_id"], "hf_task": s["hf_task"], **props}
+            return {**base, "hf_model_id": s.hf_model_id, "hf_task": s.hf_task, **props}
         if model_uri is not None or image_uri is not None:
             source = {"model_uri": model_uri, "image_uri": image_uri}
         else:
-            source = {"gguf_url": s["gguf_url"], "gguf_sha256": s["gguf_sha256"], "gguf_file": s["gguf_file"]}
-        return {**base, **source, "model_name": placement.model, "n_ctx": s["n_ctx"], "threads": s["threads"], **props}
+            source = {"gguf_url": s.gguf_url, "gguf_sha256": s.gguf_sha256, "gguf_file": s.gguf_file}
+        return {**base, **source, "model_name": placement.model, "n_ctx": s.n_ctx, "threads": s.threads, **props}
 
     def __init__(
         self,

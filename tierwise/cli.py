@@ -148,7 +148,7 @@ def print_plan(p: Placement) -> None:
     settings = Table(title="settings", show_header=False)
     settings.add_column("key")
     settings.add_column("value")
-    for k, v in p.settings.items():
+    for k, v in p.settings.model_dump().items():
         settings.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
     console.print(settings)
     console.print("why:", highlight=False)

@@ -172,7 +172,7 @@ def test_a_profile_alone_is_a_sound_deployment(make_stack):
     profile = load_profile("llama3.2-1b")
     stack = make_stack()
     LambdaGgufEndpoint.for_profile(stack, "Llm", profile, quant="Q8_0", context=2048)
-    planned = plan(profile, quant="Q8_0", context=2048, tier="lambda-gguf").settings
+    planned = plan(profile, quant="Q8_0", context=2048, tier="lambda-gguf").settings.model_dump()
     fn = only(stack, "AWS::Lambda::Function")["Properties"]
     assert (fn["MemorySize"], fn["Timeout"], fn["EphemeralStorage"]["Size"]) == (
         planned["memory_mb"], planned["timeout_s"], 512)  # baked in: nothing of the model in /tmp

@@ -29,7 +29,7 @@ class BedrockOnDemand(FromPlacement, Construct):
 
     @classmethod
     def props_from_placement(cls, placement, **props) -> dict:
-        return {"model_id": placement.settings["model_id"], **props}
+        return {"model_id": placement.settings.model_id, **props}
 
     def __init__(
         self,

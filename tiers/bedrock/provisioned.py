@@ -56,7 +56,7 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
     @classmethod
     def props_from_placement(cls, placement, **props) -> dict:
         s = placement.settings
-        return {"model_id": s["model_id"], "model_units": s["model_units"], "commitment": s["commitment"], **props}
+        return {"model_id": s.model_id, "model_units": s.model_units, "commitment": s.commitment, **props}
 
     def __init__(
         self,

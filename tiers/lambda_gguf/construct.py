@@ -66,24 +66,24 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
         s = placement.settings
         if model_uri is not None or image_uri is not None:
             source = {"model_uri": model_uri, "image_uri": image_uri}
-            if model_uri is not None and Path(model_uri).name == s["gguf_file"]:
-                source["model_sha256"] = s["gguf_sha256"]  # the plan's checksum is for this file
+            if model_uri is not None and Path(model_uri).name == s.gguf_file:
+                source["model_sha256"] = s.gguf_sha256  # the plan's checksum is for this file
             # the model may be downloaded to /tmp: keep the plan's room for it
-            ephemeral_mb = s["ephemeral_storage_mb"]
+            ephemeral_mb = s.ephemeral_storage_mb
         else:
-            source = {"gguf_url": s["gguf_url"], "gguf_sha256": s["gguf_sha256"], "gguf_file": s["gguf_file"]}
+            source = {"gguf_url": s.gguf_url, "gguf_sha256": s.gguf_sha256, "gguf_file": s.gguf_file}
             # baked into the image: /tmp holds nothing of the model, so no paid storage above 512 MB
             ephemeral_mb = limits("lambda")["ephemeral_storage_mb_min"]
         return {
             **source,
             "model_name": placement.model,
-            "memory_mb": s["memory_mb"],
+            "memory_mb": s.memory_mb,
             "ephemeral_storage_mb": ephemeral_mb,
-            "timeout_s": s["timeout_s"],
-            "architecture": architecture or s["architecture"],
-            "n_ctx": s["n_ctx"],
-            "threads": s["threads"],
-            "reserved_concurrency": s["reserved_concurrency"],
+            "timeout_s": s.timeout_s,
+            "architecture": architecture or s.architecture,
+            "n_ctx": s.n_ctx,
+            "threads": s.threads,
+            "reserved_concurrency": s.reserved_concurrency,
             **props,
         }
 

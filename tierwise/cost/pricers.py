@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from tierwise import facts
+from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER, Tier
 from tierwise.cost.assembly import StackTemplate, number, refs, resource_tags, strings
 from tierwise.cost.estimates import (
     HOURS_PER_MONTH,
@@ -41,7 +42,6 @@ from tierwise.cost.usage import Usage, UsageFile
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
 
-TAG_MODEL, TAG_TIER, TAG_QUANT = "tierwise:model", "tierwise:tier", "tierwise:quant"
 
 # (model, tier, quant, resource properties) -> (decode tokens/s, prompt tokens/s) or None
 TokensPerSecond = Callable[[str, str, str | None, Mapping[str, Any]], "tuple[float | None, float | None] | None"]
@@ -182,7 +182,7 @@ class PricingContext:
             model, tier = tags.get(TAG_MODEL, ""), tags.get(TAG_TIER, "")
             quant = tags.get(TAG_QUANT)
             try:
-                found = self.tokens_per_second(model, tier, None if quant in (None, "none") else quant, props)
+                found = self.tokens_per_second(model, tier, None if quant in (None, NO_QUANT) else quant, props)
             except TierwiseError as exc:
                 return None, None, [f"tokens per second unknown: {exc}"]
             if found and found[0] is not None:
@@ -197,7 +197,7 @@ class PricingContext:
         prompt = number(meta.get("promptTokensPerSecond"))
         notes = ["tokens per second recorded by tierwise at synth (template Metadata.tierwise)"]
         planned_mb = number(meta.get("memoryMb"))
-        if tags.get(TAG_TIER) == "lambda-gguf" and memory_mb and planned_mb and memory_mb != planned_mb:
+        if tags.get(TAG_TIER) == Tier.LAMBDA_GGUF and memory_mb and planned_mb and memory_mb != planned_mb:
             # CPU decode speed is linear in vCPUs; Lambda gives one vCPU per mb_per_vcpu MB.
             per_vcpu, vcpus_max = _lambda_limits()
             scale = min(memory_mb / per_vcpu, vcpus_max) / min(planned_mb / per_vcpu, vcpus_max)
@@ -225,7 +225,7 @@ def _model_server_functions(ctx: PricingContext) -> set[str]:
     (the container image one, else the largest) of a tierwise-tagged stack."""
     functions = [(lid, res) for lid, res in ctx.resources.items() if res.get("Type") == "AWS::Lambda::Function"]
     named = {lid for lid, _ in functions if ctx.named_in_usage(lid)}
-    tagged = [(lid, res) for lid, res in functions if ctx.tags(res).get(TAG_TIER) == "lambda-gguf"]
+    tagged = [(lid, res) for lid, res in functions if ctx.tags(res).get(TAG_TIER) == Tier.LAMBDA_GGUF]
     if not tagged:
         return named
     images = [lid for lid, res in tagged if _props(res).get("PackageType") == "Image"]
@@ -308,7 +308,7 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
     if not endpoints:
         notes.append("no AWS::SageMaker::Endpoint in this stack uses this config: nothing runs, nothing billed")
         return ResourceCost(logical_id, "AWS::SageMaker::EndpointConfig", tags, lines, notes)
-    serves_model = ctx.serves_model(logical_id, tags, ("sagemaker-serverless", "sagemaker-gpu"))
+    serves_model = ctx.serves_model(logical_id, tags, (Tier.SAGEMAKER_SERVERLESS, Tier.SAGEMAKER_GPU))
     workload = ctx.workload_for(logical_id)
     variants = props.get("ProductionVariants")
     for variant in variants if isinstance(variants, list) else []:
@@ -403,7 +403,7 @@ def price_inference_profile(ctx: PricingContext, logical_id: str, resource: dict
     out_quote = ctx.book.bedrock_output(ctx.region, model_id)
     in_key = price_key(ctx.region, "bedrock", "on_demand", model_id, "input_per_1k_tokens")
     out_key = price_key(ctx.region, "bedrock", "on_demand", model_id, "output_per_1k_tokens")
-    if ctx.serves_model(logical_id, tags, ("bedrock-on-demand",)):
+    if ctx.serves_model(logical_id, tags, (Tier.BEDROCK_ON_DEMAND,)):
         w = ctx.workload_for(logical_id)
         lines = [
             component("Input tokens", "1K tokens", w.requests_per_month * w.input_tokens / 1000, in_quote, in_key,

@@ -10,7 +10,6 @@ optional: the embedded file is what tierwise uses by default, and it needs no AW
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# a cross-region inference profile id (us.meta...) bills as its model in the source region
+from tierwise.contract import base_model_id
 from tierwise.errors import TierwiseError
 
 Architecture = Literal["x86_64", "arm64"]
@@ -190,14 +191,6 @@ class PriceBook(_Strict):
                 if fig.get("value") is None:
                     out.append(price_key(reg, *path))
         return out
-
-
-_GEO_PREFIX = re.compile(r"^(us|eu|apac|us-gov|global)\.")
-
-
-def base_model_id(model_id: str) -> str:
-    """A cross-region inference profile id (``us.meta...``) bills as its model in the source region."""
-    return _GEO_PREFIX.sub("", model_id, count=1)
 
 
 def commitment_key(commitment: str | None) -> str:
