@@ -39,7 +39,7 @@ $(CHECKOV): pyproject.toml
 	@touch $@
 
 $(CDK): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null
 	@touch $@
 
 install: $(VENV)/.installed $(CDK)
