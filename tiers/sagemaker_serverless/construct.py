@@ -65,8 +65,9 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
       logs, destroyed with the stack, alarms without actions.
     - ``runtime_directory`` (gguf): the Docker build context. Default: tiers/gguf_runtime/image.
-    - ``vpc``, ``vpc_subnets``, ``security_groups``: refused with an error: Serverless Inference
-      supports no VPC configuration (nor network isolation), a documented feature exclusion.
+    - ``vpc``, ``vpc_subnets``, ``security_groups``: Default: none, the only value accepted:
+      Serverless Inference supports no VPC configuration (nor network isolation), a documented
+      feature exclusion, so any other is an error.
     """
 
     TIER = "sagemaker-serverless"
