@@ -26,7 +26,8 @@ LAMBDA_NO_DLQ = (
     "a Lambda dead-letter queue only receives events of asynchronous invocations (Lambda API "
     "DeadLetterConfig: 'the dead-letter queue for failed asynchronous invocations'); this function answers "
     "chat requests synchronously, through its IAM-auth Function URL or a RequestResponse Invoke, so the caller "
-    "gets the error itself and the ErrorsAlarm counts it",
+    "gets the error itself and the ErrorsAlarm counts it; an asynchronous call would have nowhere to return "
+    "the completion to, so no event is worth keeping",
 )
 LAMBDA_NO_VPC = (
     "CKV_AWS_117",
