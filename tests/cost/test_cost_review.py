@@ -110,7 +110,9 @@ def test_every_tier_by_hand(tmp_path, book):
     assert gpu.components[0].monthly_quantity == 3 * HOURS_PER_MONTH
     assert gpu.components[0].monthly_cost == pytest.approx(
         3 * HOURS_PER_MONTH * p(book, "us-east-1", "sagemaker", "instance_hour", "ml.g6.12xlarge"))
-    assert gpu.monthly_usd is None  # us-east-1 data-processed price unknown: reported, not zero
+    gpu_data = 50_000 * 4 / 1024**3 * (400 * p(book, "us-east-1", "sagemaker", "data_processed_in_gb")
+                                       + 300 * p(book, "us-east-1", "sagemaker", "data_processed_out_gb"))
+    assert gpu.monthly_usd == pytest.approx(gpu.components[0].monthly_cost + gpu_data)
     assert resource(report, "GpuStack", "Orphan").components == []  # no endpoint uses it
 
     pt = resource(report, "ProvisionedStack", "Pt")
