@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,37 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-gguf:test"
 
 
+SCHEMA = Path(__file__).parent / "schema" / "infracost.schema.json"  # vendored: see schema/SOURCE.md
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def assert_infracost_valid(data: dict) -> None:
+    """``data`` validates against Infracost's own JSON schema (draft 4, date-time formats checked)."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
+
+
 @pytest.fixture(scope="session")
 def book() -> PriceBook:
     return load_prices()
+
+
+@pytest.fixture(scope="session")
+def book_without_data_price(book: PriceBook) -> PriceBook:
+    """The embedded book with us-east-1's SageMaker data-processed lines unknown, for the tests
+    of how an unknown price is reported (the shipped file prices every us-east-1 line they use)."""
+    data = book.model_dump(by_alias=True)
+    for key in ("data_processed_in_gb", "data_processed_out_gb"):
+        data["regions"]["us-east-1"]["sagemaker"][key] = {
+            "value": None, "unit": "USD per GB", "source": None, "taken": None}
+    return PriceBook.model_validate(data)
 
 
 def tagged(resource: dict[str, Any], model: str, tier: str, quant: str = "none") -> dict[str, Any]:
@@ -74,8 +103,11 @@ def stack(name, tier, model, quant):
         cdk.Tags.of(s).add(key, value)
     return s
 
-LambdaGgufEndpoint(stack("LambdaStack", "lambda-gguf", "llama3-8b", "Q4_K_M"), "Llm", image_uri=image,
-                   memory_mb=8192, ephemeral_storage_mb=1024, architecture="arm64")
+lam = stack("LambdaStack", "lambda-gguf", "llama3-8b", "Q4_K_M")
+# what ModelStack records: the planned rates at the planned memory (4096 MB here, 8192 deployed)
+lam.template_options.metadata = {"tierwise": {"decodeTokensPerSecond": "6.0", "promptTokensPerSecond": "100.0",
+                                              "memoryMb": 4096}}
+LambdaGgufEndpoint(lam, "Llm", image_uri=image, memory_mb=8192, ephemeral_storage_mb=1024, architecture="arm64")
 SageMakerServerlessEndpoint(stack("ServerlessStack", "sagemaker-serverless", "qwen2.5-0.5b", "Q4_K_M"), "Llm",
                             image_uri=image, memory_mb=4096, max_concurrency=5)
 SageMakerGpuEndpoint(stack("GpuStack", "sagemaker-gpu", "llama3-8b", "BF16"), "Llm",
