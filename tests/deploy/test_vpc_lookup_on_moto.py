@@ -51,7 +51,7 @@ def test_cdk_synth_looks_the_vpc_up_and_places_the_function_in_it(moto_vpc, tmp_
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     # from a folder of its own, so that cdk.context.json is written there, not in the repository
     command = [str(CDK), "synth", "--app", f"{sys.executable} {REPO / 'app.py'}", "--output", str(tmp_path / "out"),
-               "-c", "model=llama3.2-1b", "-c", f"region={REGION}", "-c", f"vpc_id={vpc_id}", "--quiet", "--no-notices"]
+               "-c", "model=llama3.2-1b", "-c", "tier=lambda-gguf", "-c", f"region={REGION}", "-c", f"vpc_id={vpc_id}", "--quiet", "--no-notices"]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:

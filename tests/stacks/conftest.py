@@ -108,11 +108,13 @@ def _subnets(kind: int, count: int = 2) -> list[dict]:
 SUBNETS = {"Public": _subnets(1), "Private": _subnets(2), "Isolated": _subnets(3)}
 S3_MODEL = "s3://tierwise-models-example/llama3/Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"
 # stack name -> (model, options): every way a VPC can be asked for, on both tiers that take one
+# (tiers forced: the test is about the network, whatever the prices decide)
 VPC_STACKS = {
-    "tierwise-llama3-8b": ("llama3-8b", {"subnet_type": "isolated", "model_uri": S3_MODEL}),
-    "tierwise-llama3-70b-vpc": ("llama3-70b", {}),
+    "tierwise-llama3-8b": ("llama3-8b", {"tier": "lambda-gguf", "subnet_type": "isolated", "model_uri": S3_MODEL}),
+    "tierwise-llama3-70b-vpc": ("llama3-70b", {"tier": "sagemaker-gpu"}),
     "tierwise-llama3-2-1b-shared-vpc": (
-        "llama3.2-1b", {"subnet_ids": [s["subnetId"] for s in SUBNETS["Private"]], "vpc_endpoints": False},
+        "llama3.2-1b",
+        {"tier": "lambda-gguf", "subnet_ids": [s["subnetId"] for s in SUBNETS["Private"]], "vpc_endpoints": False},
     ),
 }
 
@@ -133,7 +135,8 @@ def build_vpc_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
             os.environ["CDK_DEFAULT_ACCOUNT"] = previous
     placements = {first: read({**context}, {"CDK_DEFAULT_ACCOUNT": ACCOUNT}).stacks[0].placement}
     for name, (model, options) in others:
-        placement = plan(load_profile(model), region=REGION)
+        options = dict(options)
+        placement = plan(load_profile(model), tier=options.pop("tier"), region=REGION)
         ModelStack(app, name, placement=placement, env=cdk.Environment(account=ACCOUNT, region=REGION),
                    vpc_id=VPC_ID, **options)
         placements[name] = placement

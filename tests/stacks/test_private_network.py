@@ -181,10 +181,11 @@ ENV = {"CDK_DEFAULT_ACCOUNT": ACCOUNT}
          "distilbert-sst2 is placed on sagemaker-serverless: SageMaker Serverless Inference supports no VPC configuration"),
         ({"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "vpc_id": VPC_ID}, ENV,
          "lambda-gguf and sagemaker-gpu can"),
-        ({"model": "all", "vpc_id": VPC_ID}, ENV, "-c vpc_id: distilbert-sst2 placed on sagemaker-serverless"),
+        # the catalogue's classifier (and whatever else plans put there) is on sagemaker-serverless
+        ({"model": "all", "vpc_id": VPC_ID}, ENV, "placed on sagemaker-serverless: SageMaker Serverless Inference supports no VPC"),
         ({"model": "nova-pro", "vpc_id": VPC_ID}, ENV,
-         "-c vpc_id applies to lambda-gguf and sagemaker-gpu; nova-pro is placed on bedrock-on-demand"),
-        ({"model": "llama3-70b", "vpc_id": VPC_ID, "subnet_type": "isolated"}, ENV,
+         "-c vpc_id applies to lambda-gguf and sagemaker-gpu; nova-pro is placed on bedrock-"),
+        ({"model": "llama3-70b", "tier": "sagemaker-gpu", "vpc_id": VPC_ID, "subnet_type": "isolated"}, ENV,
          "downloads its weights from the Hugging Face Hub at start-up"),
         ({"model": "llama3-8b", "subnet_type": "private"}, ENV, "-c subnet_type places the model in a VPC: give the VPC too"),
         ({"model": "llama3-8b", "vpc_id": "my-vpc"}, ENV, "-c vpc_id: a VPC id, vpc- and 8 or 17 hex digits (got 'my-vpc')"),
@@ -200,6 +201,8 @@ def test_a_vpc_that_cannot_be_had_is_one_clear_error(context, environ, message):
     with pytest.raises(TierwiseError) as error:
         read({"region": REGION, **context}, environ)
     assert message in str(error.value)
+    if context["model"] == "all":
+        assert "distilbert-sst2" in str(error.value).split(" placed on ")[0]
     assert "\n" not in str(error.value)
 
 
@@ -216,7 +219,8 @@ def test_the_app_prints_the_error_and_exits_2(capsys, monkeypatch, tmp_path):
 def _stack_with_vpc(**options) -> ModelStack:
     app = cdk.App(context=LOOKUP)
     model = options.pop("model", "llama3.2-1b")
-    return ModelStack(app, "S", placement=plan(load_profile(model), region=REGION, **options.pop("plan", {})),
+    plan_options = options.pop("plan", {"tier": "lambda-gguf"})
+    return ModelStack(app, "S", placement=plan(load_profile(model), region=REGION, **plan_options),
                       env=cdk.Environment(account=ACCOUNT, region=REGION), vpc_id=VPC_ID, **options)
 
 
@@ -229,7 +233,7 @@ def test_public_or_unknown_subnets_are_refused_by_id():
 
 def test_a_gpu_model_needs_subnets_in_two_availability_zones():
     with pytest.raises(PropError, match="must span at least two Availability Zones.*got us-east-1a$"):
-        _stack_with_vpc(model="llama3-70b", subnet_ids=ids("Private")[:1])
+        _stack_with_vpc(model="llama3-70b", plan={"tier": "sagemaker-gpu"}, subnet_ids=ids("Private")[:1])
 
 
 def test_the_serverless_construct_refuses_a_vpc():
@@ -274,7 +278,7 @@ def test_stacks_in_a_moto_vpc_place_the_function_and_the_model_in_its_subnets(aw
     app = cdk.App(outdir=str(tmp_path), context=vpc_lookup_context(vpc_id, groups, cidr="10.20.0.0/16"))
     env = cdk.Environment(account=ACCOUNT, region=REGION)
     stacks = {
-        "vpc-lambda": plan(load_profile("llama3.2-1b"), region=REGION),
+        "vpc-lambda": plan(load_profile("llama3.2-1b"), tier="lambda-gguf", region=REGION),
         "vpc-gpu": plan(load_profile("llama3-8b"), tier="sagemaker-gpu", region=REGION),
     }
     for name, placement in stacks.items():
@@ -323,7 +327,8 @@ def test_without_the_lookup_the_app_asks_the_cli_for_the_vpc(monkeypatch, tmp_pa
     name the lookup the CLI then performs (with credentials) before synthesizing again."""
     monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", ACCOUNT)
     vpc_id = "vpc-0123456789abcdef0"
-    cdk_app.main({"model": "llama3.2-1b", "region": REGION, "vpc_id": vpc_id, **subnets}, str(tmp_path)).synth()
+    cdk_app.main({"model": "llama3.2-1b", "tier": "lambda-gguf", "region": REGION, "vpc_id": vpc_id, **subnets},
+                 str(tmp_path)).synth()
     missing = json.loads((tmp_path / "manifest.json").read_text())["missing"]
     assert [m["key"] for m in missing] == list(vpc_lookup_context(vpc_id, {}))
     assert missing[0]["props"]["lookupRoleArn"].endswith(f"cdk-hnb659fds-lookup-role-{ACCOUNT}-{REGION}")
