@@ -26,6 +26,7 @@ from tierwise.workload import Workload
 KNOWN = (
     "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
     "min_instances", "max_instances", "architecture", "hf_token_secret",
+    "max_monthly_usd",  # read by app.py for the budget guard (tierwise.cost.budget)
     *Workload.model_fields,
 )
 ARCHITECTURES = ("x86_64", "arm64")
