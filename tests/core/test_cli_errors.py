@@ -101,6 +101,7 @@ CLI_CASES = {
     # --- around them ---
     "region-typo": (["plan", "llama3-8b", "--region", "us-est-1"], {}, ["'us-est-1'", "did you mean us-"]),
     "region-upper-case": (["plan", "llama3-8b", "--region", "US-EAST-1"], {}, ["'US-EAST-1'", "did you mean"]),
+    "cost-diff-region-mars": (["cost", "diff", "models", "models", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "refresh-prices-region": (["refresh-prices", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "plan-commitment-on-lambda": (["plan", "llama3-8b", "--commitment", "SixMonths"], {},
                                   ["--commitment SixMonths", "bedrock-provisioned only", "lambda-gguf"]),
