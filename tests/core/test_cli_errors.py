@@ -193,6 +193,9 @@ APP_CASES = {
                              ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
     "instances-beyond-int32": ({"model": "llama3-70b", "max_instances": str(10**400)},
                                ["-c max_instances", "at most 2,147,483,647", "(401 characters)"]),
+    "model-uri-another-model": ({"model": "llama3-8b", "model_uri": "tiny.gguf"},
+                                ["'tiny.gguf' holds a llama model with 2 layers, 64 wide",
+                                 "llama3-8b is llama with 32 layers, 4096 wide"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
@@ -242,10 +245,28 @@ def test_cdk_app_bad_context_is_one_line_exit_2_and_nothing_written(workspace, m
 def test_cdk_own_context_keys_and_every_tierwise_key_are_accepted(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     recommended = json.loads((ROOT / "cdk.json").read_text())["context"]
-    plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "model_uri": "tiny.gguf"}, environ={})
+    plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "model_uri": "s3://models-1/l.gguf"},
+                 environ={})
     assert [s.placement.model for s in plans.stacks] == ["llama3-8b"]
-    assert plans.stacks[0].options["model_uri"] == "tiny.gguf"
-    assert "model_uri" in KNOWN
+    assert plans.stacks[0].options["model_uri"] == "s3://models-1/l.gguf"
+
+
+def test_a_local_model_file_of_the_right_shape_is_accepted(workspace, monkeypatch):
+    # the mismatch case's counterpart: a GGUF whose header matches the profile passes
+    from model_profiles import load_profile
+
+    arch = load_profile("llama3.2-1b").architecture
+    monkeypatch.chdir(workspace)
+    write_gguf(workspace / "shaped.gguf", llama_header(**{
+        "llama.block_count": arch.layers, "llama.embedding_length": arch.embedding_width,
+        "llama.attention.head_count": arch.attention_heads, "llama.attention.head_count_kv": arch.kv_heads,
+        "llama.context_length": arch.max_context,
+    }))
+    try:
+        (plan_,) = read({"model": "llama3.2-1b", "model_uri": "shaped.gguf"}, environ={}).stacks
+    finally:
+        (workspace / "shaped.gguf").unlink()
+    assert plan_.options["model_uri"] == "shaped.gguf"
 
 
 def _cdk_env() -> dict:
