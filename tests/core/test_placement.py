@@ -39,7 +39,10 @@ def test_settings_contract_per_tier(plans):
 
 
 def test_small_and_mid_models_run_on_lambda_with_memory_that_fits(plans):
-    for name in ("llama3-8b", "phi3-mini", "llama3.2-1b", "llama3.2-3b", "qwen2.5-0.5b", "tinyllama-1.1b", "gemma2-2b", "mistral-7b"):
+    # qwen2.5-0.5b is not in the list: with every SageMaker price line known in us-east-1 its
+    # 1,024 MB serverless endpoint is cheaper than Lambda, and placement ranks by cost
+    # (tests/cost/test_placement_cost_property.py checks that ranking).
+    for name in ("llama3-8b", "phi3-mini", "llama3.2-1b", "llama3.2-3b", "tinyllama-1.1b", "gemma2-2b", "mistral-7b"):
         p = plans[name]
         assert p.tier == "lambda-gguf", (name, p.rejected)
         s = p.settings.model_dump()

@@ -112,8 +112,10 @@ def test_every_tier_by_hand(tmp_path, book):
     assert gpu.components[0].monthly_quantity == 3 * HOURS_PER_MONTH
     assert gpu.components[0].monthly_cost == pytest.approx(
         3 * HOURS_PER_MONTH * p(book, "us-east-1", "sagemaker", "instance_hour", "ml.g6.12xlarge"))
-    # us-east-1 data-processed price unknown: the instance-hours are the known lower bound, flagged
-    assert gpu.monthly_usd == pytest.approx(gpu.components[0].monthly_cost) and len(gpu.unknown) == 2
+    gpu_data = 50_000 * 4 / 1024**3 * (400 * p(book, "us-east-1", "sagemaker", "data_processed_in_gb")
+                                       + 300 * p(book, "us-east-1", "sagemaker", "data_processed_out_gb"))
+    # every us-east-1 SageMaker line is priced: instance-hours plus data processed, nothing unknown
+    assert gpu.monthly_usd == pytest.approx(gpu.components[0].monthly_cost + gpu_data) and gpu.unknown == []
     assert resource(report, "GpuStack", "Orphan").components == []  # no endpoint uses it
 
     pt = resource(report, "ProvisionedStack", "Pt")
@@ -141,8 +143,8 @@ def test_region_override_and_a_region_without_prices(tmp_path, book):
     assert "no prices for ap-south-1" in report.projects[0].notes[0]
 
 
-def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book):
-    data = to_infracost(review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book))
+def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book_without_data_price):
+    data = to_infracost(review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book_without_data_price))
     assert_infracost_valid(data)
     assert data["version"] == "0.2" and data["currency"] == "USD"
     for project in data["projects"]:
@@ -155,7 +157,7 @@ def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book):
                          if c["monthlyCost"] is None and not r["metadata"]["tierwise"]["notEstimated"].count(c["name"])]
         assert bool(unknown_lines) == bool(project["metadata"].get("warnings"))
     gpu = next(p for p in data["projects"] if p["name"] == "GpuStack")
-    # the data-processed price is unknown in us-east-1: the total is the instance-hours, flagged
+    # with the data-processed price unknown, the total is the instance-hours, flagged
     config = next(r for r in gpu["breakdown"]["resources"] if r["name"] == "Config")
     assert float(gpu["breakdown"]["totalMonthlyCost"]) == pytest.approx(float(config["costComponents"][0]["monthlyCost"]))
     assert any("Data processed in" in w["message"] for w in gpu["metadata"]["warnings"])

@@ -42,7 +42,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "ctx4k": _synth(root / "ctx4k", model="qwen2.5-7b", context="4096"),
         "ctx32k": _synth(root / "ctx32k", model="qwen2.5-7b", context="32768"),
-        "lambda": _synth(root / "lambda", model="qwen2.5-0.5b"),
+        "lambda": _synth(root / "lambda", model="qwen2.5-0.5b", tier="lambda-gguf"),
         "serverless": _synth(root / "serverless", model="qwen2.5-0.5b", tier="sagemaker-serverless"),
     }
 
@@ -111,7 +111,8 @@ def test_the_review_of_a_tierwise_stack_prices_request_time_as_placement_did(app
         assert line.monthly_cost == pytest.approx(planned.monthly_cost, rel=1e-9), name
 
 
-def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book):
+def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book_without_data_price):
+    book = book_without_data_price
     base, head = review(apps["lambda"], W, prices=book), review(apps["serverless"], W, prices=book)
     data = diff(to_infracost(base), to_infracost(head))
     assert_infracost_valid(data)
@@ -121,7 +122,7 @@ def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book):
     assert ("AWS::SageMaker::EndpointConfig", "added") in changes
     assert Decimal(data["diffTotalMonthlyCost"]) == Decimal(data["totalMonthlyCost"]) - Decimal(data["pastTotalMonthlyCost"])
     assert float(data["diffTotalMonthlyCost"]) == pytest.approx(head.monthly_usd - base.monthly_usd, abs=1e-6)
-    # head has unknown lines (serverless data processed in us-east-1): named, not dropped
+    # head has unknown lines (serverless data processed, price unknown here): named, not dropped
     assert any(w["message"].startswith("head: ") for w in project["metadata"]["warnings"])
     md = diff_markdown(data)
     assert "| removed |" in md and "| added |" in md and "lower bounds" in md
@@ -180,11 +181,15 @@ def test_budget_guard_in_process_fails_synth_naming_stack_cost_and_budget(apps, 
     assert (tmp_path / "within" / "tierwise-qwen2-5-7b.template.json").is_file()
 
 
-def test_budget_guard_counts_unknown_prices_as_their_lower_bound(apps, tmp_path, book):
+def test_budget_guard_counts_unknown_prices_as_their_lower_bound(apps, tmp_path, book_without_data_price,
+                                                                 monkeypatch):
     import app
+    from tierwise.cost import budget
 
+    book = book_without_data_price
+    monkeypatch.setattr(budget, "load_prices", lambda *args, **kwargs: book)
     head = review(apps["serverless"], W, prices=book)
-    assert head.projects[0].unknown and head.monthly_usd > 1  # data processed: price unknown in us-east-1
+    assert head.projects[0].unknown and head.monthly_usd > 1  # data processed: price unknown in this book
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.main(context={"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "max_monthly_usd": "1"},
                  outdir=str(tmp_path / "out")).synth()
