@@ -231,7 +231,7 @@ def to_markdown(report: CostReport) -> str:
                 lines.append(f"- `{_md(r.logical_id)}`: {note}")
         lines.append("")
     lines.append(f"**Overall total: {_total_text(report.monthly_usd, report.unknown())} per month**")
-    lines += ["", *_resource_summary(report.projects)]
+    lines += ["", *(line.replace("∙ ", "- ", 1) for line in _resource_summary(report.projects))]
     unknown = report.unknown()
     if unknown:
         lines += ["", "Unknown (not counted: totals are lower bounds):", *[f"- {u}" for u in unknown]]
