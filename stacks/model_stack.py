@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from tiers import TIER_CONSTRUCTS, construct_for
-from tiers.shared import PropError, create_key
+from tiers.shared import PropError, TierOptions, create_key
 from tierwise.contract import NO_QUANT, OPTION_TIERS, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.placement import Placement
 
@@ -33,7 +33,7 @@ def throughput_metadata(placement: Placement) -> dict[str, Any]:
 
 class ModelStack(cdk.Stack):
     """The deployable stack for one placed model: nothing tier-specific here; the tier's
-    construct maps the plan's settings to its props (``from_placement``) and says how to call
+    construct maps the plan's settings to its props (``for_placement``) and says how to call
     what it deployed (``outputs``).
 
     ``placement`` is the decision (tierwise.placement.plan); its ``settings`` become the tier
@@ -88,8 +88,8 @@ class ModelStack(cdk.Stack):
         self.key: kms.Key | None = None
         if construct.USES_KEY:
             self.key = create_key(self, "Key", description=f"tierwise {placement.model}: logs, environment, endpoint storage")
-            props["encryption_key"] = self.key
-        self.endpoint = construct.from_placement(self, "Endpoint", placement, **props)
+            props["options"] = TierOptions(encryption_key=self.key)
+        self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)
 
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")

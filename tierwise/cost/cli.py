@@ -26,6 +26,7 @@ from tierwise.cost.render import render_diff, render_table, diff_markdown, to_ma
 from tierwise.cost.review import review
 from tierwise.cost.usage import UsageFile, load_usage
 from tierwise.errors import TierwiseError
+from tierwise.validate import check_region, check_volume, check_writable_file
 from tierwise.workload import Workload
 
 FORMATS = ("table", "json", "markdown")
@@ -66,6 +67,7 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
         raise TierwiseError("cdk.json context 'workload' must be a mapping of Workload fields")
     values.update(from_context)
     values.update({k: v for k, v in flags.items() if v is not None})
+    check_volume(values)
     try:
         return Workload(**values)
     except ValidationError as exc:
@@ -138,6 +140,7 @@ def breakdown_command(
 ) -> None:
     """Price what `cdk synth` wrote: every priced resource and the monthly total."""
     _check_format(fmt)
+    region = check_region(region) if region is not None else None
     workload, usage = _workload_and_usage(
         cdk_out_dir, usage_file, requests_per_month=requests_per_month, input_tokens=input_tokens,
         output_tokens=output_tokens, tokens_per_second_floor=tokens_per_second_floor,
@@ -199,6 +202,9 @@ def refresh_command(
     out: Path = typer.Option(None, "--out", help="price file to write (default: the embedded one)"),
 ) -> None:
     """Re-read prices from the AWS Price List API (needs AWS credentials) into the price file."""
+    regions = [check_region(r) for r in regions]
+    if out is not None:
+        check_writable_file(out, "--out")
     book = refresh_prices(regions, path=out)
     unknown = sum(len(book.unknown_figures(r)) for r in regions)
     typer.echo(f"prices refreshed for {', '.join(regions)}; {unknown} figure(s) still unknown")
