@@ -100,11 +100,12 @@ def test_concurrent_invocations_are_served_one_at_a_time_without_errors(chat_mod
 
 
 def test_generation_timeout_answers_length(chat_model):
-    with running_server(gguf_serving.Engine(make_config(chat_model)), generation_timeout_s=1e-9) as server:
+    with running_server(gguf_serving.Engine(make_config(chat_model, generation_timeout_s=1e-9))) as server:
         wait_ready(server.port)
         status, answer = request(server.port, "POST", "/invocations", {"prompt": "Hi", "max_tokens": 50})
         assert status == 200
         assert answer["choices"][0]["finish_reason"] == "length"
+        assert answer["cutoff"]["reason"] == "generation_timeout"
         assert answer["usage"]["completion_tokens"] < 50
 
 
@@ -143,9 +144,9 @@ def test_entrypoint_serve_starts_the_sagemaker_server(chat_model):
         process.wait(10)
 
 
-def test_entrypoint_hands_anything_else_to_the_lambda_runtime_client(tmp_path):
+def test_entrypoint_hands_anything_else_to_the_runtime_api_loop(tmp_path):
     env = {**os.environ, "PYTHON": "echo"}
     env.pop("AWS_LAMBDA_RUNTIME_API", None)
     out = subprocess.run(["sh", str(RUNTIME_DIR / "entrypoint.sh"), "handler.handler"], env=env,
                          capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["-m", "awslambdaric", "handler.handler"]
+    assert out.split() == ["-m", "lambda_runtime", "handler.handler"]
