@@ -110,13 +110,16 @@ class InferenceServer(ThreadingHTTPServer):
             self._in_flight -= 1
             self._idle.notify_all()
 
-    def drain(self, grace_s: float) -> bool:
-        """Stop accepting, then wait up to grace_s for the requests in flight; True when
-        they all finished. SageMaker sends SIGTERM and kills the container 30 s later."""
-        self.draining = True
-        threading.Thread(target=self.shutdown, name="stop-accepting", daemon=True).start()
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s for the requests in flight; True when they all finished."""
         with self._idle:
-            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=grace_s)
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout_s)
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket once serve_forever has returned: new connections are
+        refused (not left waiting in the backlog) while the ones in flight go on."""
+        self.draining = True
+        self.server_close()
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -177,7 +180,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if route in ("/ping", "/health", "/"):
             engine = self.server.engine
             self.server.loader.maybe_retry()
-            self._send(200 if engine.loaded and not self.server.draining else 503, engine.health())
+            self._send(200 if engine.loaded and not self.server.draining else 503,
+                       {**engine.health(), "in_flight": self.server.in_flight})
             return
         self.server.request_started()
         try:
@@ -246,10 +250,13 @@ def serve() -> None:
     stopping = threading.Event()
 
     def on_sigterm(signum: int, _frame: Any) -> None:
+        # SageMaker sends SIGTERM and kills the container 30 s later: refuse new requests,
+        # let the ones in flight finish (shutdown() must not run on the serving thread)
         log.info("signal %d: no new requests; draining %d in flight (up to %.0f s)",
                  signum, server.in_flight, grace_s)
+        server.draining = True
         stopping.set()
-        threading.Thread(target=lambda: server.drain(grace_s), name="drain", daemon=True).start()
+        threading.Thread(target=server.shutdown, name="stop-serving", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, on_sigterm)
@@ -257,7 +264,8 @@ def serve() -> None:
     try:
         server.serve_forever(poll_interval=0.2)
         if stopping.is_set():
-            finished = server.drain(grace_s)
+            server.stop_accepting()
+            finished = server.wait_idle(grace_s)
             log.info("drained: %s", "every request finished" if finished else
                      f"{server.in_flight} still running at the end of the grace period")
     finally:
