@@ -51,7 +51,22 @@ def load_profile_file(path: str | Path) -> ModelProfile:
         raise TierwiseError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
     if profile.name != path.stem:
         raise TierwiseError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
+    _check_recipes(profile, path)
     return profile
+
+
+def _check_recipes(profile: ModelProfile, path: Path) -> None:
+    """Recipe names are checked when the file is read, so a typo names the file and the field
+    instead of surfacing later as a bare 'unknown quantization' from `plan`."""
+    from tierwise.quant import check_recipe
+
+    named = [("default_quant", profile.default_quant)] if profile.generative and profile.architecture else []
+    named += [(f"gguf.files.{recipe}", recipe) for recipe in (profile.gguf.files if profile.gguf else {})]
+    for field, recipe in named:
+        try:
+            check_recipe(recipe)
+        except TierwiseError as exc:
+            raise TierwiseError(f"{path.name}: field {field!r}: {exc}") from None
 
 
 @cache
@@ -60,6 +75,8 @@ def _catalogue(directory: Path) -> dict[str, ModelProfile]:
     for path in sorted(directory.glob("*.yaml")):
         profile = load_profile_file(path)
         profiles[profile.name] = profile
+    if not profiles:
+        raise TierwiseError(f"{directory} holds no model profiles: give a folder of <name>.yaml files")
     return profiles
 
 

@@ -1,7 +1,44 @@
 """The one exception a user can cause. The CLI and app.py turn it into a single line and exit 2."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class TierwiseError(ValueError):
     """Bad input: the message says what was wrong and what is allowed, in one line."""
 
     exit_code = 2
+
+
+def usage_error_line(exc: Any, argv: list[str]) -> str:
+    """One line for a command-line parse error (Typer's vendored click raises them), completed
+    with what click leaves out: the value it refused, the argument's meaning, the commands."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    param = getattr(exc, "param", None)
+    kind = type(exc).__name__
+    if kind == "MissingParameter" and param is not None and getattr(param, "help", None):
+        return f"{message}: {param.help}"
+    if kind == "BadParameter" and param is not None:
+        raw = _raw_value(argv, list(getattr(param, "opts", [])) + list(getattr(param, "secondary_opts", [])))
+        if raw is not None:
+            return f"{message} (got {raw!r})"
+    ctx = getattr(exc, "ctx", None)
+    if message.startswith("No such command") and ctx is not None:
+        return f"{message}; allowed: {', '.join(ctx.command.list_commands(ctx))}"
+    return message
+
+
+def _raw_value(argv: list[str], opts: list[str]) -> str | None:
+    """What the user typed after one of `opts` (`--opt VALUE` or `--opt=VALUE`); the last wins,
+    as it does for click."""
+    found = None
+    for i, token in enumerate(argv):
+        for opt in opts:
+            if token == opt and i + 1 < len(argv):
+                found = argv[i + 1]
+            elif opt.startswith("--") and token.startswith(opt + "="):
+                found = token[len(opt) + 1:]
+            elif not opt.startswith("--") and token.startswith(opt) and len(token) > len(opt):
+                found = token[len(opt):]  # click reads `-c5` and `-c=5` as the value after -c
+    return found

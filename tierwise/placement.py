@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
+from tierwise.contract import SELF_HOSTED, TIERS, Settings, Tier, settings_for, tier_of
 from tierwise.cost.estimates import estimate_tier_cost
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
@@ -33,11 +34,9 @@ from tierwise.sizing import (
 from tierwise.throughput import Speed, bedrock_speed, cpu_speed, gpu_speed
 from tierwise.workload import Workload
 
-TIERS = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu", "bedrock-provisioned", "bedrock-on-demand")
 # Without prices, this is the order tiers cost in for a modest workload: pay-per-use CPU,
 # then an always-on GPU, then Bedrock capacity.
 NATURAL_ORDER = TIERS
-SELF_HOSTED = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu")
 HEADROOM = 1.10  # memory above the estimate, for allocator slack and the OS
 
 
@@ -45,10 +44,10 @@ class Placement(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     model: str
-    tier: str
+    tier: Tier
     quant: str | None
     context: int
-    settings: dict[str, Any]
+    settings: Settings
     reasons: list[str]
     rejected: dict[str, str] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
@@ -60,6 +59,14 @@ class Placement(BaseModel):
     monthly_cost_usd: float | None = None
     runner_up: dict[str, Any] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_settings(cls, values: Any) -> Any:
+        # a dict of settings becomes the tier's settings model (and is checked against it)
+        if isinstance(values, dict) and "tier" in values and isinstance(values.get("settings"), dict):
+            values = {**values, "settings": settings_for(values["tier"], values["settings"])}
+        return values
+
     def contract(self) -> dict[str, Any]:
         """The `tierwise plan --json` contract."""
         out = {
@@ -67,7 +74,7 @@ class Placement(BaseModel):
             "tier": self.tier,
             "quant": self.quant,
             "context": self.context,
-            "settings": self.settings,
+            "settings": self.settings.model_dump(),
             "reasons": self.reasons,
             "rejected": self.rejected,
             "warnings": self.warnings,
@@ -444,8 +451,8 @@ def plan(
 ) -> Placement:
     """The tier for this model and workload, its settings, why, and why not the others."""
     workload = workload or Workload()
-    if tier is not None and tier not in TIERS:
-        raise TierwiseError(f"unknown tier {tier!r}; allowed: {', '.join(TIERS)}")
+    if tier is not None:
+        tier = tier_of(tier)
     if quant is not None and profile.architecture is None:
         raise TierwiseError(f"{profile.name} is served by Bedrock only; --quant does not apply to it")
     options = candidates(profile, quant, context, workload, commitment)

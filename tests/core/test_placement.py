@@ -35,14 +35,14 @@ def test_settings_contract_per_tier(plans):
     for name in CATALOGUE:
         for tier, option in candidates(CATALOGUE[name]).items():
             if isinstance(option, Placement):
-                assert required[tier] <= set(option.settings), (name, tier)
+                assert required[tier] <= set(option.settings.model_dump()), (name, tier)
 
 
 def test_small_and_mid_models_run_on_lambda_with_memory_that_fits(plans):
     for name in ("llama3-8b", "phi3-mini", "llama3.2-1b", "llama3.2-3b", "qwen2.5-0.5b", "tinyllama-1.1b", "gemma2-2b", "mistral-7b"):
         p = plans[name]
         assert p.tier == "lambda-gguf", (name, p.rejected)
-        s = p.settings
+        s = p.settings.model_dump()
         assert 1769 <= s["memory_mb"] <= 10240
         assert s["memory_mb"] * 1024**2 >= p.memory.total_bytes * 1.1
         assert s["threads"] == max(1, int(min(6, s["memory_mb"] / 1769)))
@@ -52,14 +52,14 @@ def test_llama3_8b_plan_numbers(plans):
     p = plans["llama3-8b"]
     assert p.quant == "Q4_K_M" and p.context == 4096
     # 4.58 GiB weights + 0.5 GiB KV + runtime, +10%
-    assert 6000 < p.settings["memory_mb"] < 7000
-    assert p.settings["gguf_file"].endswith(".gguf")
+    assert 6000 < p.settings.memory_mb < 7000
+    assert p.settings.gguf_file.endswith(".gguf")
 
 
 def test_70b_goes_to_a_gpu_instance_with_enough_memory(plans):
     p = plans["llama3-70b"]
     assert p.tier == "sagemaker-gpu"
-    s = p.settings
+    s = p.settings.model_dump()
     assert s["gpu_count"] * s["gpu_memory_gb"] * 1024**3 * 0.9 > p.memory.total_bytes
     assert s["tensor_parallel_degree"] == s["gpu_count"]
     assert "Lambda allows at most 10,240 MB" in p.rejected["lambda-gguf"]
@@ -77,21 +77,21 @@ def test_closed_model_goes_to_bedrock(plans):
     assert closed
     for name in closed:
         assert plans[name].tier in ("bedrock-on-demand", "bedrock-provisioned")
-        assert plans[name].settings["model_id"]
+        assert plans[name].settings.model_id
 
 
 def test_predictive_task_goes_to_the_smallest_cpu_tier(plans):
     p = plans["distilbert-sst2"]
     assert p.tier == "sagemaker-serverless"
-    assert p.settings["container"] == "huggingface-cpu"
-    assert p.settings["memory_mb"] in (1024, 2048, 3072)
+    assert p.settings.container == "huggingface-cpu"
+    assert p.settings.memory_mb in (1024, 2048, 3072)
     assert "predictive" in p.reasons[0]
     assert "generative" in p.rejected["lambda-gguf"]
 
 
 def test_forced_tier_and_infeasible_forced_tier():
     p = plan(load_profile("llama3-8b"), tier="sagemaker-gpu")
-    assert p.tier == "sagemaker-gpu" and p.settings["instance_type"].startswith("ml.")
+    assert p.tier == "sagemaker-gpu" and p.settings.instance_type.startswith("ml.")
     assert p.rejected["lambda-gguf"] == "feasible, but --tier asked for sagemaker-gpu"
     with pytest.raises(TierwiseError, match=r"tier lambda-gguf cannot serve llama3-70b: needs [\d,]+ MB .* at most 10,240 MB"):
         plan(load_profile("llama3-70b"), tier="lambda-gguf")
@@ -102,8 +102,8 @@ def test_forced_tier_and_infeasible_forced_tier():
 def test_quant_and_context_change_the_memory():
     small = plan(load_profile("llama3-8b"), quant="Q4_K_M", context=1024)
     big = plan(load_profile("llama3-8b"), quant="Q5_K_M", context=8192)
-    assert small.settings["memory_mb"] < big.settings["memory_mb"]
-    assert big.tier == "lambda-gguf" and big.settings["n_ctx"] == 8192
+    assert small.settings.memory_mb < big.settings.memory_mb
+    assert big.tier == "lambda-gguf" and big.settings.n_ctx == 8192
 
 
 def test_tokens_per_second_floor_moves_a_model_off_cpu():
@@ -128,10 +128,10 @@ def test_custom_bedrock_model_needs_provisioned_throughput():
     })
     p = plan(custom)
     assert p.tier == "bedrock-provisioned"
-    assert p.settings["model_units"] == 1 and p.settings["commitment"] is None
+    assert p.settings.model_units == 1 and p.settings.commitment is None
     assert "only provisioned throughput" in p.rejected["bedrock-on-demand"]
     committed = plan(custom, commitment="SixMonths")
-    assert committed.settings["commitment"] == "SixMonths"
+    assert committed.settings.commitment == "SixMonths"
     with pytest.raises(TierwiseError, match="unknown commitment 'TwoYears'"):
         plan(custom, commitment="TwoYears")
 

@@ -185,3 +185,15 @@ def test_a_request_past_the_timeout_is_named(book):
                                      "timeout_s": 300})
     c = compare_tiers({"lambda-gguf": slow}, W, REGION, lambda p: (0.5, None), prices=book)
     assert c.options[0].cannot[0] == "this workload's requests take 500 s, over the 300 s timeout"
+
+
+@pytest.mark.parametrize("geography", ["us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"])
+def test_a_system_inference_profile_of_any_geography_is_priced_as_its_model(book, geography):
+    # the price file and the constructs read one base_model_id (tierwise.contract): before it,
+    # the price reader knew fewer geographies than the constructs and a jp. profile had no price
+    model = "meta.llama3-8b-instruct-v1:0"
+    direct = estimate_tier_cost("bedrock-on-demand", {"model_id": model}, None, W, REGION, None, prices=book)
+    profile = estimate_tier_cost("bedrock-on-demand", {"model_id": f"{geography}.{model}"}, None, W, REGION, None,
+                                 prices=book)
+    assert direct.monthly_usd is not None and direct.monthly_usd > 0
+    assert profile.monthly_usd == direct.monthly_usd

@@ -306,7 +306,7 @@ def assert_endpoint_as_planned(
     moto: Moto, stack: str, placement: Placement, image_uri: str | None = None, *, stale_link: str | None = None,
 ) -> None:
     """`stale_link`: the config an endpoint may still name after moto's UpdateStack (see the update test)."""
-    s = placement.settings
+    s = placement.settings.model_dump()
     resources = stack_resources(moto, stack)
     sm = moto.client("sagemaker")
     endpoint = sm.describe_endpoint(EndpointName=one(resources, "AWS::SageMaker::Endpoint").rsplit("/", 1)[1])
@@ -345,7 +345,7 @@ def test_predictive_model_deploys_to_sagemaker_serverless_and_destroys_to_nothin
     """distilbert-sst2: the Hugging Face CPU container from a public DLC image, no asset to build."""
     model, stack = "distilbert-sst2", "tierwise-distilbert-sst2"
     placement = plan(load_profile(model), region=REGION)
-    assert (placement.tier, placement.settings["container"]) == ("sagemaker-serverless", "huggingface-cpu")
+    assert (placement.tier, placement.settings.container) == ("sagemaker-serverless", "huggingface-cpu")
     assembly = moto.outdir("cdk.out-distilbert")
 
     moto.cli.deploy(stack, {"model": model}, assembly)
@@ -367,7 +367,7 @@ GGUF_UPDATE_CONTEXT = 32768
 
 def gguf_plan(context: int | None = None) -> Placement:
     placement = plan(load_profile(GGUF_MODEL), tier=GGUF_TIER, context=context, region=REGION)
-    assert placement.settings["container"] == "gguf"
+    assert placement.settings.container == "gguf"
     return placement
 
 
@@ -407,7 +407,7 @@ def test_gguf_serverless_update_to_a_longer_context_through_cloudformation(moto,
     DescribeStacks, the CLI's destroy included ("Template error: instance of Fn::GetAtt
     references undefined resource EndpointFunctionFunctionUrl...")."""
     before, after = gguf_plan(), gguf_plan(GGUF_UPDATE_CONTEXT)
-    assert after.settings["memory_mb"] > before.settings["memory_mb"]  # the update has something to show
+    assert after.settings.memory_mb > before.settings.memory_mb  # the update has something to show
     assembly = moto.outdir("cdk.out-gguf-serverless-update")
     moto.cli.run("synth", GGUF_STACK, "-c", f"model={GGUF_MODEL}", "-c", f"tier={GGUF_TIER}", "-c", f"image_uri={gguf_image}",
                  "-c", f"context={GGUF_UPDATE_CONTEXT}", "--output", str(assembly), "--quiet")
@@ -467,7 +467,7 @@ def lambda_stack(moto, pushed_image):
 
 
 def assert_function_as_planned(moto: Moto, placement: Placement, image: tuple[str, str]) -> None:
-    s = placement.settings
+    s = placement.settings.model_dump()
     resources = stack_resources(moto, LAMBDA_STACK)
     function = moto.client("lambda").get_function(FunctionName=one(resources, "AWS::Lambda::Function"))
     config = function["Configuration"]
@@ -506,7 +506,7 @@ def test_lambda_gguf_update_through_the_cli(moto, lambda_stack, pushed_image):
     KNOWN_CLI_UPDATE_FAILURE): recorded as an expected failure with that reason. Once moto
     takes it, the test checks the updated function by itself; any other failure fails it."""
     before, after = lambda_plan(), lambda_plan(LAMBDA_UPDATE_CONTEXT)
-    assert after.settings["memory_mb"] > before.settings["memory_mb"]  # the update has something to show
+    assert after.settings.memory_mb > before.settings.memory_mb  # the update has something to show
     done = moto.cli.deploy(
         LAMBDA_STACK, {"model": LAMBDA_MODEL, "image_uri": pushed_image[0], "context": str(LAMBDA_UPDATE_CONTEXT)},
         moto.outdir("cdk.out-lambda-update"), check=False,

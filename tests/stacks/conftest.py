@@ -51,7 +51,7 @@ class Synthesis:
 
 def _kind(placement: Placement) -> str:
     if placement.tier == "sagemaker-serverless":
-        return f"sagemaker-serverless/{placement.settings['container']}"
+        return f"sagemaker-serverless/{placement.settings.container}"
     return placement.tier
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from model_profiles import load_catalogue
 from stacks.app_context import stack_id
-from stacks.model_stack import TAG_MODEL, TAG_QUANT, TAG_TIER
+from tierwise.contract import TAG_MODEL, TAG_QUANT, TAG_TIER
 from tests.stacks.conftest import Synthesis
 from tiers.bedrock.provisioned import RESOURCE_TYPE
 
@@ -47,7 +47,7 @@ def test_every_catalogue_model_has_a_stack(synthesis: Synthesis):
     for name in synthesis.placements:
         assert (synthesis.outdir / f"{name}.template.json").is_file()
     # every tier and container kind is synthesized (forced onto a model where no plan uses it)
-    kinds = {p.tier if p.tier != "sagemaker-serverless" else f"{p.tier}/{p.settings['container']}"
+    kinds = {p.tier if p.tier != "sagemaker-serverless" else f"{p.tier}/{p.settings.container}"
              for p in synthesis.placements.values()}
     assert kinds == {"lambda-gguf", "sagemaker-serverless/gguf", "sagemaker-serverless/huggingface-cpu",
                      "sagemaker-gpu", "bedrock-provisioned", "bedrock-on-demand"}
@@ -56,7 +56,7 @@ def test_every_catalogue_model_has_a_stack(synthesis: Synthesis):
 def test_each_template_holds_the_planned_tier_with_the_planned_settings(synthesis: Synthesis):
     for name, placement in synthesis.placements.items():
         t = synthesis.template(name)
-        s = placement.settings
+        s = placement.settings.model_dump()
         assert t["Outputs"]["Tier"]["Value"] == placement.tier, name
         if placement.tier == "lambda-gguf":
             fn = one(t, "AWS::Lambda::Function")

@@ -2,7 +2,7 @@
 exactly what the plan says, and deleting the stack leaves nothing behind.
 
 What the tests change in a template before moto reads it, each for a stated moto limitation
-(../shared/FACTS.md, "moto 5.2.x"), never to make a wrong template pass:
+(docs/FACTS.md, "moto 5.2.x"), never to make a wrong template pass:
 - file assets are uploaded to the bootstrap bucket and the bootstrap version parameter is put
   in SSM, as `cdk bootstrap` + `cdk deploy` would (Docker images are not pulled by moto);
 - outputs that reference a resource moto skips (AWS::Lambda::Url, AWS::Bedrock::*, ...) are
@@ -145,7 +145,7 @@ def _delete_and_expect_nothing_left(stack: str) -> None:
 def _first(synthesis: Synthesis, tier: str, container: str | None = None) -> str:
     names = [
         n for n in synthesis.stacks_on(tier)
-        if container is None or synthesis.placements[n].settings.get("container") == container
+        if container is None or getattr(synthesis.placements[n].settings, "container", None) == container
     ]
     assert names, f"no synthesized stack on {tier} {container or ''}"
     return sorted(names)[0]
@@ -159,11 +159,11 @@ def test_lambda_gguf_stack(synthesis, aws):
     (name,) = _physical(stack, "AWS::Lambda::Function")
     fn = lam.get_function(FunctionName=name)
     config = fn["Configuration"]
-    assert config["MemorySize"] == settings["memory_mb"]
-    assert config["Timeout"] == settings["timeout_s"]
-    assert config["Environment"]["Variables"]["N_CTX"] == str(settings["n_ctx"])
-    assert config["Environment"]["Variables"]["N_THREADS"] == str(settings["threads"])
-    assert lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") == settings["reserved_concurrency"]
+    assert config["MemorySize"] == settings.memory_mb
+    assert config["Timeout"] == settings.timeout_s
+    assert config["Environment"]["Variables"]["N_CTX"] == str(settings.n_ctx)
+    assert config["Environment"]["Variables"]["N_THREADS"] == str(settings.threads)
+    assert lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") == settings.reserved_concurrency
     (image,) = synthesis.assets(stack)["dockerImages"]
     assert fn["Code"]["ImageUri"].endswith(f"cdk-hnb659fds-container-assets-{ACCOUNT}-{REGION}:{image}")
     assert _role_actions(config["Role"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -182,17 +182,17 @@ def test_sagemaker_serverless_stack(synthesis, aws, container):
     assert endpoint["EndpointStatus"] == "InService"
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     (variant,) = config["ProductionVariants"]
-    expected = {"MemorySizeInMB": settings["memory_mb"], "MaxConcurrency": settings["max_concurrency"]}
+    expected = {"MemorySizeInMB": settings.memory_mb, "MaxConcurrency": settings.max_concurrency}
     assert variant["ServerlessConfig"] == expected
     assert config["KmsKeyId"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
     model = sm.describe_model(ModelName=variant["ModelName"])
     container_def = model["PrimaryContainer"]
     if container == "huggingface-cpu":
         assert container_def["Image"].startswith(f"763104351884.dkr.ecr.{REGION}.amazonaws.com/huggingface-pytorch-inference:")
-        assert container_def["Environment"] == {"HF_MODEL_ID": settings["hf_model_id"], "HF_TASK": settings["hf_task"]}
+        assert container_def["Environment"] == {"HF_MODEL_ID": settings.hf_model_id, "HF_TASK": settings.hf_task}
     else:
         assert f"cdk-hnb659fds-container-assets-{ACCOUNT}-{REGION}:" in container_def["Image"]
-        assert container_def["Environment"]["N_CTX"] == str(settings["n_ctx"])
+        assert container_def["Environment"]["N_CTX"] == str(settings.n_ctx)
     actions = _role_actions(model["ExecutionRoleArn"])
     assert {"ecr:BatchGetImage", "logs:PutLogEvents", "kms:Decrypt"} <= actions
     assert not [a for a in actions if a.endswith("*")]
@@ -207,14 +207,14 @@ def test_sagemaker_gpu_stack(synthesis, aws):
     endpoint = sm.describe_endpoint(EndpointName=outputs["EndpointName"])
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     (variant,) = config["ProductionVariants"]
-    assert variant["InstanceType"] == settings["instance_type"]
-    assert variant["InitialInstanceCount"] == settings["min_instances"]
-    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == settings["startup_health_check_timeout_s"]
-    assert ("KmsKeyId" in config) is (not settings["local_nvme"])
+    assert variant["InstanceType"] == settings.instance_type
+    assert variant["InitialInstanceCount"] == settings.min_instances
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == settings.startup_health_check_timeout_s
+    assert ("KmsKeyId" in config) is (not settings.local_nvme)
     env = sm.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["Environment"]
-    assert env["OPTION_TENSOR_PARALLEL_DEGREE"] == str(settings["tensor_parallel_degree"])
-    assert env["HF_MODEL_ID"] == settings["hf_model_id"]
-    assert env["OPTION_MAX_MODEL_LEN"] == str(settings["max_model_len"])
+    assert env["OPTION_TENSOR_PARALLEL_DEGREE"] == str(settings.tensor_parallel_degree)
+    assert env["HF_MODEL_ID"] == settings.hf_model_id
+    assert env["OPTION_MAX_MODEL_LEN"] == str(settings.max_model_len)
     _delete_and_expect_nothing_left(stack)
 
 

@@ -5,21 +5,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-# System (cross-region) inference profile ids start with a geography, e.g. "us.anthropic...".
-# Source: https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
-INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.")
 
-
-def is_inference_profile(model_id: str) -> bool:
-    return model_id.startswith(INFERENCE_PROFILE_PREFIXES)
-
-
-def base_model_id(model_id: str) -> str:
-    """The foundation model id behind a system inference profile id (else the id itself)."""
-    for prefix in INFERENCE_PROFILE_PREFIXES:
-        if model_id.startswith(prefix):
-            return model_id[len(prefix):]
-    return model_id
+from tierwise.contract import base_model_id, is_inference_profile
 
 
 def bedrock_model_arn(scope: Construct, model_id: str) -> str:

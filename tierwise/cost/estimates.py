@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierwise.contract import TIERS, TierSettings
 from tierwise.errors import TierwiseError
 from tierwise.cost.prices import PriceBook, Quote, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
@@ -36,7 +37,6 @@ HOURS_PER_MONTH = 730.0  # AWS's own convention for monthly estimates (8,760 h /
 BYTES_PER_TOKEN = 4
 BYTES_PER_GB = 1024**3
 LAMBDA_FREE_EPHEMERAL_MB = 512
-TIERS = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu", "bedrock-provisioned", "bedrock-on-demand")
 # Requests per month at which the per-request slope of a tier is measured.
 _SLOPE_REQUESTS = 1_000_000
 
@@ -120,10 +120,23 @@ def total(components: list[CostComponent]) -> tuple[float | None, float, list[st
     return (None if unknown else known), known, unknown
 
 
-def _setting(settings: Mapping[str, Any], key: str, tier: str) -> Any:
+def _setting(settings: TierSettings | Mapping[str, Any], key: str, tier: str) -> Any:
+    """A required setting, from the tier's settings model or a mapping of some of its fields
+    (the template review prices resources it read back, not a Placement)."""
+    if isinstance(settings, TierSettings):
+        if key not in type(settings).model_fields:
+            raise TierwiseError(f"{tier} settings have no {key!r}; see tierwise/contract.py for each tier's fields")
+        return getattr(settings, key)
     if key not in settings:
-        raise TierwiseError(f"{tier} settings lack {key!r}; see docs/CONTRACTS.md for the keys each tier has")
+        raise TierwiseError(f"{tier} settings lack {key!r}; see tierwise/contract.py for each tier's fields")
     return settings[key]
+
+
+def _optional(settings: TierSettings | Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """A setting only some variants of a tier have (or a partial mapping leaves out)."""
+    if isinstance(settings, TierSettings):
+        return getattr(settings, key, default)
+    return settings.get(key, default)
 
 
 def request_seconds(
@@ -207,7 +220,7 @@ def provisioned_concurrency_component(region: str, provisioned: int, memory_mb: 
 
 def estimate_tier_cost(
     tier: str,
-    settings: Mapping[str, Any],
+    settings: TierSettings | Mapping[str, Any],
     profile: Any,
     workload: Workload,
     region: str,
@@ -237,7 +250,7 @@ def estimate_tier_cost(
             region,
             memory_mb=float(_setting(settings, "memory_mb", tier)),
             architecture=str(_setting(settings, "architecture", tier)),
-            ephemeral_storage_mb=float(settings.get("ephemeral_storage_mb", LAMBDA_FREE_EPHEMERAL_MB)),
+            ephemeral_storage_mb=float(_optional(settings, "ephemeral_storage_mb", LAMBDA_FREE_EPHEMERAL_MB)),
             requests=requests,
             seconds=seconds,
         )
@@ -251,7 +264,7 @@ def estimate_tier_cost(
                       price_key(region, "sagemaker", "serverless_gb_second", memory_mb), usage_based=True),
             *_data_processed(book, region, workload),
         ]
-        provisioned = settings.get("provisioned_concurrency")
+        provisioned = _optional(settings, "provisioned_concurrency")
         if provisioned:
             lines.append(provisioned_concurrency_component(region, provisioned, memory_mb))
     elif tier == "sagemaker-gpu":
@@ -268,7 +281,7 @@ def estimate_tier_cost(
     elif tier == "bedrock-provisioned":
         model_id = str(_setting(settings, "model_id", tier))
         units = int(_setting(settings, "model_units", tier))
-        commitment = settings.get("commitment")
+        commitment = _optional(settings, "commitment")
         lines = [
             component(f"Provisioned throughput ({units} MU, {commitment_key(commitment)})",
                       "model-unit-hours", units * HOURS_PER_MONTH,
@@ -399,21 +412,21 @@ def _facts(name: str) -> dict:
         return {}
 
 
-def cold_start(tier: str, settings: Mapping[str, Any]) -> tuple[float | None, str]:
+def cold_start(tier: str, settings: TierSettings | Mapping[str, Any]) -> tuple[float | None, str]:
     """Estimated seconds to a first token after scaling from zero, and what drives it."""
     est = _facts("throughput").get("cold_start", {})
     try:
         if tier == "lambda-gguf":
-            gb = float(settings.get("file_bytes") or 0) / 1e9
+            gb = float(_optional(settings, "file_bytes") or 0) / 1e9
             seconds = est["lambda_base_s"] + est["lambda_image_s_per_gb"] * gb
             return seconds, f"scales to zero; a cold start pulls the image and loads {gb:.1f} GB of weights"
         if tier == "sagemaker-serverless":
-            warm = settings.get("provisioned_concurrency")
+            warm = _optional(settings, "provisioned_concurrency")
             if warm:
                 return 0.0, f"{warm} provisioned instance(s) kept warm; beyond them, cold starts"
             return float(est["serverless_base_s"]), "scales to zero; a cold start starts the container"
         if tier == "sagemaker-gpu":
-            if int(settings.get("min_instances", 1)) >= 1:
+            if int(_optional(settings, "min_instances", 1)) >= 1:
                 return float(est["gpu_s"]), "none: min_instances stay running"
             return None, "scales to zero: a new GPU instance takes minutes"
         return float(est["bedrock_s"]), "none: AWS keeps the model loaded"
@@ -421,13 +434,13 @@ def cold_start(tier: str, settings: Mapping[str, Any]) -> tuple[float | None, st
         return None, "unknown"
 
 
-def limitations(tier: str, settings: Mapping[str, Any], seconds: float | None) -> list[str]:
+def limitations(tier: str, settings: TierSettings | Mapping[str, Any], seconds: float | None) -> list[str]:
     """What a tier cannot do, including where this workload's requests would break a limit."""
     limits = _facts("aws_limits")
     out: list[str] = []
     if tier == "lambda-gguf":
         lam = limits.get("lambda", {})
-        timeout = settings.get("timeout_s") or lam.get("timeout_s_max", 900)
+        timeout = _optional(settings, "timeout_s") or lam.get("timeout_s_max", 900)
         out += ["no GPU", f"no request longer than {timeout} s",
                 f"no payload over {lam.get('sync_payload_bytes_max', 6291456) // 2**20} MB"]
         if seconds is not None and seconds > float(timeout):
@@ -443,12 +456,12 @@ def limitations(tier: str, settings: Mapping[str, Any], seconds: float | None) -
     elif tier == "sagemaker-gpu":
         rt = limits.get("sagemaker_realtime", {})
         timeout = rt.get("invocation_timeout_s", 60)
-        out += [f"no scale to zero: {settings.get('min_instances', 1)} instance(s) bill around the clock",
+        out += [f"no scale to zero: {_optional(settings, 'min_instances', 1)} instance(s) bill around the clock",
                 f"no request longer than {timeout} s"]
         if seconds is not None and seconds > float(timeout):
             out.insert(0, f"this workload's requests take {seconds:.0f} s, over the {timeout} s limit")
     elif tier == "bedrock-provisioned":
-        commitment = settings.get("commitment")
+        commitment = _optional(settings, "commitment")
         if commitment:
             out.append(f"no cancelling before the {commitment} commitment ends")
         out.append("no model outside Bedrock's provisioned-throughput list")
