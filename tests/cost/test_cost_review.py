@@ -276,3 +276,24 @@ def test_synthesized_review_uses_the_rates_the_stack_recorded(synthesized, book)
     [sls] = [r for pr in report.projects if pr.name == "ServerlessStack" for r in pr.resources
              if r.resource_type == "AWS::SageMaker::EndpointConfig"]
     assert sls.components[0].monthly_quantity is None and any("--tokens-per-second" in n for n in sls.notes)
+
+
+def test_a_breakdown_saved_before_price_not_found_existed_diffs_into_valid_json(tmp_path, book):
+    """A BASE saved by an older tierwise (null totals, no priceNotFound) still gives a
+    schema-valid diff, its null prices read as unknown and its total as the known parts."""
+    from tierwise.cost.infracost import diff
+
+    report = review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book)
+    old = to_infracost(report)
+    for project in old["projects"]:
+        del project["breakdown"]["totalMonthlyUsageCost"]
+        project["breakdown"]["totalMonthlyCost"] = None
+        for res in project["breakdown"]["resources"]:
+            for c in res["costComponents"]:
+                del c["priceNotFound"]
+    data = diff(old, to_infracost(report))
+    assert_infracost_valid(data)
+    assert float(data["diffTotalMonthlyCost"]) == pytest.approx(0, abs=1e-9)
+    assert float(data["pastTotalMonthlyCost"]) == pytest.approx(report.monthly_usd)
+    past = [c for p in data["projects"] for r in p["pastBreakdown"]["resources"] for c in r["costComponents"]]
+    assert all(c["priceNotFound"] is (c["price"] is None) for c in past)

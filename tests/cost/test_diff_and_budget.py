@@ -198,6 +198,19 @@ def test_budget_guard_counts_unknown_prices_as_their_lower_bound(apps, tmp_path,
     assert f"estimated at least ${head.monthly_usd:,.2f}/month" in text and "Data processed in" in text
 
 
+def test_an_over_budget_stack_can_be_acknowledged_with_a_reason_like_a_cdk_nag_finding(tmp_path):
+    import aws_cdk as cdk
+
+    import app
+
+    over = app.main(context={"model": "qwen2.5-0.5b", "max_monthly_usd": "1"}, outdir=str(tmp_path / "ack"))
+    stack = over.node.find_child("tierwise-qwen2-5-0-5b")
+    cdk.Validations.of(stack).acknowledge(cdk.Acknowledgment(
+        id="tierwise-budget-guard::tierwise-budget", reason="approved by finance for the pilot"))
+    over.synth()
+    assert (tmp_path / "ack" / "tierwise-qwen2-5-0-5b.template.json").is_file()
+
+
 @pytest.mark.parametrize("raw", ["abc", "-5", "0", "nan", "inf"])
 def test_a_bad_budget_is_one_error_line_and_exit_2(raw, tmp_path, capsys):
     import app

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from tiers.checkov import LAMBDA_NO_DLQ, LAMBDA_NO_RESERVED_CONCURRENCY, LAMBDA_NO_VPC, acknowledge_checkov
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
+from tiers.gguf_runtime import generation_timeout_s
 from tiers.network import allow_network_interfaces, check_subnets, select
 from tiers.shared import (
     EXAMPLE_REQUESTS,
@@ -190,6 +191,10 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         environment = {
             "N_CTX": str(n_ctx),
             "MAX_TOKENS_DEFAULT": str(max_tokens_default),
+            # the runtime answers "length" before the function timeout instead of being killed
+            "GENERATION_TIMEOUT_S": str(generation_timeout_s(timeout_s)),
+            # the runtime writes the streaming prelude the URL's invoke mode below expects
+            "FUNCTION_URL_INVOKE_MODE": "RESPONSE_STREAM",
         }
         if threads is not None:
             environment["N_THREADS"] = str(threads)
@@ -235,7 +240,8 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
             acknowledge_checkov(self.function, LAMBDA_NO_RESERVED_CONCURRENCY)
         self.function_url = self.function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM,
-            invoke_mode=lambda_.InvokeMode.BUFFERED,
+            # tokens reach the caller as they are generated (stream=true); whole answers too
+            invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM,
         )
         self.url = self.function_url.url
         self.cfn_function: lambda_.CfnFunction = self.function.node.default_child  # type: ignore[assignment]
@@ -265,7 +271,10 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         region, name, body = cdk.Aws.REGION, self.function.function_name, EXAMPLE_REQUESTS["openai-chat"]
         return {
             "FunctionName": (name, "the function; call it with the Invoke API"),
-            "FunctionUrl": (self.url, "IAM auth: sign requests with SigV4 (service lambda)"),
+            "FunctionUrl": (self.url, "OpenAI routes (/v1/chat/completions, /v1/completions, /v1/models); "
+                                      "IAM auth: sign requests with SigV4 (service lambda); stream=true streams"),
+            "ChatCommand": (f"tierwise chat {cdk.Aws.STACK_NAME} 'Say hello in five words.'",
+                            "stream an answer with your AWS credentials (Python: tierwise.client.for_stack)"),
             "InvokeCommand": (
                 f"aws lambda invoke --region {region} --function-name {name} "
                 f"--cli-binary-format raw-in-base64-out --payload '{body}' /dev/stdout",
