@@ -11,6 +11,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # on a host without the build machine's instructions)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
+# checkov, the second IaC scanner, in a venv of its own (pyproject.toml's "scan" extra says why)
+SCAN_VENV := .venv-scan
+CHECKOV := $(SCAN_VENV)/bin/checkov
+
 CDK := node_modules/.bin/cdk
 # cdk.json runs "python app.py": the venv's python must come first on PATH
 CDK_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
@@ -29,13 +33,18 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,runtime]"
 	@touch $@
 
+$(CHECKOV): pyproject.toml
+	$(PY) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet "$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["scan"])')"
+	@touch $@
+
 $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null
 	@touch $@
 
 install: $(VENV)/.installed $(CDK)
 
-install-test: $(VENV)/.installed-test $(CDK)
+install-test: $(VENV)/.installed-test $(CHECKOV) $(CDK)
 
 run: install
 	$(CDK_ENV) $(CDK) synth -c model=$(MODEL) --output cdk.out --quiet
@@ -50,4 +59,4 @@ bench: install-test
 	$(CDK_ENV) $(BIN)/python benchmarks/synth_bench.py
 
 clean:
-	rm -rf $(VENV) cdk.out node_modules
+	rm -rf $(VENV) $(SCAN_VENV) cdk.out node_modules

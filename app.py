@@ -19,7 +19,7 @@ def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
     try:
         plans = read(app.node.get_all_context())
         budget = parse_budget(app.node.try_get_context(CONTEXT_KEY))
-        env = cdk.Environment(region=plans.region) if plans.region else None
+        env = cdk.Environment(account=plans.account, region=plans.region) if plans.region else None
         for stack in plans.stacks:
             ModelStack(app, stack.stack_id, placement=stack.placement, env=env, **stack.options)
     except TierwiseError as exc:

@@ -26,10 +26,20 @@ from tierwise.workload import Workload
 KNOWN = (
     "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
     "min_instances", "max_instances", "architecture", "hf_token_secret",
+    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints",
     "max_monthly_usd",  # read by app.py for the budget guard (tierwise.cost.budget)
     *Workload.model_fields,
 )
 ARCHITECTURES = ("x86_64", "arm64")
+NETWORK_OPTIONS = ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints")
+SUBNET_TYPE_NAMES = ("private", "isolated")  # the keys of tiers.network.SUBNET_TYPES
+VPC_ID = re.compile(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+NO_SERVERLESS_VPC = (
+    "SageMaker Serverless Inference supports no VPC configuration (a documented feature exclusion), so it "
+    "cannot run in the VPC"
+)
 ALL = "all"
 
 
@@ -44,6 +54,8 @@ class StackPlan:
 class AppPlan:
     region: str | None
     stacks: list[StackPlan]
+    # set when a stack looks something up at synth (a VPC): lookups need the account
+    account: str | None = None
 
 
 # CloudFormation and the SageMaker API carry these counts as 32-bit integers
@@ -115,6 +127,15 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         options["image_uri"] = uri
     if "hf_token_secret" in given:
         options["hf_token_secret"] = str(given["hf_token_secret"])
+    options.update(_network_options(given))
+    account = None
+    if "vpc_id" in options:
+        account = environ.get("CDK_DEFAULT_ACCOUNT") or None
+        if account is None or region is None:
+            raise TierwiseError(
+                "-c vpc_id: the VPC is looked up at synth, which needs the account and region: run `cdk synth` "
+                "with AWS credentials (the CLI sets CDK_DEFAULT_ACCOUNT) and a region (-c region=...)"
+            )
 
     workload_fields = {k: given[k] for k in Workload.model_fields if k in given}
     check_volume(workload_fields, prefix="-c ")
@@ -150,9 +171,19 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         ids = [s.stack_id for s in stacks]
         if len(set(ids)) != len(ids):
             raise TierwiseError(f"two catalogue models map to the same stack name: {sorted(ids)}")
-        return AppPlan(region, stacks)
+        if "vpc_id" in options:
+            serverless = sorted(s.placement.model for s in stacks if s.placement.tier == Tier.SAGEMAKER_SERVERLESS)
+            if serverless:
+                raise TierwiseError(
+                    f"-c vpc_id: {', '.join(serverless)} placed on sagemaker-serverless: {NO_SERVERLESS_VPC} "
+                    "(synthesize the models one by one, forcing another tier with -c tier=...)"
+                )
+            for s in stacks:
+                _check_network(s.placement, s.options, "tier" in given)
+        return AppPlan(region, stacks, account)
 
     placement = plan(load_profile(model), **plan_args)
+    _check_network(placement, options, "tier" in given)
     check_applicable(placement, quant=plan_args.get("quant"), commitment=commitment, prefix="-c ")
     check_request_fits(placement, prefix="-c ")
     for name in options:
@@ -167,8 +198,66 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
                 raise TierwiseError(f"-c {name} applies to GGUF models; {model} runs the Hugging Face CPU container")
     if "model_uri" in options and not options["model_uri"].startswith("s3://"):
         check_model_file_matches(placement.profile, options["model_uri"])
-    return AppPlan(region, [StackPlan(stack_id(model), placement, options)])
+    return AppPlan(region, [StackPlan(stack_id(model), placement, options)], account)
 
 
 def _applicable(placement: Placement, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if placement.tier in OPTION_TIERS[k]}
+
+
+def _network_options(given: dict[str, Any]) -> dict[str, Any]:
+    """vpc_id, subnet_type / subnet_ids and vpc_endpoints, checked for shape (the VPC itself is
+    looked up at synth)."""
+    options: dict[str, Any] = {}
+    if "vpc_id" not in given:
+        for name in NETWORK_OPTIONS:
+            if name in given:
+                raise TierwiseError(f"-c {name} places the model in a VPC: give the VPC too (-c vpc_id=vpc-...)")
+        return options
+    vpc_id = str(given["vpc_id"]).strip()
+    if not VPC_ID.fullmatch(vpc_id):
+        raise TierwiseError(f"-c vpc_id: a VPC id, vpc- and 8 or 17 hex digits (got {vpc_id!r})")
+    options["vpc_id"] = vpc_id
+    if "subnet_type" in given and "subnet_ids" in given:
+        raise TierwiseError("-c subnet_type and -c subnet_ids both choose the subnets: give one of them")
+    if "subnet_type" in given:
+        subnet_type = str(given["subnet_type"]).strip().lower()
+        if subnet_type not in SUBNET_TYPE_NAMES:
+            raise TierwiseError(
+                f"-c subnet_type: one of {', '.join(SUBNET_TYPE_NAMES)} (got {given['subnet_type']!r}); "
+                "public subnets are not offered: the point is to keep the model off the internet"
+            )
+        options["subnet_type"] = subnet_type
+    if "subnet_ids" in given:
+        raw = given["subnet_ids"]
+        ids = [str(i).strip() for i in (raw if isinstance(raw, list) else str(raw).split(",")) if str(i).strip()]
+        bad = [i for i in ids if not SUBNET_ID.fullmatch(i)]
+        if not ids or bad:
+            raise TierwiseError(
+                f"-c subnet_ids: comma-separated subnet ids, subnet- and 8 or 17 hex digits (got {raw!r})"
+            )
+        options["subnet_ids"] = sorted(set(ids))
+    if "vpc_endpoints" in given:
+        raw = given["vpc_endpoints"]
+        value = raw if isinstance(raw, bool) else BOOLEANS.get(str(raw).strip().lower())
+        if value is None:
+            raise TierwiseError(f"-c vpc_endpoints: true or false (got {raw!r})")
+        options["vpc_endpoints"] = value
+    return options
+
+
+def _check_network(placement: Placement, options: dict[str, Any], tier_forced: bool) -> None:
+    """What the chosen tier can do in a VPC (tiers/network.py says why)."""
+    if "vpc_id" not in options:
+        return
+    force = "" if tier_forced else " (force a tier with -c tier=...)"
+    if placement.tier == Tier.SAGEMAKER_SERVERLESS:
+        raise TierwiseError(
+            f"-c vpc_id: {placement.model} is placed on sagemaker-serverless: {NO_SERVERLESS_VPC}; "
+            f"lambda-gguf and sagemaker-gpu can{force}"
+        )
+    if placement.tier == Tier.SAGEMAKER_GPU and options.get("subnet_type") == "isolated":
+        raise TierwiseError(
+            f"-c subnet_type=isolated: {placement.model} on sagemaker-gpu downloads its weights from the Hugging Face "
+            "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private"
+        )

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from tiers import TIER_CONSTRUCTS, construct_for
+from tiers.network import SUBNET_TYPES, PrivateNetwork
 from tiers.shared import PropError, TierOptions, create_key
 from tierwise.contract import NO_QUANT, OPTION_TIERS, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.placement import Placement
@@ -41,7 +43,11 @@ class ModelStack(cdk.Stack):
     know: ``model_uri`` (the GGUF in S3 or a local file), ``image_uri`` (a runtime image a
     pipeline already pushed), ``architecture`` (Lambda), ``min_instances``/``max_instances``
     (GPU autoscaling bounds), ``hf_token_secret`` (a Secrets Manager secret name holding a
-    Hugging Face token for gated models). Other keyword arguments are Stack props.
+    Hugging Face token for gated models). ``vpc_id`` puts the model's compute in that VPC
+    (looked up at synth: the stack needs an account and region), in its ``subnet_type``
+    (``private``, the default, or ``isolated``) subnets or the ``subnet_ids`` given, with the
+    endpoints and security groups of tiers/network.py (``vpc_endpoints=False`` when the VPC
+    already has them). Other keyword arguments are Stack props.
     """
 
     def __init__(
@@ -56,11 +62,16 @@ class ModelStack(cdk.Stack):
         min_instances: int | None = None,
         max_instances: int | None = None,
         hf_token_secret: str | None = None,
+        vpc_id: str | None = None,
+        subnet_type: str | None = None,
+        subnet_ids: list[str] | None = None,
+        vpc_endpoints: bool | None = None,
         **stack_props: Any,
     ) -> None:
         options = {
             "model_uri": model_uri, "image_uri": image_uri, "architecture": architecture,
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
+            "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids, "vpc_endpoints": vpc_endpoints,
         }
         tier = str(placement.tier)  # the plain id in tags, outputs and messages
         if tier not in TIER_CONSTRUCTS:
@@ -83,7 +94,12 @@ class ModelStack(cdk.Stack):
         self.template_options.metadata = {"tierwise": throughput_metadata(placement)}
 
         construct = construct_for(tier)
+        network_options = {k: self.options.pop(k) for k in ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints") if k in self.options}
         props: dict[str, Any] = dict(self.options)
+        self.network: PrivateNetwork | None = None
+        if network_options:
+            props.update(self._private_network(tier, reads_s3=model_uri is not None, **network_options))
+            self.options.update(network_options)
         # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
         if construct.USES_KEY:
@@ -92,6 +108,50 @@ class ModelStack(cdk.Stack):
         self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)
 
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")
+        if self.network is not None:
+            cdk.CfnOutput(
+                self, "SecurityGroup", value=self.network.security_group.security_group_id,
+                description="the model workload's security group: allow it where the model must connect",
+            )
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")
         for name, (value, description) in self.endpoint.outputs().items():
             cdk.CfnOutput(self, name, value=value, description=description)
+
+    def _private_network(
+        self, tier: str, *, reads_s3: bool, vpc_id: str | None = None, subnet_type: str | None = None,
+        subnet_ids: list[str] | None = None, vpc_endpoints: bool | None = None,
+    ) -> dict[str, Any]:
+        """The VPC props of the tier construct, and the network they need (self.network)."""
+        if vpc_id is None:
+            raise PropError("ModelStack: subnet_type, subnet_ids and vpc_endpoints need vpc_id")
+        if subnet_type is not None and subnet_ids:
+            raise PropError("ModelStack: give subnet_type or subnet_ids, not both")
+        # a context lookup: `cdk synth` with credentials asks EC2 once and caches it in cdk.context.json
+        vpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=vpc_id)
+        if subnet_ids:
+            selection = self._given_subnets(vpc, vpc_id, list(subnet_ids))
+        else:
+            selection = ec2.SubnetSelection(subnet_type=SUBNET_TYPES[subnet_type or "private"])
+        self.network = PrivateNetwork.for_tier(
+            self, "Network", tier=tier, vpc=vpc, vpc_subnets=selection,
+            create_endpoints=vpc_endpoints is not False, reads_s3=reads_s3,
+        )
+        return {"vpc": vpc, "vpc_subnets": selection, "security_groups": [self.network.security_group]}
+
+    def _given_subnets(self, vpc: ec2.IVpc, vpc_id: str, subnet_ids: list[str]) -> ec2.SubnetSelection:
+        """The subnets named by id, as the looked-up VPC knows them (with their route tables)."""
+        key = cdk.ContextProvider.get_key(
+            self, provider="vpc-provider", props={"filter": {"vpc-id": vpc_id}, "returnAsymmetricSubnets": True}
+        ).key
+        if self.node.try_get_context(key) is None:
+            # not looked up yet: CDK answers with a placeholder VPC and the CLI synthesizes again once
+            # it has looked the VPC up, discarding this template; its placeholder subnets stand in
+            return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        known = {s.subnet_id: s for s in (*vpc.public_subnets, *vpc.private_subnets, *vpc.isolated_subnets)}
+        unknown = [i for i in subnet_ids if i not in known]
+        if unknown:
+            raise PropError(
+                f"ModelStack: subnet_ids {', '.join(unknown)} are not subnets of {vpc_id} "
+                f"(its subnets: {', '.join(sorted(known))})"
+            )
+        return ec2.SubnetSelection(subnets=[known[i] for i in subnet_ids])

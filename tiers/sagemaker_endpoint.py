@@ -9,14 +9,17 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from tiers.network import allow_network_interfaces, check_subnets, select
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     ECR_TOKEN_REASON,
     OwnsRole,
+    PropError,
     TierOptions,
     acknowledge,
     after_policies_of,
@@ -112,18 +115,52 @@ class SageMakerEndpointBase(OwnsRole, Construct):
         for statement in ecr_pull_statements(repository_arns):
             self.role.add_to_principal_policy(statement)
 
+    def _vpc_config(
+        self,
+        owner: str,
+        vpc: ec2.IVpc | None,
+        vpc_subnets: ec2.SubnetSelection | None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+    ) -> sagemaker.CfnModel.VpcConfigProperty | None:
+        """The model's VpcConfig: its containers' ENIs in ``vpc_subnets`` (default: the private
+        subnets) with ``security_groups`` (default: one of its own, outbound only)."""
+        if vpc is None:
+            if vpc_subnets is not None or security_groups is not None:
+                raise PropError(f"{owner}: vpc_subnets and security_groups need vpc (the VPC they belong to)")
+            return None
+        selection = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        check_subnets(owner, vpc, selection)
+        if not security_groups:
+            security_groups = [
+                ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description=f"{self.node.path}: model containers")
+            ]
+        self.security_groups = list(security_groups)
+        selected = select(vpc, selection)
+        subnet_ids = selected.subnet_ids
+        zones = set(selected.availability_zones)
+        if not any(cdk.Token.is_unresolved(z) for z in zones) and len(zones) < 2:
+            raise PropError(
+                f"{owner}: vpc_subnets must span at least two Availability Zones, which SageMaker requires of a "
+                f"model's VPC even for one instance (host-vpc guide); got {', '.join(sorted(zones)) or 'none'}"
+            )
+        group_ids = [g.security_group_id for g in self.security_groups]
+        allow_network_interfaces(self.role, "sagemaker", vpc=vpc, subnet_ids=subnet_ids, security_group_ids=group_ids)
+        return sagemaker.CfnModel.VpcConfigProperty(subnets=subnet_ids, security_group_ids=group_ids)
+
     def _build_endpoint(
         self,
         *,
         container: Mapping[str, Any],
         variant: Mapping[str, Any],
         kms_key_on_config: bool,
+        vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None,
     ) -> sagemaker.CfnEndpoint:
         self.cfn_model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(**container),
+            vpc_config=vpc_config,
         )
         # SageMaker checks the role (image pull, logs) when it creates the model
         after_policies_of(self.cfn_model, self.role)

@@ -194,6 +194,11 @@ OPTION_TIERS: dict[str, tuple[Tier, ...]] = {
     "min_instances": (Tier.SAGEMAKER_GPU,),
     "max_instances": (Tier.SAGEMAKER_GPU,),
     "hf_token_secret": (Tier.SAGEMAKER_GPU,),
+    # private networking: the tiers whose compute can sit in a VPC (tiers/network.py)
+    "vpc_id": (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_GPU),
+    "subnet_type": (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_GPU),
+    "subnet_ids": (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_GPU),
+    "vpc_endpoints": (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_GPU),
 }
 
 

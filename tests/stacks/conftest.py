@@ -76,3 +76,76 @@ def synthesis(tmp_path_factory) -> Synthesis:
     app, placements = build_app(outdir)
     app.synth()  # with the cdk-nag plugin registered by app.py: an unacknowledged finding fails here
     return Synthesis(app=app, outdir=outdir, placements=placements)
+
+
+# --- private networking: the same app with -c vpc_id, against a VPC given as lookup context ---
+
+ACCOUNT = "123456789012"
+VPC_ID = "vpc-0a1b2c3d4e5f60718"
+
+
+def vpc_lookup_context(vpc_id: str, subnet_groups: dict[str, list[dict]], *, account: str = ACCOUNT,
+                       region: str = REGION, cidr: str = "10.0.0.0/16") -> dict:
+    """The context entry `cdk synth` writes to cdk.context.json after looking `vpc_id` up
+    (Vpc.from_lookup; the CDK CLI's VPC provider): with it in the context the app synthesizes
+    offline. ``subnet_groups`` maps Public/Private/Isolated to subnets, each
+    {subnetId, cidr, availabilityZone, routeTableId}."""
+    key = f"vpc-provider:account={account}:filter.vpc-id={vpc_id}:region={region}:returnAsymmetricSubnets=true"
+    return {key: {
+        "vpcId": vpc_id, "vpcCidrBlock": cidr, "ownerAccountId": account, "availabilityZones": [],
+        "subnetGroups": [{"name": kind, "type": kind, "subnets": subnets} for kind, subnets in subnet_groups.items()],
+    }}
+
+
+def _subnets(kind: int, count: int = 2) -> list[dict]:
+    return [
+        {"subnetId": f"subnet-0{kind}{az}{'0' * 14}", "cidr": f"10.0.{kind * 10 + az}.0/24",
+         "availabilityZone": f"{REGION}{'abc'[az]}", "routeTableId": f"rtb-0{kind}{az}{'0' * 14}"}
+        for az in range(count)
+    ]
+
+
+SUBNETS = {"Public": _subnets(1), "Private": _subnets(2), "Isolated": _subnets(3)}
+S3_MODEL = "s3://tierwise-models-example/llama3/Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"
+# stack name -> (model, options): every way a VPC can be asked for, on both tiers that take one
+# (tiers forced: the test is about the network, whatever the prices decide)
+VPC_STACKS = {
+    "tierwise-llama3-8b": ("llama3-8b", {"tier": "lambda-gguf", "subnet_type": "isolated", "model_uri": S3_MODEL}),
+    "tierwise-llama3-70b-vpc": ("llama3-70b", {"tier": "sagemaker-gpu"}),
+    "tierwise-llama3-2-1b-shared-vpc": (
+        "llama3.2-1b",
+        {"tier": "lambda-gguf", "subnet_ids": [s["subnetId"] for s in SUBNETS["Private"]], "vpc_endpoints": False},
+    ),
+}
+
+
+def build_vpc_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
+    """The first VPC stack through app.py and its context keys (as `cdk synth -c vpc_id=...`),
+    the others added to the same app (one synthesis)."""
+    (first, (model, options)), *others = VPC_STACKS.items()
+    context = {**CONTEXT, "model": model, "vpc_id": VPC_ID, **options, **vpc_lookup_context(VPC_ID, SUBNETS)}
+    previous = os.environ.get("CDK_DEFAULT_ACCOUNT")
+    os.environ["CDK_DEFAULT_ACCOUNT"] = ACCOUNT  # what the CDK CLI sets from the credentials
+    try:
+        app = cdk_app.main(context, str(outdir))
+    finally:
+        if previous is None:
+            del os.environ["CDK_DEFAULT_ACCOUNT"]
+        else:
+            os.environ["CDK_DEFAULT_ACCOUNT"] = previous
+    placements = {first: read({**context}, {"CDK_DEFAULT_ACCOUNT": ACCOUNT}).stacks[0].placement}
+    for name, (model, options) in others:
+        options = dict(options)
+        placement = plan(load_profile(model), tier=options.pop("tier"), region=REGION)
+        ModelStack(app, name, placement=placement, env=cdk.Environment(account=ACCOUNT, region=REGION),
+                   vpc_id=VPC_ID, **options)
+        placements[name] = placement
+    return app, placements
+
+
+@pytest.fixture(scope="session")
+def vpc_synthesis(tmp_path_factory) -> Synthesis:
+    outdir = tmp_path_factory.mktemp("cdk.out.vpc")
+    app, placements = build_vpc_app(outdir)
+    app.synth()  # cdk-nag is registered here too: an unacknowledged finding fails the synthesis
+    return Synthesis(app=app, outdir=outdir, placements=placements)

@@ -17,6 +17,13 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn
+from tiers.checkov import (
+    PROVIDER_NO_DLQ,
+    PROVIDER_NO_RESERVED_CONCURRENCY,
+    PROVIDER_NO_VPC,
+    WAITER_LOG_DELIVERY,
+    acknowledge_checkov,
+)
 from tiers.shared import (
     converse_command,
     ForPlacement,
@@ -261,6 +268,12 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         # The Provider framework (aws-cdk-lib custom_resources) adds these statements itself;
         # each finding is acknowledged where it arises, with why it is acceptable.
         handlers = [self.node.find_child(h) for h in ("OnEventHandler", "IsCompleteHandler")]
+        framework = [self.provider.node.find_child(f) for f in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")]
+        for function in handlers + framework:
+            for finding in (PROVIDER_NO_DLQ, PROVIDER_NO_VPC, PROVIDER_NO_RESERVED_CONCURRENCY):
+                acknowledge_checkov(function, finding)
+        waiter_policy = self.provider.node.find_child("waiter-state-machine").node.find_child("Role").node.find_child("DefaultPolicy")
+        acknowledge_checkov(waiter_policy.node.default_child, WAITER_LOG_DELIVERY)
         for role in framework_roles:
             for handler in handlers:
                 acknowledge(

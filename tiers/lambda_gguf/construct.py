@@ -3,20 +3,25 @@ behind a Function URL that only IAM-signed requests may call."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from tiers.checkov import LAMBDA_NO_DLQ, LAMBDA_NO_RESERVED_CONCURRENCY, LAMBDA_NO_VPC, acknowledge_checkov
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
 from tiers.gguf_runtime import generation_timeout_s
+from tiers.network import allow_network_interfaces, check_subnets, select
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     ForPlacement,
     OwnsRole,
+    PropError,
     TierOptions,
     after_policies_of,
     alarm,
@@ -64,6 +69,9 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
     - ``options``: a ``tiers.TierOptions`` (key, role, log retention, removal policy, alarm
       actions). Default: ``TierOptions()``: a new key and role, one month of logs, destroyed with the stack.
     - ``runtime_directory``: the Docker build context. Default: tiers/gguf_runtime/image.
+    - ``vpc``, ``vpc_subnets``, ``security_groups``: put the function's network interfaces in
+      that VPC's subnets (default: its private subnets) with those groups (default: one CDK
+      makes, all outbound). Default: no VPC. tiers/network.py builds the endpoints and groups.
 
     Attributes: ``function`` (the L2 function), ``cfn_function`` (its AWS::Lambda::Function, also
     the default child), ``function_url`` / ``url``, ``role``, ``encryption_key``, ``log_group``,
@@ -132,9 +140,17 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         reserved_concurrency: int | None = None,
         options: TierOptions | None = None,
         runtime_directory: str | Path | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = limits("lambda")
+        if vpc is None and (vpc_subnets is not None or security_groups is not None):
+            raise PropError(f"{owner}: vpc_subnets and security_groups need vpc (the VPC they belong to)")
+        if vpc is not None:
+            vpc_subnets = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+            check_subnets(owner, vpc, vpc_subnets)
         check_int(owner, "memory_mb", memory_mb, lim["memory_mb_min"], lim["memory_mb_max"])
         check_int(owner, "ephemeral_storage_mb", ephemeral_storage_mb, lim["ephemeral_storage_mb_min"], lim["ephemeral_storage_mb_max"])
         check_int(owner, "timeout_s", timeout_s, 1, lim["timeout_s_max"])
@@ -206,8 +222,22 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
             environment_encryption=self.encryption_key,
             role=self.role,
             log_group=self.log_group,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
         )
+        if vpc is not None:
+            # CDK adds AWSLambdaVPCAccessExecutionRole only to a role it creates itself
+            allow_network_interfaces(
+                self.role, "lambda", vpc=vpc, subnet_ids=select(vpc, vpc_subnets).subnet_ids,
+                security_group_ids=[g.security_group_id for g in self.function.connections.security_groups],
+            )
         after_policies_of(self.function, self.role)
+        acknowledge_checkov(self.function, LAMBDA_NO_DLQ)
+        if vpc is None:
+            acknowledge_checkov(self.function, LAMBDA_NO_VPC)
+        if reserved_concurrency is None:
+            acknowledge_checkov(self.function, LAMBDA_NO_RESERVED_CONCURRENCY)
         self.function_url = self.function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM,
             # tokens reach the caller as they are generated (stream=true); whole answers too

@@ -4,11 +4,15 @@ autoscaling on invocations per instance."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from tiers.checkov import SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION, acknowledge_checkov
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.shared import (
     EXAMPLE_REQUESTS,
@@ -79,6 +83,11 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``hf_token_secret``: a Secrets Manager secret (or its name) holding a Hub token. Default: none (public models only).
     - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
       logs, destroyed with the stack, alarms without actions.
+    - ``vpc``, ``vpc_subnets``, ``security_groups``: put the model containers' network
+      interfaces in that VPC's subnets (default: its private subnets, in at least two
+      Availability Zones) with those groups (default: one of its own). Default: no VPC. The
+      container downloads the model from the Hub at start-up, so the subnets need a NAT and the
+      model cannot run with network isolation.
     """
 
     TIER = "sagemaker-gpu"
@@ -127,6 +136,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         image_uri: str | None = None,
         hf_token_secret: secretsmanager.ISecret | str | None = None,
         options: TierOptions | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = limits("sagemaker_realtime")
@@ -211,7 +223,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             container={"image": image, "environment": environment},
             variant=variant,
             kms_key_on_config=not nvme,
+            vpc_config=self._vpc_config(owner, vpc, vpc_subnets, security_groups),
         )
+        acknowledge_checkov(self.cfn_model, SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION)
 
         self.scaling_target = appscaling.ScalableTarget(
             self,

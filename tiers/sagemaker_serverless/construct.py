@@ -3,11 +3,14 @@ billed per request, scaled to zero between them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from tiers.checkov import SAGEMAKER_SERVERLESS_NO_ISOLATION, acknowledge_checkov
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
 from tiers.gguf_runtime import generation_timeout_s
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
@@ -63,6 +66,9 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
       logs, destroyed with the stack, alarms without actions.
     - ``runtime_directory`` (gguf): the Docker build context. Default: tiers/gguf_runtime/image.
+    - ``vpc``, ``vpc_subnets``, ``security_groups``: Default: none, the only value accepted:
+      Serverless Inference supports no VPC configuration (nor network isolation), a documented
+      feature exclusion, so any other is an error.
     """
 
     TIER = "sagemaker-serverless"
@@ -121,9 +127,18 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
         hf_task: str | None = None,
         options: TierOptions | None = None,
         runtime_directory: str | Path | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = limits("sagemaker_serverless")
+        if vpc is not None or vpc_subnets is not None or security_groups is not None:
+            raise PropError(
+                f"{owner}: vpc, vpc_subnets and security_groups cannot be used: SageMaker Serverless Inference "
+                "supports no VPC configuration (a documented feature exclusion); place the model on lambda-gguf "
+                "or sagemaker-gpu to run it in a VPC"
+            )
         check_choice(owner, "container", container, CONTAINERS)
         check_choice(owner, "memory_mb", memory_mb, lim["memory_mb_allowed"])
         check_int(owner, "max_concurrency", max_concurrency, lim["max_concurrency_min"], lim["max_concurrency_max"])
@@ -189,6 +204,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
             # serverless endpoints take the key to encrypt the image SageMaker copies
             kms_key_on_config=True,
         )
+        acknowledge_checkov(self.cfn_model, SAGEMAKER_SERVERLESS_NO_ISOLATION)
         timeout_ms = limits("sagemaker_serverless")["invocation_timeout_s"] * 1000
         alarm_actions = opts.alarm_actions
         self.alarms = [
