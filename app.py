@@ -8,7 +8,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.app_context import read
 from stacks.model_stack import ModelStack
-from tierwise.errors import TierwiseError
+from tierwise.errors import UserError, report
 
 
 def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
@@ -19,9 +19,8 @@ def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
         env = cdk.Environment(region=plans.region) if plans.region else None
         for stack in plans.stacks:
             ModelStack(app, stack.stack_id, placement=stack.placement, env=env, **stack.options)
-    except TierwiseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except UserError as exc:
+        sys.exit(report(exc))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from model_profiles.schema import ModelProfile
-from tierwise.errors import TierwiseError
+from model_profiles.errors import ProfileError
 
 
 def catalogue_dir() -> Path:
@@ -20,7 +20,7 @@ def catalogue_dir() -> Path:
     if override:
         path = Path(override)
         if not path.is_dir():
-            raise TierwiseError(f"TIERWISE_CATALOGUE={override} is not a folder of model profiles")
+            raise ProfileError(f"TIERWISE_CATALOGUE={override} is not a folder of model profiles")
         return path
     return Path(__file__).resolve().parent / "catalogue"
 
@@ -30,14 +30,14 @@ def load_profile_file(path: str | Path) -> ModelProfile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise TierwiseError(f"cannot read model profile {path}: {exc.strerror}") from None
+        raise ProfileError(f"cannot read model profile {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise TierwiseError(f"{path.name}: malformed YAML{where}: {problem}") from None
+        raise ProfileError(f"{path.name}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise TierwiseError(f"{path.name}: a model profile must be a YAML mapping of fields")
+        raise ProfileError(f"{path.name}: a model profile must be a YAML mapping of fields")
     try:
         profile = ModelProfile.model_validate(data)
     except ValidationError as exc:
@@ -47,10 +47,10 @@ def load_profile_file(path: str | Path) -> ModelProfile:
         field = ".".join(str(p) for p in err["loc"]) or "(profile)"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         if err["type"] == "extra_forbidden":
-            raise TierwiseError(f"{path.name}: unknown field {field!r}{more}") from None
-        raise TierwiseError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
+            raise ProfileError(f"{path.name}: unknown field {field!r}{more}") from None
+        raise ProfileError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
     if profile.name != path.stem:
-        raise TierwiseError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
+        raise ProfileError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
     return profile
 
 
@@ -74,6 +74,6 @@ def load_profile(name: str, directory: str | Path | None = None) -> ModelProfile
         return catalogue[name]
     close = difflib.get_close_matches(name, list(catalogue), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise TierwiseError(
+    raise ProfileError(
         f"unknown model {name!r}; {hint}known models: {', '.join(sorted(catalogue))}"
     )

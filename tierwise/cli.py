@@ -17,7 +17,7 @@ from rich.table import Table
 
 from model_profiles import load_catalogue, load_profile
 from tierwise.cost import cli as cost_cli
-from tierwise.errors import TierwiseError
+from tierwise.errors import TierwiseError, UserError, report
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
 from tierwise.workload import Workload
@@ -207,9 +207,8 @@ cost_cli.register(app)
 def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="tierwise", standalone_mode=False)
-    except TierwiseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except UserError as exc:
+        return report(exc)
     except BrokenPipeError:
         return 0
     except Exception as exc:

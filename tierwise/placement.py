@@ -13,6 +13,7 @@ from typing import Any, Callable, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from model_profiles import load_catalogue, load_profile
 from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
 from tierwise.contract import SELF_HOSTED, TIERS, Settings, Tier, settings_for, tier_of
 from tierwise.cost.estimates import estimate_tier_cost
@@ -463,8 +464,6 @@ def plan(
         if task not in get_args(Task):
             raise TierwiseError(f"unknown task {task!r}; allowed: {', '.join(get_args(Task))}")
         if profile.generative and task not in GENERATIVE_TASKS:
-            from model_profiles import load_catalogue
-
             fitting = [p.name for p in load_catalogue().values() if p.task == task]
             instead = f"; a {task} model such as {', '.join(fitting)} needs no generative runtime" if fitting else ""
             warnings.append(
@@ -563,6 +562,4 @@ def _cheaper_managed_tiers(
 
 
 def plan_by_name(name: str, **kwargs) -> Placement:
-    from model_profiles import load_profile
-
     return plan(load_profile(name), **kwargs)

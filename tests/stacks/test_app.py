@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 
 from stacks.app_context import read
 from stacks.model_stack import ModelStack
-from tierwise.errors import TierwiseError
+from tierwise.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_bad_context_is_one_clear_error(context, message):
-    with pytest.raises(TierwiseError) as err:
+    with pytest.raises(UserError) as err:
         read(context, environ={})
     assert message in str(err.value)
     assert "\n" not in str(err.value)

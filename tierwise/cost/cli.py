@@ -18,7 +18,7 @@ import typer
 from pydantic import ValidationError
 
 from tierwise.cost.review import FORMATS, render_table, review, to_infracost, to_markdown
-from tierwise.errors import TierwiseError
+from tierwise.errors import TierwiseError, UserError, report
 from tierwise.cost.prices import load_prices, refresh_prices
 from tierwise.workload import Workload
 
@@ -29,9 +29,8 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except TierwiseError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+        except UserError as exc:
+            raise typer.Exit(report(exc)) from None
 
     return run
 

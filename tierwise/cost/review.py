@@ -37,7 +37,7 @@ from tierwise.cost.estimates import (
     total,
 )
 from tierwise.contract import TAG_MODEL, TAG_QUANT, TAG_TIER
-from tierwise.errors import TierwiseError
+from tierwise.errors import TierwiseError, UserError
 from tierwise.cost.prices import PriceBook, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
 
@@ -301,7 +301,7 @@ class _Context:
         quant = tags.get(TAG_QUANT)
         try:
             found = self.tokens_per_second(model, tier, None if quant in (None, "none") else quant, props)
-        except TierwiseError as exc:
+        except UserError as exc:
             return None, None, [f"tokens per second unknown: {exc}"]
         if not found or found[0] is None:
             return None, None, [f"tokens per second unknown for {model} on {tier}"]
