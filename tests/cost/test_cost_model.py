@@ -86,10 +86,10 @@ def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book):
     expected = hours * price(book, "sagemaker", "instance_hour", "ml.g5.12xlarge") + 40_000 * 850 * 4 / 1024**3 * 0.016
     assert cost.monthly_usd == pytest.approx(expected)
     # An instance type without a price is unknown, never free.
-    unknown = estimate_tier_cost("sagemaker-gpu", {**settings, "instance_type": "ml.g6e.xlarge"}, None, W, REGION,
+    unknown = estimate_tier_cost("sagemaker-gpu", {**settings, "instance_type": "ml.p4de.24xlarge"}, None, W, REGION,
                                  40.0, prices=priced)
     assert unknown.monthly_usd is None
-    assert any("ml.g6e.xlarge" in u for u in unknown.unknown)
+    assert any("ml.p4de.24xlarge" in u for u in unknown.unknown)
 
 
 def test_bedrock_provisioned_by_commitment(book):

@@ -56,7 +56,7 @@ def test_lookups_return_none_for_unknown_and_absent_figures(book):
     # ... and not listed at all.
     assert book.instance_hour("us-east-1", "ml.x99.huge") is None
     assert book.lambda_requests("mars-north-1") is None
-    assert gpu_instance_hourly("ml.g6e.xlarge") is None
+    assert gpu_instance_hourly("ml.p4de.24xlarge") is None
 
 
 def test_known_lookups_match_the_file(book):

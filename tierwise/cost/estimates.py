@@ -227,13 +227,16 @@ def estimate_tier_cost(
     tokens_per_second: float | None,
     *,
     prompt_tokens_per_second: float | None = None,
+    seconds_per_request: float | None = None,
     prices: PriceBook | None = None,
 ) -> TierCost:
     """Monthly cost of ``tier`` with its Placement ``settings`` for ``workload`` in ``region``.
 
     ``tokens_per_second`` is the decode rate the tier delivers for the model (from
     ``tierwise.throughput``); it sets how long each request bills on Lambda and SageMaker
-    Serverless. ``profile`` is the ModelProfile (used for its name in notes only).
+    Serverless. ``seconds_per_request``, when given, is how long one request bills instead
+    (a classifier reads its prompt once and generates nothing). ``profile`` is the
+    ModelProfile (used for its name in notes only).
     """
     book = prices or load_prices()
     if tier not in TIERS:
@@ -243,8 +246,13 @@ def estimate_tier_cost(
     seconds: float | None = None
     lines: list[CostComponent]
 
+    def billed_seconds() -> tuple[float | None, list[str]]:
+        if seconds_per_request is not None:
+            return seconds_per_request, []
+        return request_seconds(workload, tokens_per_second, prompt_tokens_per_second)
+
     if tier == "lambda-gguf":
-        seconds, notes = request_seconds(workload, tokens_per_second, prompt_tokens_per_second)
+        seconds, notes = billed_seconds()
         lines = lambda_components(
             book,
             region,
@@ -255,7 +263,7 @@ def estimate_tier_cost(
             seconds=seconds,
         )
     elif tier == "sagemaker-serverless":
-        seconds, notes = request_seconds(workload, tokens_per_second, prompt_tokens_per_second)
+        seconds, notes = billed_seconds()
         memory_mb = int(_setting(settings, "memory_mb", tier))
         gb_seconds = _usage(requests, seconds, memory_mb / 1024)
         lines = [
@@ -374,6 +382,7 @@ class TierOption(BaseModel):
     line: LinearCost | None = None
     known_line: LinearCost | None = Field(None, description="lower bound from the known prices only")
     tokens_per_second: float | None = None
+    seconds_per_request: float | None = None
     cold_start_s: float | None = None
     cold_start: str = ""
     cannot: list[str] = Field(default_factory=list)
@@ -389,6 +398,18 @@ class BreakEven(BaseModel):
     cheaper_above: str
 
 
+class VolumeStep(BaseModel):
+    """Every tier's monthly cost at one volume, re-planned for that load (GPU instances are
+    added as the load grows, so a tier's cost is a step function of volume)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests_per_month: int
+    monthly_cost_usd: dict[str, float | None] = Field(description="tier -> total; None: infeasible or unpriced")
+    known_usd: dict[str, float] = Field(description="tier -> known part (a lower bound)")
+    instances: dict[str, int] = Field(default_factory=dict, description="GPU instances running at this load")
+
+
 class Comparison(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -398,6 +419,9 @@ class Comparison(BaseModel):
     chosen_tier: str | None
     options: list[TierOption]
     break_evens: list[BreakEven]
+    steps: list[VolumeStep] = Field(default_factory=list)
+    self_vs_managed: list[BreakEven] = Field(
+        default_factory=list, description="volumes where the cheapest self-hosted tier and Bedrock on demand swap")
 
     def feasible(self) -> list[TierOption]:
         return [o for o in self.options if o.feasible]
@@ -500,10 +524,12 @@ def compare_tiers(
         tps, prompt_tps = throughput(placement)
         settings = placement.settings
         profile = getattr(placement, "profile", None)
+        # placement's own request time (a classifier's forward pass has no tokens/s)
+        seconds = getattr(placement, "seconds_per_request", None)
 
-        def estimate(w: Workload, _t=tier, _s=settings, _p=profile, _tps=tps, _ptps=prompt_tps) -> TierCost:
+        def estimate(w: Workload, _t=tier, _s=settings, _p=profile, _tps=tps, _ptps=prompt_tps, _sec=seconds) -> TierCost:
             return estimate_tier_cost(_t, _s, _p, w, region, _tps,
-                                      prompt_tokens_per_second=_ptps, prices=book)
+                                      prompt_tokens_per_second=_ptps, seconds_per_request=_sec, prices=book)
 
         cost = estimate(workload)
         seconds_cold, what = cold_start(tier, settings)
@@ -515,6 +541,7 @@ def compare_tiers(
                 line=linear_cost(estimate, workload, tier),
                 known_line=linear_cost(estimate, workload, tier, known_only=True),
                 tokens_per_second=tps,
+                seconds_per_request=seconds if seconds is not None else cost.request_seconds,
                 cold_start_s=seconds_cold,
                 cold_start=what,
                 cannot=limitations(tier, settings, cost.request_seconds),

@@ -634,7 +634,8 @@ def default_tokens_per_second(
     except ImportError as exc:
         raise TierwiseError(f"throughput estimates are not available ({exc.name} missing)") from None
     profile = load_profile(model)
-    options = placement_mod.candidates(profile, quant=quant)
+    # the tier's speed, whatever the latency target: the template fixes the tier already
+    options = placement_mod.candidates(profile, quant=quant, workload=Workload(batch=True))
     chosen = options.get(tier)
     if chosen is None or isinstance(chosen, str):
         raise TierwiseError(f"{model} cannot run on {tier}: {chosen}")
