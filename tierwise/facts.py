@@ -176,6 +176,21 @@ def gpu_family(family: str) -> GpuFamily:
     return families[family]
 
 
+# --- runtime_model.yaml: what a GPU serving engine keeps for itself ------------------------------
+
+
+class GpuRuntime(_Fact):
+    gpu_memory_utilization: float
+    per_gpu_overhead_bytes: int
+    batched_tokens: int
+    utilization_source: str
+
+
+@cache
+def gpu_runtime() -> GpuRuntime:
+    return _typed("runtime_model", GpuRuntime, "gpu")
+
+
 # --- throughput.yaml: the speed model's coefficients ---------------------------------------------
 
 
@@ -318,3 +333,33 @@ def bedrock_model(model_id: str) -> BedrockModel | None:
     from tierwise.contract import base_model_id
 
     return _bedrock_models().get(base_model_id(model_id))
+
+
+# --- jumpstart_defaults.yaml --------------------------------------------------------------------
+
+
+class SourcedValue(_Fact):
+    value: Any = None
+    source: str | None = None
+    taken: str | None = None
+    note: str | None = None
+
+
+class JumpStartModel(_Fact):
+    jumpstart_model_id: str
+    source: str
+    default_instance_type: SourcedValue
+
+
+class _JumpStartFile(_Fact):
+    models: dict[str, JumpStartModel]
+
+
+@cache
+def _jumpstart() -> dict[str, JumpStartModel]:
+    return _typed("jumpstart_defaults", _JumpStartFile).models
+
+
+def jumpstart_model(catalogue_name: str) -> JumpStartModel | None:
+    """SageMaker JumpStart's model for a catalogue model, or None when JumpStart offers none."""
+    return _jumpstart().get(catalogue_name)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model_profiles import load_catalogue, load_profile
 from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
-from tierwise.contract import MANAGED, SELF_HOSTED, TIERS, Settings, Tier, settings_for, tier_of
+from tierwise.contract import MANAGED, SELF_HOSTED, TIERS, Settings, Tier, settings_for, tier_of  # noqa: F401 (TIERS re-exported)
 from tierwise.cost.estimates import HOURS_PER_MONTH, estimate_tier_cost
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.errors import TierwiseError
@@ -26,8 +26,9 @@ from tierwise.facts import (
     bedrock_model,
     bedrock_provisioned_limits,
     gpu_instances,
+    gpu_runtime,
+    jumpstart_model,
     lambda_limits,
-    load,
     realtime_limits,
     serverless_limits,
     speed_model,
@@ -410,7 +411,7 @@ def _engine_refusal(profile: ModelProfile, inst: GpuInstance, dtype: str) -> str
 
 
 def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target, book: PriceBook, region: str) -> _Option:
-    rt = load("runtime_model")["gpu"]
+    rt = gpu_runtime()
     arch = profile.architecture
     if arch is None:
         raise Rejection(f"{profile.name} is a closed model: its weights cannot be hosted")
@@ -435,7 +436,7 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
         if refusal:
             set_aside.setdefault(inst.family, refusal)
             continue
-        usable = n * (inst.spec.usable_memory_per_gpu_mib * MIB * rt["gpu_memory_utilization"] - rt["per_gpu_overhead_bytes"])
+        usable = n * (inst.spec.usable_memory_per_gpu_mib * MIB * rt.gpu_memory_utilization - rt.per_gpu_overhead_bytes)
         room = usable - one.weights_bytes - one.runtime_bytes
         sequences = min(max_sequences, int(room // kv_per_sequence)) if room > 0 else 0
         if sequences < 1:
@@ -520,6 +521,7 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
     for family, why in set_aside.items():
         if family.count(".") == 1:
             reasons.append(f"not {family}: {why}")
+    reasons.append(_against_jumpstart(profile, inst, book, region, quote.value, minimum))
     capacity = {
         "instances": peak,
         "min_instances": minimum,
@@ -530,6 +532,29 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
     }
     return _Option(settings, reasons, est, dtype, speed_c, seconds_c, speed_c.time_to_first_token(workload.input_tokens),
                    speed_model().cold_start.gpu_s, capacity)
+
+
+def _against_jumpstart(profile: ModelProfile, inst: GpuInstance, book: PriceBook, region: str, hourly: float,
+                       count: int) -> str:
+    """The instance SageMaker JumpStart deploys this model to by default, and why ours differs."""
+    js = jumpstart_model(profile.name)
+    if js is None:
+        return f"SageMaker JumpStart offers no model for {profile.name} to compare with"
+    default = js.default_instance_type
+    if default.value is None:
+        return f"JumpStart's default instance for {js.jumpstart_model_id} is not known to tierwise ({default.note})"
+    if default.value == inst.instance_type:
+        return f"JumpStart deploys {js.jumpstart_model_id} to the same {inst.instance_type} by default ({default.source})"
+    theirs = next((i for i in gpu_instances() if i.instance_type == default.value), None)
+    quote = book.instance_hour(region, default.value)
+    price = f"${quote.value:.3f}/h" if quote else "an unknown price"
+    shape = f"{theirs.gpu_count} x {theirs.spec.gpu}" if theirs else "an instance outside tierwise's list"
+    return (
+        f"JumpStart deploys {js.jumpstart_model_id} to {default.value} by default ({shape}, {price}; {default.source}); "
+        f"tierwise sizes to this model and load instead: {count} x {inst.instance_type} at ${hourly:.3f}/h holds the "
+        f"weights and the KV cache and meets the target, where JumpStart's one default must fit every context and "
+        f"batch its container allows"
+    )
 
 
 def _batch_sizes(limit: int) -> list[int]:
@@ -614,9 +639,16 @@ def _bedrock(profile: ModelProfile, tier: Tier, commitment: str | None, context:
         f"1 model unit, {'no commitment' if commitment is None else commitment + ' commitment'}",
     ]
     capacity = {"peak_tokens_per_minute": round(peak_tpm), "model_units": 1}
+    warnings = ["throughput per model unit is not published per model: one unit is assumed to carry the load"]
+    if commitment is None and not offer.custom_model:
+        # "Custom models support all levels of commitment. To see which base models support no
+        # commitment, see Supported regions and models for Provisioned Throughput" (Bedrock API
+        # reference, CreateProvisionedModelThroughput commitmentDuration, read 2026-12-01)
+        warnings.append(f"only some base models can be bought with no commitment: check {pt_id} in the PT support "
+                        f"table ({source}) or plan with --commitment OneMonth")
     return _Option({"model_id": pt_id, "model_units": 1, "commitment": commitment}, reasons, None, None, speed, seconds,
                    speed.time_to_first_token(workload.input_tokens), speed_model().cold_start.bedrock_s, capacity,
-                   ["throughput per model unit is not published per model: one unit is assumed to carry the load"])
+                   warnings)
 
 
 def _pt_model_id(model_id: str, facts: Any, context: int) -> tuple[str, str]:

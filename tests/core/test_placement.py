@@ -185,3 +185,47 @@ def test_a_generative_model_for_a_predictive_task_gets_a_warning():
     assert not any("planned for" in w for w in plan(load_profile("llama3-8b"), task="chat").warnings)
     with pytest.raises(TierwiseError, match="unknown task 'mowing'"):
         plan(load_profile("llama3-8b"), task="mowing")
+
+
+def test_gpu_facts_shape_the_gpu_choice():
+    gemma = plan(load_profile("gemma2-2b"), tier="sagemaker-gpu")
+    assert not gemma.settings.instance_type.startswith("ml.g4dn")
+    assert any("not ml.g4dn" in r and "vllm-project/vllm/issues/7464" in r for r in gemma.reasons)
+    t4 = plan(load_profile("llama3.2-3b"), tier="sagemaker-gpu")
+    if t4.settings.instance_type.startswith("ml.g4dn"):
+        assert t4.settings.serving_dtype == "F16"  # Turing has no bfloat16
+    llama = plan(load_profile("llama3-8b"), tier="sagemaker-gpu")
+    assert any("JumpStart deploys meta-textgeneration-llama-3-8b-instruct to ml.g5.12xlarge" in r for r in llama.reasons)
+    assert any("23,034 MiB usable" in r or "23,028 MiB usable" in r for r in llama.reasons)
+
+
+def test_the_gpu_tier_keeps_sagemakers_60_second_invocation_limit():
+    long = Workload(input_tokens=500, output_tokens=4000, batch=True)
+    with pytest.raises(TierwiseError, match="the tier stops at 60 s"):
+        plan(load_profile("llama3-70b"), tier="sagemaker-gpu", workload=long)
+
+
+def test_capacity_grows_with_load_and_peak_factor():
+    quiet = plan(load_profile("llama3-8b"), tier="sagemaker-gpu", workload=Workload(requests_per_month=30_000))
+    busy = plan(load_profile("llama3-8b"), tier="sagemaker-gpu", workload=Workload(requests_per_month=30_000_000))
+    spiky = plan(load_profile("llama3-8b"), tier="sagemaker-gpu",
+                 workload=Workload(requests_per_month=30_000_000, peak_factor=6))
+    assert quiet.capacity["instances"] == 1
+    assert busy.settings.max_instances > quiet.settings.max_instances
+    assert spiky.settings.max_instances > busy.settings.max_instances
+    assert spiky.settings.min_instances == busy.settings.min_instances  # the average load is the same
+    assert busy.monthly_cost_usd is None or busy.monthly_cost_usd > quiet.monthly_cost_usd
+
+
+def test_lambda_concurrency_past_the_default_quota_is_a_warning():
+    p = plan(load_profile("tinyllama-1.1b"), tier="lambda-gguf", workload=Workload(requests_per_month=300_000_000))
+    assert p.capacity["peak_concurrency"] > 1000
+    assert any("'Concurrent executions'" in w for w in p.warnings)
+
+
+def test_bedrock_on_demand_quota_and_lifecycle():
+    nova = plan(load_profile("nova-pro"), workload=Workload(requests_per_month=10_000_000, input_tokens=2000, output_tokens=100))
+    assert nova.tier == "bedrock-provisioned" and nova.settings.model_id == "amazon.nova-pro-v1:0:24k"
+    assert "default on-demand quotas" in nova.rejected["bedrock-on-demand"]
+    eol = candidates(load_profile("llama3.2-1b"))["bedrock-on-demand"]
+    assert isinstance(eol, str) and "EOL" in eol

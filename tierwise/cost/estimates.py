@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.contract import TIERS, TierSettings
 from tierwise.errors import TierwiseError
+from tierwise.facts import lambda_limits, realtime_limits, serverless_limits, speed_model
 from tierwise.cost.prices import PriceBook, Quote, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
 
@@ -427,59 +428,45 @@ class Comparison(BaseModel):
         return [o for o in self.options if o.feasible]
 
 
-def _facts(name: str) -> dict:
-    try:
-        from tierwise import facts
-
-        return facts.load(name) or {}
-    except Exception:  # a missing data file only loses the cold-start / limits columns
-        return {}
-
-
 def cold_start(tier: str, settings: TierSettings | Mapping[str, Any]) -> tuple[float | None, str]:
     """Estimated seconds to a first token after scaling from zero, and what drives it."""
-    est = _facts("throughput").get("cold_start", {})
-    try:
-        if tier == "lambda-gguf":
-            gb = float(_optional(settings, "file_bytes") or 0) / 1e9
-            seconds = est["lambda_base_s"] + est["lambda_image_s_per_gb"] * gb
-            return seconds, f"scales to zero; a cold start pulls the image and loads {gb:.1f} GB of weights"
-        if tier == "sagemaker-serverless":
-            warm = _optional(settings, "provisioned_concurrency")
-            if warm:
-                return 0.0, f"{warm} provisioned instance(s) kept warm; beyond them, cold starts"
-            return float(est["serverless_base_s"]), "scales to zero; a cold start starts the container"
-        if tier == "sagemaker-gpu":
-            if int(_optional(settings, "min_instances", 1)) >= 1:
-                return float(est["gpu_s"]), "none: min_instances stay running"
-            return None, "scales to zero: a new GPU instance takes minutes"
-        return float(est["bedrock_s"]), "none: AWS keeps the model loaded"
-    except (KeyError, TypeError, ValueError):
-        return None, "unknown"
+    est = speed_model().cold_start
+    if tier == "lambda-gguf":
+        gb = float(_optional(settings, "file_bytes") or 0) / 1e9
+        seconds = est.lambda_base_s + est.lambda_image_s_per_gb * gb
+        return seconds, f"scales to zero; a cold start pulls the image and loads {gb:.1f} GB of weights"
+    if tier == "sagemaker-serverless":
+        warm = _optional(settings, "provisioned_concurrency")
+        if warm:
+            return 0.0, f"{warm} provisioned instance(s) kept warm; beyond them, cold starts"
+        return est.serverless_base_s, "scales to zero; a cold start starts the container"
+    if tier == "sagemaker-gpu":
+        if int(_optional(settings, "min_instances", 1)) >= 1:
+            return est.gpu_s, "none: min_instances stay running"
+        return None, "scales to zero: a new GPU instance takes minutes"
+    return est.bedrock_s, "none: AWS keeps the model loaded"
 
 
 def limitations(tier: str, settings: TierSettings | Mapping[str, Any], seconds: float | None) -> list[str]:
     """What a tier cannot do, including where this workload's requests would break a limit."""
-    limits = _facts("aws_limits")
     out: list[str] = []
     if tier == "lambda-gguf":
-        lam = limits.get("lambda", {})
-        timeout = _optional(settings, "timeout_s") or lam.get("timeout_s_max", 900)
+        lam = lambda_limits()
+        timeout = _optional(settings, "timeout_s") or lam.timeout_s_max
         out += ["no GPU", f"no request longer than {timeout} s",
-                f"no payload over {lam.get('sync_payload_bytes_max', 6291456) // 2**20} MB"]
+                f"no payload over {lam.sync_payload_bytes_max // 2**20} MB"]
         if seconds is not None and seconds > float(timeout):
             out.insert(0, f"this workload's requests take {seconds:.0f} s, over the {timeout} s timeout")
     elif tier == "sagemaker-serverless":
-        sls = limits.get("sagemaker_serverless", {})
-        timeout = sls.get("invocation_timeout_s", 60)
+        sls = serverless_limits()
+        timeout = sls.invocation_timeout_s
         out += ["no GPU", f"no request longer than {timeout} s",
-                f"no payload over {sls.get('payload_bytes_max', 4194304) // 2**20} MB",
-                f"no more than {max(sls.get('memory_mb_allowed', [6144]))} MB of memory"]
+                f"no payload over {sls.payload_bytes_max // 2**20} MB",
+                f"no more than {max(sls.memory_mb_allowed)} MB of memory"]
         if seconds is not None and seconds > float(timeout):
             out.insert(0, f"this workload's requests take {seconds:.0f} s, over the {timeout} s limit")
     elif tier == "sagemaker-gpu":
-        rt = limits.get("sagemaker_realtime", {})
-        timeout = rt.get("invocation_timeout_s", 60)
+        timeout = realtime_limits().invocation_timeout_s
         out += [f"no scale to zero: {_optional(settings, 'min_instances', 1)} instance(s) bill around the clock",
                 f"no request longer than {timeout} s"]
         if seconds is not None and seconds > float(timeout):
