@@ -191,6 +191,74 @@ def gpu_runtime() -> GpuRuntime:
     return _typed("runtime_model", GpuRuntime, "gpu")
 
 
+class LlamaCppRuntime(_Fact):
+    """llama.cpp's compute buffers and process, calibrated against measured peak RSS."""
+
+    process_baseline_bytes: int
+    compute_fixed_bytes: int
+    ubatch_tokens: int
+    score_bytes_per_element: int
+    score_buffers: float
+    mask_bytes_per_element: int
+    activation_embd_tensors: int
+    logits_rows: int
+    lambda_runtime_bytes: int
+    source: str
+
+
+@cache
+def llama_cpp_runtime() -> LlamaCppRuntime:
+    return _typed("runtime_model", LlamaCppRuntime, "llama_cpp")
+
+
+class FrameworkRuntime(_Fact):
+    process_baseline_bytes: int
+    source: str
+
+
+@cache
+def framework_runtime() -> FrameworkRuntime:
+    return _typed("runtime_model", FrameworkRuntime, "cpu_framework")
+
+
+# --- recipes.yaml: llama.cpp's quantization recipes ----------------------------------------------
+
+
+class RecipeRule(_Fact):
+    tensor: str
+    type: str
+    layers: str = Field(description="a layer selector of tierwise.quant (all, more_bits, first_4, ...)")
+    gqa_below: int | None = None
+    gqa_at_least: int | None = None
+
+
+class Recipe(_Fact):
+    base: str
+    output: str
+    quantized: bool = True
+    rules: list[RecipeRule] = Field(default_factory=list)
+
+
+class LargeModelAttnV(_Fact):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    layers: int
+    from_types: list[str] = Field(alias="from")
+    to: str
+
+
+class Recipes(_Fact):
+    recipes: dict[str, Recipe]
+    large_model_attn_v: LargeModelAttnV
+    fallback: dict[str, str]
+    source: str
+
+
+@cache
+def recipes() -> Recipes:
+    return _typed("recipes", Recipes)
+
+
 # --- throughput.yaml: the speed model's coefficients ---------------------------------------------
 
 
