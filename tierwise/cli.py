@@ -165,6 +165,12 @@ def print_plan(p: Placement) -> None:
     for k, v in p.settings.model_dump().items():
         settings.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
     console.print(settings)
+    if p.target:
+        t = p.target
+        parts = ([f"a request within {t['max_seconds']:g} s"] if t["max_seconds"] is not None else []) + (
+            [f"at least {t['tokens_per_second_floor']:g} tokens/s"] if t["tokens_per_second_floor"] else [])
+        console.print(f"requirement: {' and '.join(parts) or 'hard limits only'} ({t['why']}); hosting {p.hosting}",
+                      highlight=False)
     console.print(_performance(p), highlight=False)
     console.print("why:", highlight=False)
     for r in p.reasons:

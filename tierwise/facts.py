@@ -184,6 +184,8 @@ class GpuRuntime(_Fact):
     per_gpu_overhead_bytes: int
     batched_tokens: int
     utilization_source: str
+    fp8_min_compute_capability: float
+    fp8_source: str
 
 
 @cache

@@ -55,9 +55,6 @@ HEADROOM = 1.10  # memory above the estimate, for allocator slack and the OS
 Hosting = Literal["auto", "self", "managed"]
 HOSTING: tuple[str, ...] = get_args(Hosting)
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
-# FP8 weights need FP8 tensor cores: compute capability 8.9 (Ada) or newer.
-# Source: https://docs.vllm.ai/en/latest/features/quantization/fp8.html (checked 2026-12-01)
-FP8_MIN_COMPUTE_CAPABILITY = 8.9
 
 
 class Placement(BaseModel):
@@ -400,13 +397,15 @@ def _hf_task(profile: ModelProfile) -> str:
 def _engine_refusal(profile: ModelProfile, inst: GpuInstance, dtype: str) -> str | None:
     """Why the pinned serving engine cannot run this model on this GPU family, if it cannot."""
     arch = profile.architecture
+    # the data names architectures as their vendors do ("Gemma 2 (gemma2 architecture)")
     names = {"gemma2": "Gemma 2"}
     for note in inst.spec.engine_support:
         if not note.supported and arch is not None and names.get(arch.gguf_architecture, "\0") in note.applies_to:
             return f"{note.engine} cannot serve {note.applies_to} on {inst.spec.gpu} ({inst.spec.architecture}): {note.reason} ({note.source})"
-    if dtype == "FP8" and inst.spec.compute_capability_value < FP8_MIN_COMPUTE_CAPABILITY:
-        return (f"FP8 weights need compute capability {FP8_MIN_COMPUTE_CAPABILITY} or newer; "
-                f"{inst.spec.gpu} is {inst.spec.compute_capability}")
+    rt = gpu_runtime()
+    if dtype == "FP8" and inst.spec.compute_capability_value < rt.fp8_min_compute_capability:
+        return (f"FP8 weights need compute capability {rt.fp8_min_compute_capability:g} or newer "
+                f"({rt.fp8_source}); {inst.spec.gpu} is {inst.spec.compute_capability}")
     return None
 
 
