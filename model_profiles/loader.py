@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 from functools import cache
+from typing import Callable
 from pathlib import Path
 
 import yaml
@@ -51,7 +52,22 @@ def load_profile_file(path: str | Path) -> ModelProfile:
         raise ProfileError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
     if profile.name != path.stem:
         raise ProfileError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
+    for check in _CHECKS:
+        check(profile, path)
     return profile
+
+
+# Checks a layer above adds (tierwise registers its llama.cpp recipe names): the catalogue
+# imports nothing of tierwise, and a check runs when a file is read, so a typo names the file
+# and the field instead of surfacing later as a bare "unknown quantization" from `plan`.
+_CHECKS: list[Callable[[ModelProfile, Path], None]] = []
+
+
+def register_check(check: Callable[[ModelProfile, Path], None]) -> None:
+    """Run ``check(profile, path)`` on every profile read from now on (it raises to refuse)."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+        _catalogue.cache_clear()
 
 
 @cache
@@ -60,6 +76,8 @@ def _catalogue(directory: Path) -> dict[str, ModelProfile]:
     for path in sorted(directory.glob("*.yaml")):
         profile = load_profile_file(path)
         profiles[profile.name] = profile
+    if not profiles:
+        raise ProfileError(f"{directory} holds no model profiles: give a folder of <name>.yaml files")
     return profiles
 
 

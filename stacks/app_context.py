@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,16 +17,19 @@ from model_profiles import load_catalogue, load_profile
 from tierwise.contract import OPTION_TIERS, Tier
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
+from tierwise.validate import (
+    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_region, check_request_fits,
+    check_volume, shown,
+)
 from tierwise.workload import Workload
 
 KNOWN = (
     "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
     "min_instances", "max_instances", "architecture", "hf_token_secret", "hosting",
+    "max_monthly_usd",  # read by app.py for the budget guard (tierwise.cost.budget)
     *Workload.model_fields,
 )
-COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
 ARCHITECTURES = ("x86_64", "arm64")
-REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 ALL = "all"
 
 
@@ -44,13 +46,19 @@ class AppPlan:
     stacks: list[StackPlan]
 
 
-def _int(name: str, raw: Any, minimum: int = 1) -> int:
+# CloudFormation and the SageMaker API carry these counts as 32-bit integers
+INT32_MAX = 2**31 - 1
+
+
+def _int(name: str, raw: Any, minimum: int = 1, maximum: int = INT32_MAX) -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise TierwiseError(f"-c {name}: must be a whole number (got {raw!r})") from None
+        raise TierwiseError(f"-c {name}: must be a whole number (got {shown(raw)!r})") from None
     if value < minimum:
-        raise TierwiseError(f"-c {name}: must be at least {minimum} (got {value})")
+        raise TierwiseError(f"-c {name}: must be at least {minimum} (got {shown(value)})")
+    if value > maximum:
+        raise TierwiseError(f"-c {name}: must be at most {maximum:,}, a 32-bit integer (got {shown(value)})")
     return value
 
 
@@ -63,19 +71,17 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     """Plans for the stacks the context asks for. `context` maps context keys to values
     (strings from the command line, or whatever cdk.json holds)."""
     environ = dict(os.environ) if environ is None else environ
+    check_context_keys(context, KNOWN)
     given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}
     model = str(given.get("model") or "").strip()
     if not model:
         raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them)")
 
     region = given.get("region") or environ.get("CDK_DEFAULT_REGION") or None
-    if region is not None and not REGION.fullmatch(str(region)):
-        raise TierwiseError(f"-c region: not an AWS region name like us-east-1 (got {region!r})")
+    if region is not None:
+        region = check_region(region, "-c region" if given.get("region") else "CDK_DEFAULT_REGION")
 
-    commitment_raw = str(given.get("commitment", "none")).strip()
-    if commitment_raw.lower() not in COMMITMENTS:
-        raise TierwiseError(f"-c commitment: one of none, OneMonth, SixMonths (got {commitment_raw!r})")
-    commitment = COMMITMENTS[commitment_raw.lower()]
+    commitment = check_commitment(given.get("commitment"), "-c commitment")
 
     options: dict[str, Any] = {}
     for name in ("min_instances", "max_instances"):
@@ -93,9 +99,12 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         uri = str(given["model_uri"])
         if uri.startswith("s3://"):
             if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+", uri):
-                raise TierwiseError(f"-c model_uri: s3://bucket/key of one .gguf object, or a local file (got {uri!r})")
-        elif not Path(uri).is_file():
-            raise TierwiseError(f"-c model_uri: no such file {uri!r} (give s3://bucket/key or a local .gguf file)")
+                raise TierwiseError(
+                    f"-c model_uri: {uri!r} is not s3://BUCKET/KEY with a valid bucket name (3 to 63 lower-case "
+                    "letters, digits, dots and hyphens) and a key; or give a local .gguf file"
+                )
+        else:
+            check_gguf_path(uri, "-c model_uri", "s3://bucket/key or a local .gguf file")
         options["model_uri"] = uri
     if "image_uri" in given:
         uri = str(given["image_uri"])
@@ -108,11 +117,12 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         options["hf_token_secret"] = str(given["hf_token_secret"])
 
     workload_fields = {k: given[k] for k in Workload.model_fields if k in given}
+    check_volume(workload_fields, prefix="-c ")
     try:
         workload = Workload(**workload_fields)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise TierwiseError(f"-c {err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+        raise TierwiseError(f"-c {err['loc'][0]}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
 
     plan_args: dict[str, Any] = {"workload": workload, "commitment": commitment}
     if region:
@@ -127,9 +137,15 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
+        if "quant" in plan_args:
+            raise TierwiseError(
+                f"-c quant {plan_args['quant']} is one GGUF recipe; with model=all most models are served at their "
+                "own precision (GPU, Bedrock, classifier): give it with -c model=NAME"
+            )
         stacks = []
         for profile in load_catalogue().values():
             placement = plan(profile, **plan_args)
+            check_request_fits(placement, prefix="-c ")
             stacks.append(StackPlan(stack_id(profile.name), placement, _applicable(placement, options)))
         ids = [s.stack_id for s in stacks]
         if len(set(ids)) != len(ids):
@@ -137,6 +153,8 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         return AppPlan(region, stacks)
 
     placement = plan(load_profile(model), **plan_args)
+    check_applicable(placement, quant=plan_args.get("quant"), commitment=commitment, prefix="-c ")
+    check_request_fits(placement, prefix="-c ")
     for name in options:
         if placement.tier not in OPTION_TIERS[name]:
             raise TierwiseError(

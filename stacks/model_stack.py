@@ -10,14 +10,30 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from tiers import TIER_CONSTRUCTS, construct_for
-from tiers.shared import PropError, create_key
+from tiers.shared import PropError, TierOptions, create_key
 from tierwise.contract import NO_QUANT, OPTION_TIERS, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.placement import Placement
 
 
+def throughput_metadata(placement: Placement) -> dict[str, Any]:
+    """How fast the planned deployment serves, recorded in the template (``Metadata.tierwise``)
+    so the cost review prices request time from the template alone, without placement."""
+    settings = placement.settings
+    memory_mb = settings.get("memory_mb") if isinstance(settings, dict) else getattr(settings, "memory_mb", None)
+    meta: dict[str, Any] = {"model": placement.model, "tier": placement.tier}
+    for key, value in (("decodeTokensPerSecond", placement.tokens_per_second),
+                       ("promptTokensPerSecond", placement.prompt_tokens_per_second),
+                       ("memoryMb", memory_mb)):
+        if value is not None:
+            # full precision (the review must price what placement did), as a string: CloudFormation
+            # (cfn-lint E4002) takes no floating-point numbers in template Metadata
+            meta[key] = repr(float(value)) if key != "memoryMb" else int(value)
+    return meta
+
+
 class ModelStack(cdk.Stack):
     """The deployable stack for one placed model: nothing tier-specific here; the tier's
-    construct maps the plan's settings to its props (``from_placement``) and says how to call
+    construct maps the plan's settings to its props (``for_placement``) and says how to call
     what it deployed (``outputs``).
 
     ``placement`` is the decision (tierwise.placement.plan); its ``settings`` become the tier
@@ -64,6 +80,7 @@ class ModelStack(cdk.Stack):
         quant = placement.quant or NO_QUANT
         for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
             cdk.Tags.of(self).add(key, value)
+        self.template_options.metadata = {"tierwise": throughput_metadata(placement)}
 
         construct = construct_for(tier)
         props: dict[str, Any] = dict(self.options)
@@ -71,8 +88,8 @@ class ModelStack(cdk.Stack):
         self.key: kms.Key | None = None
         if construct.USES_KEY:
             self.key = create_key(self, "Key", description=f"tierwise {placement.model}: logs, environment, endpoint storage")
-            props["encryption_key"] = self.key
-        self.endpoint = construct.from_placement(self, "Endpoint", placement, **props)
+            props["options"] = TierOptions(encryption_key=self.key)
+        self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)
 
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")

@@ -7,16 +7,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     ECR_TOKEN_REASON,
+    OwnsRole,
+    TierOptions,
     acknowledge,
     after_policies_of,
     alarm,
@@ -30,26 +31,34 @@ VARIANT = "AllTraffic"
 ENDPOINT_NAME_MAX = 63
 
 
-class SageMakerEndpointBase(Construct):
+@jsii.implements(iam.IGrantable)
+class SageMakerEndpointBase(OwnsRole, Construct):
     """A SageMaker endpoint with an execution role written out action by action.
 
     The endpoint gets a name generated from its construct path (unique per stack, stable
     across updates) so that its log group, ``/aws/sagemaker/Endpoints/<name>``, can exist
     before the endpoint does, with a retention period and this construct's KMS key, instead
     of being created by SageMaker without either.
+
+    Attributes: ``cfn_model``, ``cfn_endpoint_config``, ``cfn_endpoint`` (the L1 resources; the
+    endpoint is the default child), ``endpoint_name``, ``endpoint_arn``, ``role``,
+    ``encryption_key``, ``log_group``, ``alarms``. Access: ``grant_invoke(grantee)``;
+    ``grant_principal`` / ``add_to_role_policy`` for what the model container may reach.
     """
+
+    # the TierOptions a SageMaker endpoint uses: all of them
+    OPTIONS = ("encryption_key", "role", "log_retention", "removal_policy", "alarm_actions")
 
     def __init__(
         self,
         scope: Construct,
         id: str,
         *,
-        encryption_key: kms.IKey | None,
-        role: iam.IRole | None,
-        log_retention: logs.RetentionDays,
-        removal_policy: cdk.RemovalPolicy,
+        options: TierOptions,
     ) -> None:
         super().__init__(scope, id)
+        encryption_key, role = options.encryption_key, options.role
+        log_retention, removal_policy = options.log_retention, options.removal_policy
         self.endpoint_name = cdk.Names.unique_resource_name(self, max_length=ENDPOINT_NAME_MAX, separator="-")
         self.encryption_key = encryption_key or create_key(self, "Key", description=f"{self.node.path}: endpoint and logs")
         self.log_group = log_group(
@@ -110,20 +119,20 @@ class SageMakerEndpointBase(Construct):
         variant: Mapping[str, Any],
         kms_key_on_config: bool,
     ) -> sagemaker.CfnEndpoint:
-        self.model = sagemaker.CfnModel(
+        self.cfn_model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(**container),
         )
         # SageMaker checks the role (image pull, logs) when it creates the model
-        after_policies_of(self.model, self.role)
-        self.endpoint_config = sagemaker.CfnEndpointConfig(
+        after_policies_of(self.cfn_model, self.role)
+        self.cfn_endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    model_name=self.model.attr_model_name, variant_name=VARIANT, **variant
+                    model_name=self.cfn_model.attr_model_name, variant_name=VARIANT, **variant
                 )
             ],
             kms_key_id=self.encryption_key.key_arn if kms_key_on_config else None,
@@ -132,10 +141,10 @@ class SageMakerEndpointBase(Construct):
             self,
             "Resource",
             endpoint_name=self.endpoint_name,
-            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            endpoint_config_name=self.cfn_endpoint_config.attr_endpoint_config_name,
         )
         endpoint.node.add_dependency(self.log_group)
-        self.endpoint = endpoint
+        self.cfn_endpoint = endpoint
         self.endpoint_arn = endpoint.ref
         return endpoint
 
@@ -144,7 +153,7 @@ class SageMakerEndpointBase(Construct):
         return cloudwatch.Metric(
             namespace=namespace,
             metric_name=metric_name,
-            dimensions_map={"EndpointName": self.endpoint.attr_endpoint_name, "VariantName": VARIANT},
+            dimensions_map={"EndpointName": self.cfn_endpoint.attr_endpoint_name, "VariantName": VARIANT},
             statistic=statistic,
             period=period,
         )
@@ -158,7 +167,7 @@ class SageMakerEndpointBase(Construct):
     example_request = EXAMPLE_REQUESTS["openai-chat"]
 
     def outputs(self) -> dict[str, tuple[str, str]]:
-        name = self.endpoint.attr_endpoint_name
+        name = self.cfn_endpoint.attr_endpoint_name
         return {
             "EndpointName": (name, "the SageMaker endpoint"),
             "InvokeCommand": (

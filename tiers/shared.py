@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -16,7 +16,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from tierwise.errors import TierwiseError
@@ -71,19 +70,18 @@ def check_text(owner: str, prop: str, value: Any, pattern: str, what: str) -> st
     return value
 
 
-def check_model_source(owner: str, gguf_url: str | None, model_uri: str | None, image_uri: str | None) -> None:
-    """Exactly one way to get the GGUF: baked in at build (gguf_url), from S3 or a local file
-    (model_uri), or a pushed image (image_uri, optionally with model_uri)."""
-    if gguf_url is not None and (model_uri is not None or image_uri is not None):
-        raise PropError(
-            f"{owner}: gguf_url bakes the model into an image built here; it cannot be combined with "
-            f"model_uri or image_uri (pick one model source: gguf_url, model_uri, or image_uri)"
-        )
-    if gguf_url is None and model_uri is None and image_uri is None:
-        raise PropError(
-            f"{owner}: no model: pass gguf_url (baked into the image), model_uri (s3://bucket/key or a "
-            f"local .gguf file) or image_uri (an ECR image with the model baked in)"
-        )
+def check_model_name(owner: str, value: Any) -> None:
+    """The "model" field of responses, also part of a description: printable text."""
+    if value is not None:
+        check_text(owner, "model_name", value, r"[\w.:/ -]{1,128}", "1-128 letters, digits, '.', ':', '/', ' ', '-' or '_'")
+
+
+def check_runtime_directory(owner: str, value: Any) -> None:
+    """A Docker build context given in place of tiers/gguf_runtime/image: a folder with a Dockerfile."""
+    from pathlib import Path
+
+    if value is not None and not (isinstance(value, (str, Path)) and (Path(value) / "Dockerfile").is_file()):
+        raise PropError(f"{owner}: runtime_directory must be a folder holding a Dockerfile (got {str(value)!r})")
 
 
 S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)")
@@ -185,20 +183,6 @@ ECR_TOKEN_REASON = (
     "ecr:GetAuthorizationToken supports no resource-level permission (Resource must be *); it only issues a "
     "registry login token, and the image pull itself is limited to the one repository in the statement above"
 )
-
-
-def model_object(scope: Construct, owner: str, model_uri: str) -> tuple[str, str]:
-    """(s3 URI, object ARN) of the model: `model_uri` itself when it is s3://bucket/key, else
-    the local file it names, uploaded as an S3 asset (construct id "ModelFile")."""
-    if model_uri.startswith("s3://"):
-        bucket, key = parse_s3_uri(owner, "model_uri", model_uri)
-    else:
-        path = Path(model_uri)
-        if not path.is_file():
-            raise PropError(f"{owner}: model_uri must be s3://bucket/key or an existing local file (got {model_uri!r})")
-        asset = s3_assets.Asset(scope, "ModelFile", path=str(path))
-        bucket, key = asset.s3_bucket_name, asset.s3_object_key
-    return f"s3://{bucket}/{key}", s3_object_arn(scope, bucket, key)
 
 
 def s3_object_arn(scope: Construct, bucket: str, key: str) -> str:
@@ -322,29 +306,96 @@ def converse_command(model_arn: str) -> str:
     )
 
 
+# --- the options every tier construct takes ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierOptions:
+    """What every tier construct takes alike: pass one object to any of them (``options=``).
+
+    :param encryption_key: the KMS key for logs, the function environment, the endpoint's
+        storage. Default: a new customer managed key with rotation, for this construct only.
+    :param role: the role the function or endpoint runs as (constructs that own a role:
+        Lambda and both SageMaker tiers). Default: a new role with exactly the statements the
+        construct needs; a role passed in gets those statements added.
+    :param log_retention: how long the construct's log groups keep events.
+        Default: ``logs.RetentionDays.ONE_MONTH``.
+    :param removal_policy: what ``cdk destroy`` does with the log groups.
+        Default: ``cdk.RemovalPolicy.DESTROY`` (logs hold no state worth keeping).
+    :param alarm_actions: actions (e.g. ``cloudwatch_actions.SnsAction(topic)``) for every alarm
+        the construct creates. Default: none, the alarms only change state.
+    """
+
+    encryption_key: kms.IKey | None = None
+    role: iam.IRole | None = None
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY
+    alarm_actions: Sequence[cloudwatch.IAlarmAction] = ()
+
+    @staticmethod
+    def checked(owner: str, options: TierOptions | None, *, uses: Iterable[str]) -> TierOptions:
+        """`options` (None: the defaults), checked for `owner`, which uses the options named in
+        `uses`: a wrong type or an option the construct has nothing for is an error naming it."""
+        if options is None:
+            options = TierOptions()
+        if not isinstance(options, TierOptions):
+            raise PropError(f"{owner}: options must be a tiers.TierOptions (got {options!r})")
+        uses = set(uses)
+        # jsii interfaces are not runtime-checkable: recognise them by the attribute CDK reads
+        kinds = {
+            "encryption_key": (lambda v: hasattr(v, "key_arn"), "a kms.IKey"),
+            "role": (lambda v: hasattr(v, "role_arn") and hasattr(v, "add_to_principal_policy"), "an iam.IRole"),
+            "log_retention": (lambda v: isinstance(v, logs.RetentionDays), "a logs.RetentionDays"),
+            "removal_policy": (lambda v: isinstance(v, cdk.RemovalPolicy), "a cdk.RemovalPolicy"),
+        }
+        defaults = TierOptions()
+        for name, (fits, what) in kinds.items():
+            value = getattr(options, name)
+            if name not in uses and value != getattr(defaults, name):
+                raise PropError(f"{owner}: options.{name} does not apply: it has no {name.replace('_', ' ')} to set "
+                                f"(it uses {', '.join(sorted(uses)) or 'none of the options'})")
+            if value is not None and not fits(value):
+                raise PropError(f"{owner}: options.{name} must be {what} (got {value!r})")
+        actions = options.alarm_actions
+        if isinstance(actions, (str, bytes)) or not isinstance(actions, Iterable):
+            raise PropError(f"{owner}: options.alarm_actions must be a list of cloudwatch.IAlarmAction (got {actions!r})")
+        actions = tuple(actions)
+        if actions and "alarm_actions" not in uses:
+            raise PropError(f"{owner}: options.alarm_actions does not apply: it creates no alarms")
+        for action in actions:
+            if not hasattr(action, "bind"):
+                raise PropError(f"{owner}: options.alarm_actions must hold cloudwatch.IAlarmAction objects (got {action!r})")
+        return replace(options, alarm_actions=actions)
+
+
 # --- from a plan ------------------------------------------------------------------------------
 
 
-class FromPlacement:
+class ForPlacement:
     """Build a tier construct from a tierwise Placement (its settings are the props, see
     docs/CONTRACTS.md) or straight from a model profile, planned for this construct's tier.
+
+    ``for_placement`` and ``for_profile`` make a new construct; CDK's ``from_*`` names mean
+    importing an existing resource, which these are not.
 
     Every tier construct also has ``outputs()``: output name -> (value, description), what to
     call and the exact command that calls it (ModelStack turns them into stack outputs)."""
 
     TIER: str = ""
-    # whether the construct encrypts something of its own with a KMS key (it takes encryption_key)
+    # whether the construct encrypts something of its own with a KMS key (it takes options.encryption_key)
     USES_KEY: bool = True
 
     @classmethod
-    def props_from_placement(cls, placement: Any, **overrides: Any) -> dict[str, Any]:
+    def props_for_placement(cls, placement: Any, **overrides: Any) -> dict[str, Any]:
         raise NotImplementedError
 
     @classmethod
-    def from_placement(cls, scope: Construct, id: str, placement: Any, **overrides: Any):
+    def for_placement(cls, scope: Construct, id: str, placement: Any, **overrides: Any):
+        """The construct for `placement` (a tierwise.placement.Placement for this tier); any
+        prop can be overridden by keyword."""
         if placement.tier != cls.TIER:
             raise PropError(f"{cls.__name__}: the placement is for tier {placement.tier}; this construct is {cls.TIER}")
-        return cls(scope, id, **cls.props_from_placement(placement, **overrides))  # type: ignore[call-arg]
+        return cls(scope, id, **cls.props_for_placement(placement, **overrides))  # type: ignore[call-arg]
 
     @classmethod
     def for_profile(
@@ -363,4 +414,21 @@ class FromPlacement:
         from tierwise.placement import plan
 
         placement = plan(profile, quant=quant, context=context, workload=workload, tier=cls.TIER)
-        return cls.from_placement(scope, id, placement, **overrides)
+        return cls.for_placement(scope, id, placement, **overrides)
+
+
+class OwnsRole:
+    """``grant_principal`` and ``add_to_role_policy`` for a construct whose compute runs as
+    ``self.role`` (CDK's IGrantable: ``bucket.grant_read(endpoint)`` works)."""
+
+    role: iam.IRole
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The principal the function or endpoint runs as: grant it access to what it reads."""
+        return self.role
+
+    def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
+        """Add a statement to the role the function or endpoint runs as (for a role passed in
+        through options.role, to that role's default policy)."""
+        self.role.add_to_principal_policy(statement)

@@ -17,9 +17,10 @@ from rich.table import Table
 
 from model_profiles import load_catalogue, load_profile
 from tierwise.cost import cli as cost_cli
-from tierwise.errors import TierwiseError, UserError, report
+from tierwise.errors import TierwiseError, UserError, report, usage_error_line
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
+from tierwise.validate import check_applicable, check_commitment, check_region, check_request_fits, check_volume, shown
 from tierwise.workload import Workload
 
 app = typer.Typer(
@@ -34,12 +35,13 @@ console = Console()
 
 def make_workload(**values) -> Workload:
     given = {k: v for k, v in values.items() if v is not None}
+    check_volume(given)
     try:
         return Workload(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]).replace("_", "-")
-        raise TierwiseError(f"--{field}: {err['msg']} (got {err.get('input')!r})") from None
+        raise TierwiseError(f"--{field}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
 
 
 def _emit_json(data) -> None:
@@ -214,6 +216,7 @@ def plan_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The tier a model goes to, its settings, why, and why not the others."""
+    region, commitment = check_region(region), check_commitment(commitment)
     workload = make_workload(
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
@@ -221,6 +224,8 @@ def plan_command(
     )
     placement = plan(load_profile(model), quant=quant, context=context, workload=workload, tier=tier,
                      commitment=commitment, region=region, task=task, hosting=hosting)
+    check_applicable(placement, quant=quant, commitment=commitment)
+    check_request_fits(placement)
     if as_json:
         _emit_json(placement.contract())
     else:
@@ -233,16 +238,20 @@ cost_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         result = app(args=argv, prog_name="tierwise", standalone_mode=False)
     except UserError as exc:
         return report(exc)
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         # Typer vendors its own click: usage errors are recognised by shape, not by class.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            print(f"error: {exc.format_message()}", file=sys.stderr)
+            print(f"error: {usage_error_line(exc, argv)}", file=sys.stderr)
             return 2
         if type(exc).__name__ == "Abort":
             print("error: aborted", file=sys.stderr)

@@ -7,6 +7,7 @@ stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from model_profiles.errors import ProfileError
 
@@ -25,3 +26,36 @@ def report(exc: TierwiseError | ProfileError) -> int:
     """Print ``exc`` as the one-line error and give the exit code to end with."""
     print(f"error: {exc}", file=sys.stderr)
     return exc.exit_code
+
+
+def usage_error_line(exc: Any, argv: list[str]) -> str:
+    """One line for a command-line parse error (Typer's vendored click raises them), completed
+    with what click leaves out: the value it refused, the argument's meaning, the commands."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    param = getattr(exc, "param", None)
+    kind = type(exc).__name__
+    if kind == "MissingParameter" and param is not None and getattr(param, "help", None):
+        return f"{message}: {param.help}"
+    if kind == "BadParameter" and param is not None:
+        raw = _raw_value(argv, list(getattr(param, "opts", [])) + list(getattr(param, "secondary_opts", [])))
+        if raw is not None:
+            return f"{message} (got {raw!r})"
+    ctx = getattr(exc, "ctx", None)
+    if message.startswith("No such command") and ctx is not None:
+        return f"{message}; allowed: {', '.join(ctx.command.list_commands(ctx))}"
+    return message
+
+
+def _raw_value(argv: list[str], opts: list[str]) -> str | None:
+    """What the user typed after one of `opts` (`--opt VALUE` or `--opt=VALUE`); the last wins,
+    as it does for click."""
+    found = None
+    for i, token in enumerate(argv):
+        for opt in opts:
+            if token == opt and i + 1 < len(argv):
+                found = argv[i + 1]
+            elif opt.startswith("--") and token.startswith(opt + "="):
+                found = token[len(opt) + 1:]
+            elif not opt.startswith("--") and token.startswith(opt) and len(token) > len(opt):
+                found = token[len(opt):]  # click reads `-c5` and `-c=5` as the value after -c
+    return found

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model_profiles import load_catalogue, load_profile
+from model_profiles.loader import register_check
 from model_profiles.schema import GENERATIVE_TASKS, ModelProfile, Task
 from tierwise.contract import MANAGED, SELF_HOSTED, TIERS, Settings, Tier, settings_for, tier_of  # noqa: F401 (TIERS re-exported)
 from tierwise.cost.estimates import HOURS_PER_MONTH, estimate_tier_cost
@@ -33,7 +34,7 @@ from tierwise.facts import (
     serverless_limits,
     speed_model,
 )
-from tierwise.quant import check_recipe
+from tierwise.quant import check_profile_recipes, check_recipe
 from tierwise.sizing import (
     GIB,
     MIB,
@@ -47,6 +48,10 @@ from tierwise.sizing import (
 )
 from tierwise.throughput import Speed, bedrock_speed, cpu_prompt_tokens_per_second, cpu_speed, gpu_speed
 from tierwise.workload import Target, Workload
+
+# the catalogue sits below tierwise and knows no llama.cpp recipes: the planner, which every
+# command and the CDK app go through, adds the check to every profile file read
+register_check(check_profile_recipes)
 
 # When prices cannot rank two tiers, this is the order they usually cost in for a modest
 # workload: pay-per-use CPU, then an always-on GPU, then Bedrock capacity.

@@ -127,3 +127,15 @@ def _fit_rows(type_name: str, row_length: int, fallback: dict[str, str]) -> str:
     if lower and row_length % quant_type(lower).block_weights == 0:
         return lower
     return "F16"
+
+
+def check_profile_recipes(profile, path) -> None:
+    """The llama.cpp recipes a catalogue file names exist (registered with model_profiles'
+    loader by tierwise/__init__.py, so the error names the file and the field)."""
+    named = [("default_quant", profile.default_quant)] if profile.generative and profile.architecture else []
+    named += [(f"gguf.files.{recipe}", recipe) for recipe in (profile.gguf.files if profile.gguf else {})]
+    for field, recipe in named:
+        try:
+            check_recipe(recipe)
+        except TierwiseError as exc:
+            raise TierwiseError(f"{path.name}: field {field!r}: {exc}") from None

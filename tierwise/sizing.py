@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 from collections import defaultdict
 from pathlib import Path
 from typing import Literal
@@ -22,13 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from model_profiles.schema import Architecture, ModelProfile
 from tierwise.errors import TierwiseError
 from tierwise.facts import framework_runtime, gpu_runtime, llama_cpp_runtime, recipes
+from tierwise.gguf_header import GgufArray, shape_from_header
 from tierwise.quant import check_recipe, quant_type, tensor_type
 from tierwise.tensors import gguf_tensors
+from tierwise.validate import check_gguf_path
 
 GIB = 1024**3
 MIB = 1024**2
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 GGUF_ALIGNMENT = 32
+GGUF_VERSIONS = (2, 3)  # the versions gguf 0.19's reader accepts; v1 files predate August 2023
 
 
 class MemoryEstimate(BaseModel):
@@ -409,12 +413,8 @@ def _require_arch(profile: ModelProfile) -> Architecture:
 def read_gguf(path: str | os.PathLike) -> dict:
     """Architecture, tensor types and exact tensor bytes from a GGUF header (memory-mapped:
     the weights are not read)."""
-    p = Path(path)
-    if not p.is_file():
-        raise TierwiseError(f"no such file: {p}")
-    with open(p, "rb") as fh:
-        if fh.read(4) != b"GGUF":
-            raise TierwiseError(f"{p} is not a GGUF file (it does not start with the GGUF magic)")
+    p = check_gguf_path(path, "--gguf")
+    _check_preamble(p)
     try:
         from gguf import GGUFReader
 
@@ -428,8 +428,9 @@ def read_gguf(path: str | os.PathLike) -> dict:
     except TierwiseError:
         raise
     except Exception as exc:  # the gguf package raises many kinds on a damaged file
+        detail = " ".join(str(exc).split())[:160]
         raise TierwiseError(
-            f"{p} is truncated or damaged: its header does not parse ({type(exc).__name__}: {exc})"
+            f"{p} is truncated or damaged: its header does not parse ({type(exc).__name__}: {detail})"
         ) from None
     size = p.stat().st_size
     if end > size:
@@ -437,53 +438,62 @@ def read_gguf(path: str | os.PathLike) -> dict:
     return {"fields": fields, "tensors": tensors, "file_bytes": size}
 
 
+def _check_preamble(p: Path) -> None:
+    """Version and counts from the first 24 bytes, checked against the file's size before the
+    gguf reader loops over them: a damaged count of 2**60 entries must not become a hang."""
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        head = fh.read(24)
+    if len(head) < 24:
+        raise TierwiseError(f"{p} is truncated: a GGUF header needs 24 bytes, the file has {size}")
+    version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:])
+    if version & 0xFFFF == 0:  # written on a big-endian machine, as gguf's reader also detects
+        version, n_tensors, n_kv = struct.unpack(">IQQ", head[4:])
+    if version not in GGUF_VERSIONS:
+        raise TierwiseError(
+            f"{p}: GGUF version {version} is not one tierwise reads (allowed: {', '.join(map(str, GGUF_VERSIONS))})"
+        )
+    # the smallest key/value pair takes 13 bytes (empty key, type, one byte); a tensor info 24
+    if n_kv * 13 + n_tensors * 24 > size - 24:
+        raise TierwiseError(
+            f"{p} is truncated or damaged: its header announces {n_kv:,} keys and {n_tensors:,} tensors, "
+            f"more than {size:,} bytes can hold"
+        )
+
+
 def _field_value(field):
+    """A header value as Python: numbers and booleans as themselves, text as str (invalid
+    UTF-8 replaced), arrays as their length and element type only."""
     from gguf import GGUFValueType
 
     if not field.types:
         return None
     if field.types[0] == GGUFValueType.ARRAY:
-        if len(field.types) > 1 and field.types[1] == GGUFValueType.STRING:
-            return len(field.data)  # arrays of strings (the vocabulary): keep the count
-        return len(field.data)
+        element = field.types[1].name if len(field.types) > 1 else "UNKNOWN"
+        return GgufArray(length=len(field.data), element_type=element)
     value = field.parts[field.data[0]]
     if field.types[0] == GGUFValueType.STRING:
         return bytes(value).decode("utf-8", errors="replace")
-    return value.tolist()[0] if hasattr(value, "tolist") else value
+    value = value.tolist()[0] if hasattr(value, "tolist") else value
+    if field.types[0] == GGUFValueType.BOOL:
+        return bool(value)
+    return value
 
 
 def estimate_gguf_file(
     path: str | os.PathLike, context: int | None = None, cache_type: str = "f16"
 ) -> MemoryEstimate:
     info = read_gguf(path)
-    f = info["fields"]
-    arch_name = f.get("general.architecture")
-    if not isinstance(arch_name, str):
-        raise TierwiseError(f"{path} has no general.architecture key; it is not a model GGUF")
-
-    def key(suffix: str, default=None, required=True):
-        value = f.get(f"{arch_name}.{suffix}", default)
-        if value is None and required:
-            raise TierwiseError(f"{path} lacks the {arch_name}.{suffix} key needed for sizing")
-        return value
-
-    layers = int(key("block_count"))
-    max_context = int(key("context_length"))
-    embd = int(key("embedding_length"))
-    heads = int(key("attention.head_count"))
-    kv_heads = int(key("attention.head_count_kv", heads))
-    head_dim = int(key("attention.key_length", embd // heads))
-    ffn = int(key("feed_forward_length", 4 * embd))
-    window = key("attention.sliding_window", None, required=False)
-    vocab = int(f.get("tokenizer.ggml.tokens") or 0) or next(
-        (shape[1] for name, _, _, _, shape in info["tensors"] if name == "token_embd.weight"), 0
-    )
+    shape = shape_from_header(info["fields"], info["tensors"], str(path))
+    arch_name, layers, max_context = shape.architecture, shape.layers, shape.max_context
+    embd, heads, kv_heads, head_dim = shape.embedding_width, shape.heads, shape.kv_heads, shape.head_dim
+    ffn, window, vocab = shape.ffn_width, shape.sliding_window, shape.vocabulary
     if context is None:
         context = min(4096, max_context)
     elif context <= 0:
-        raise TierwiseError(f"context must be a positive number of tokens, got {context}")
+        raise TierwiseError(f"--context: must be a positive number of tokens (got {context})")
     elif context > max_context:
-        raise TierwiseError(f"context {context} is above this file's maximum of {max_context} tokens")
+        raise TierwiseError(f"--context: {context} is above this file's maximum of {max_context} tokens")
     by_type: dict[str, int] = defaultdict(int)
     parameters = 0
     for _, kind, n_bytes, n_elements, _ in info["tensors"]:
@@ -506,7 +516,7 @@ def estimate_gguf_file(
     total = weights + kv + runtime
     file_type = _dominant_type(by_type)
     naive = parameters * _type_nominal_bits(file_type) // 8
-    name = f.get("general.name") or Path(path).stem
+    name = shape.name or Path(path).stem
     steps = [
         f"header: architecture {arch_name}, {layers} layers, {embd} wide, {heads} heads / {kv_heads} KV heads"
         f" x {head_dim}, FFN {ffn}, vocabulary {vocab}, trained context {max_context}",

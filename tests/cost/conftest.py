@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,23 @@ from tierwise.cost.prices import PriceBook, load_prices
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-gguf:test"
+
+
+SCHEMA = Path(__file__).parent / "schema" / "infracost.schema.json"  # vendored: see schema/SOURCE.md
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def assert_infracost_valid(data: dict) -> None:
+    """``data`` validates against Infracost's own JSON schema (draft 4, date-time formats checked)."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +92,11 @@ def stack(name, tier, model, quant):
         cdk.Tags.of(s).add(key, value)
     return s
 
-LambdaGgufEndpoint(stack("LambdaStack", "lambda-gguf", "llama3-8b", "Q4_K_M"), "Llm", image_uri=image,
-                   memory_mb=8192, ephemeral_storage_mb=1024, architecture="arm64")
+lam = stack("LambdaStack", "lambda-gguf", "llama3-8b", "Q4_K_M")
+# what ModelStack records: the planned rates at the planned memory (4096 MB here, 8192 deployed)
+lam.template_options.metadata = {"tierwise": {"decodeTokensPerSecond": "6.0", "promptTokensPerSecond": "100.0",
+                                              "memoryMb": 4096}}
+LambdaGgufEndpoint(lam, "Llm", image_uri=image, memory_mb=8192, ephemeral_storage_mb=1024, architecture="arm64")
 SageMakerServerlessEndpoint(stack("ServerlessStack", "sagemaker-serverless", "qwen2.5-0.5b", "Q4_K_M"), "Llm",
                             image_uri=image, memory_mb=4096, max_concurrency=5)
 SageMakerGpuEndpoint(stack("GpuStack", "sagemaker-gpu", "llama3-8b", "BF16"), "Llm",

@@ -9,7 +9,7 @@ import pytest
 
 from tierwise.cli import main
 
-from .conftest import tagged, write_assembly
+from .conftest import assert_infracost_valid, tagged, write_assembly
 
 
 def run(capsys, *args):
@@ -33,6 +33,7 @@ def test_cost_json_uses_flags_and_cdk_json_workload(assembly, capsys):
                          "--input-tokens", "50")
     assert code == 0, err
     data = json.loads(out)
+    assert_infracost_valid(data)
     fn = next(r for r in data["projects"][0]["breakdown"]["resources"] if r["name"] == "Fn")
     requests = next(c for c in fn["costComponents"] if c["name"] == "Requests")
     assert float(requests["monthlyQuantity"]) == pytest.approx(1000 / 1e6)  # from cdk.json
@@ -41,15 +42,16 @@ def test_cost_json_uses_flags_and_cdk_json_workload(assembly, capsys):
     # a flag beats cdk.json
     code, out, _ = run(capsys, "cost", str(assembly), "--format", "json", "--tokens-per-second", "10",
                        "--requests-per-month", "2000")
+    assert_infracost_valid(json.loads(out))
     fn = next(r for r in json.loads(out)["projects"][0]["breakdown"]["resources"] if r["name"] == "Fn")
     assert float(fn["costComponents"][0]["monthlyQuantity"]) == pytest.approx(2000 / 1e6)
 
 
 def test_cost_table_and_markdown(assembly, capsys):
     code, out, _ = run(capsys, "cost", str(assembly), "--tokens-per-second", "10")
-    assert code == 0 and "Overall total" in out and "Fn" in out
+    assert code == 0 and "OVERALL TOTAL" in out and " Fn  (AWS::Lambda::Function)" in out
     code, out, _ = run(capsys, "cost", str(assembly), "--format", "markdown", "--tokens-per-second", "10")
-    assert code == 0 and out.startswith("# Monthly cost review") and "| Fn (AWS::Lambda::Function) |" in out
+    assert code == 0 and out.startswith("# Monthly cost review") and "| `Fn` (AWS::Lambda::Function) |" in out
 
 
 @pytest.mark.parametrize(

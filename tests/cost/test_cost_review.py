@@ -8,11 +8,13 @@ import json
 import pytest
 
 from tierwise.cost.estimates import HOURS_PER_MONTH
-from tierwise.cost.review import review, to_infracost, to_markdown, render_table
+from tierwise.cost.infracost import to_infracost
+from tierwise.cost.render import breakdown_lines, to_markdown
+from tierwise.cost.review import review
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
 
-from .conftest import tagged, write_assembly
+from .conftest import assert_infracost_valid, tagged, write_assembly
 
 W = Workload(requests_per_month=50_000, input_tokens=400, output_tokens=300)
 
@@ -92,8 +94,8 @@ def test_every_tier_by_hand(tmp_path, book):
                 + 50_000 * seconds * (4096 - 512) / 1024 * p(book, "us-east-1", "lambda",
                                                               "ephemeral_storage_gb_second"))
     assert fn.monthly_usd == pytest.approx(expected)
-    helper = resource(report, "LambdaStack", "Helper")  # zip helper: usage not modelled, listed at $0
-    assert helper.monthly_usd == 0 and all(c.not_estimated for c in helper.components)
+    helper = resource(report, "LambdaStack", "Helper")  # zip helper: usage not modelled, no cost at all
+    assert helper.monthly_usd is None and not helper.unknown and all(c.not_estimated for c in helper.components)
     assert resource(report, "LambdaStack", "Key").monthly_usd == p(book, "us-east-1", "kms", "key_month")
     assert resource(report, "LambdaStack", "Errors").monthly_usd == p(book, "us-east-1", "cloudwatch",
                                                                        "alarm_standard_month")
@@ -110,12 +112,13 @@ def test_every_tier_by_hand(tmp_path, book):
     assert gpu.components[0].monthly_quantity == 3 * HOURS_PER_MONTH
     assert gpu.components[0].monthly_cost == pytest.approx(
         3 * HOURS_PER_MONTH * p(book, "us-east-1", "sagemaker", "instance_hour", "ml.g6.12xlarge"))
-    assert gpu.monthly_usd is None  # us-east-1 data-processed price unknown: reported, not zero
+    # us-east-1 data-processed price unknown: the instance-hours are the known lower bound, flagged
+    assert gpu.monthly_usd == pytest.approx(gpu.components[0].monthly_cost) and len(gpu.unknown) == 2
     assert resource(report, "GpuStack", "Orphan").components == []  # no endpoint uses it
 
     pt = resource(report, "ProvisionedStack", "Pt")
     assert pt.components[0].monthly_quantity == 2 * HOURS_PER_MONTH
-    assert pt.monthly_usd is None and "OneMonth" in pt.unknown[0]
+    assert pt.monthly_usd is None and "OneMonth" in pt.unknown[0]  # its only line has no price
 
     od = resource(report, "OnDemandStack", "Profile")  # environment-agnostic: priced in us-east-1
     assert od.monthly_usd == pytest.approx(50_000 * (
@@ -124,8 +127,8 @@ def test_every_tier_by_hand(tmp_path, book):
                   "output_per_1k_tokens")))
     assert "environment-agnostic" in report.projects[-1].notes[0]
 
-    assert report.monthly_usd is None  # some price unknown somewhere
-    assert report.known_usd == pytest.approx(sum(pr.known_usd for pr in report.projects))
+    assert not report.complete  # some price unknown somewhere: the total is a number, flagged
+    assert report.monthly_usd == pytest.approx(sum(pr.monthly_usd for pr in report.projects))
     assert any("ProvisionedStack/Pt" in u for u in report.unknown())
 
 
@@ -134,51 +137,61 @@ def test_region_override_and_a_region_without_prices(tmp_path, book):
     report = review(out, W, region="ap-south-1", tokens_per_second=10.0, prices=book)
     assert all(pr.region == "ap-south-1" for pr in report.projects)
     key = resource(report, "LambdaStack", "Key")
-    assert key.monthly_usd is None and key.known_usd == 0  # unknown, never $0
+    assert key.monthly_usd is None and key.unknown  # unknown, never $0
     assert "no prices for ap-south-1" in report.projects[0].notes[0]
 
 
-def test_infracost_json_shape(tmp_path, book):
+def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book):
     data = to_infracost(review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book))
-    root = {"version", "currency", "projects", "totalHourlyCost", "totalMonthlyCost", "pastTotalHourlyCost",
-            "pastTotalMonthlyCost", "diffTotalHourlyCost", "diffTotalMonthlyCost", "timeGenerated", "summary"}
-    assert set(data) == root and data["version"] == "0.2" and data["currency"] == "USD"
-    json.dumps(data)
+    assert_infracost_valid(data)
+    assert data["version"] == "0.2" and data["currency"] == "USD"
     for project in data["projects"]:
-        assert set(project) == {"name", "metadata", "pastBreakdown", "breakdown", "diff", "summary"}
-        assert set(project["metadata"]) <= {"path", "type", "vcsRepoUrl", "vcsSubPath"}
         breakdown = project["breakdown"]
-        assert set(breakdown) == {"resources", "totalHourlyCost", "totalMonthlyCost"}
-        known = []
-        for res in breakdown["resources"]:
-            assert set(res) <= {"name", "tags", "metadata", "hourlyCost", "monthlyCost", "costComponents",
-                                "subresources"}
-            for comp in res["costComponents"]:
-                assert set(comp) == {"name", "unit", "hourlyQuantity", "monthlyQuantity", "price", "hourlyCost",
-                                     "monthlyCost"}
-                assert all(v is None or isinstance(v, str) for k, v in comp.items() if k not in ("name", "unit"))
-            known.append(res["monthlyCost"])
-        if None not in known:
-            assert float(breakdown["totalMonthlyCost"]) == pytest.approx(sum(float(k) for k in known))
-        else:
-            assert breakdown["totalMonthlyCost"] is None
-    lam = data["projects"][0]["breakdown"]["resources"]
-    fn = next(r for r in lam if r["name"] == "Fn")
-    assert fn["metadata"]["resourceType"] == "AWS::Lambda::Function"
-    assert fn["tags"]["tierwise:tier"] == "lambda-gguf"
+        # Infracost's rule: a total is the known parts summed, never null
+        assert breakdown["totalMonthlyCost"] is not None
+        known = [float(r["monthlyCost"]) for r in breakdown["resources"] if r["monthlyCost"] is not None]
+        assert float(breakdown["totalMonthlyCost"]) == pytest.approx(sum(known))
+        unknown_lines = [c for r in breakdown["resources"] for c in r["costComponents"]
+                         if c["monthlyCost"] is None and not r["metadata"]["tierwise"]["notEstimated"].count(c["name"])]
+        assert bool(unknown_lines) == bool(project["metadata"].get("warnings"))
+    gpu = next(p for p in data["projects"] if p["name"] == "GpuStack")
+    # the data-processed price is unknown in us-east-1: the total is the instance-hours, flagged
+    config = next(r for r in gpu["breakdown"]["resources"] if r["name"] == "Config")
+    assert float(gpu["breakdown"]["totalMonthlyCost"]) == pytest.approx(float(config["costComponents"][0]["monthlyCost"]))
+    assert any("Data processed in" in w["message"] for w in gpu["metadata"]["warnings"])
+    assert float(data["totalMonthlyCost"]) == pytest.approx(sum(float(p["breakdown"]["totalMonthlyCost"])
+                                                                for p in data["projects"]))
+    lam = data["projects"][0]["breakdown"]
+    fn = next(r for r in lam["resources"] if r["name"] == "Fn")
+    assert fn["resourceType"] == "AWS::Lambda::Function" and fn["tags"]["tierwise:tier"] == "lambda-gguf"
     assert sum(float(c["monthlyCost"]) for c in fn["costComponents"]) == pytest.approx(float(fn["monthlyCost"]))
+    assert {r["name"] for r in lam["freeResources"]} == {"Role"}
+    assert lam["totalMonthlyUsageCost"] == fn["monthlyUsageCost"]  # the Lambda lines are its usage
 
 
-def test_markdown_and_table_name_unknowns(tmp_path, book, capsys):
+def test_every_null_price_says_price_not_found(tmp_path, book):
+    """Infracost's tools read a null price without priceNotFound as free: never write one."""
+    report = review(hand_built(tmp_path), W, region="ap-south-1", tokens_per_second=10.0, prices=book)
+    data = to_infracost(report)
+    assert_infracost_valid(data)
+    components = [c for p in data["projects"] for r in p["breakdown"]["resources"] for c in r["costComponents"]]
+    assert components and all(c["price"] is None for c in components)  # no prices for ap-south-1
+    assert all(c["priceNotFound"] is True for c in components)
+    priced = to_infracost(review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book))
+    for c in (c for p in priced["projects"] for r in p["breakdown"]["resources"] for c in r["costComponents"]):
+        assert c["priceNotFound"] is (c["price"] is None)
+        for key in ("price", "monthlyCost", "monthlyQuantity", "hourlyCost", "hourlyQuantity"):
+            assert c[key] is None or "e" not in c[key].lower()  # plain decimals
+
+
+def test_markdown_and_table_name_unknowns(tmp_path, book):
     report = review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book)
     md = to_markdown(report)
-    assert "| Fn (AWS::Lambda::Function) |" in md and "unknown (≥ $" in md and "usage not modelled" in md
+    assert "| `Fn` (AWS::Lambda::Function) |" in md and "(lower bound)" in md and "depends on usage" in md
     assert "ProvisionedStack/Pt: Provisioned throughput (2 MU, OneMonth): price unknown" in md
-    from rich.console import Console
-    console = Console(width=200, record=True)
-    render_table(report, console)
-    text = console.export_text()
-    assert "LambdaStack (us-east-1)" in text and "Overall total: unknown" in text
+    assert "AWS::SQS::Queue" in md  # unsupported resources are named, not dropped
+    text = "\n".join(breakdown_lines(report, width=100))
+    assert "Project: LambdaStack (us-east-1)" in text and "OVERALL TOTAL" in text
 
 
 def test_nested_assembly_and_bad_input(tmp_path, book):
@@ -246,10 +259,18 @@ def test_synthesized_stacks_for_every_tier(synthesized, book):
         assert keys and all(k.monthly_usd == p(book, "us-east-1", "kms", "key_month") for k in keys)
 
 
-def test_synthesized_review_uses_tierwise_speed_estimates(synthesized, book):
-    """Without an override, tokens/s come from the catalogue and placement, per tagged model."""
+def test_synthesized_review_uses_the_rates_the_stack_recorded(synthesized, book):
+    """Without an override, tokens/s come from the template's Metadata.tierwise, scaled by vCPUs
+    when the function's memory differs from the planned one (Lambda: 1 vCPU per 1,769 MB)."""
     report = review(synthesized, W, prices=book)
     fn = next(r for pr in report.projects if pr.name == "LambdaStack" for r in pr.resources
               if r.resource_type == "AWS::Lambda::Function" and not r.components[0].not_estimated)
-    assert fn.monthly_usd is not None and fn.monthly_usd > 0
-    assert any("tokens/s" in n for n in fn.notes)
+    scale = (8192 / 1769) / (4096 / 1769)  # both under the 6-vCPU cap
+    seconds = 400 / (100.0 * scale) + 300 / (6.0 * scale)
+    duration = next(c for c in fn.components if c.name.startswith("Duration"))
+    assert duration.monthly_quantity == pytest.approx(50_000 * seconds * 8)
+    assert any("Metadata.tierwise" in n for n in fn.notes) and any("scaled by vCPUs" in n for n in fn.notes)
+    # a stack that recorded nothing: the request time is unknown, said so, and not counted
+    [sls] = [r for pr in report.projects if pr.name == "ServerlessStack" for r in pr.resources
+             if r.resource_type == "AWS::SageMaker::EndpointConfig"]
+    assert sls.components[0].monthly_quantity is None and any("--tokens-per-second" in n for n in sls.notes)

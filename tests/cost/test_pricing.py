@@ -21,8 +21,8 @@ from tierwise.cost.prices import (
     gpu_instance_hourly,
     load_prices,
     parse_prices,
-    refresh_prices,
 )
+from tierwise.cost.refresh import refresh_prices
 
 
 def test_three_regions_or_more_including_us_east_1(book):

@@ -2,7 +2,7 @@
 exactly what the plan says, and deleting the stack leaves nothing behind.
 
 What the tests change in a template before moto reads it, each for a stated moto limitation
-(../shared/FACTS.md, "moto 5.2.x"), never to make a wrong template pass:
+(docs/FACTS.md, "moto 5.2.x"), never to make a wrong template pass:
 - file assets are uploaded to the bootstrap bucket and the bootstrap version parameter is put
   in SSM, as `cdk bootstrap` + `cdk deploy` would (Docker images are not pulled by moto);
 - outputs that reference a resource moto skips (AWS::Lambda::Url, AWS::Bedrock::*, ...) are

@@ -10,7 +10,8 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 
 from tests.tiers.conftest import grantee, only, resources, statements, template
-from tiers.lambda_gguf import RUNTIME_DIRECTORY, LambdaGgufEndpoint
+from tiers.gguf_runtime import RUNTIME_DIRECTORY
+from tiers.lambda_gguf import LambdaGgufEndpoint
 from tiers.shared import PropError
 
 URL = "https://huggingface.co/org/repo/resolve/main/model-Q4_K_M.gguf"
@@ -186,4 +187,4 @@ def test_a_placement_for_another_tier_is_refused(make_stack):
 
     placement = plan(load_profile("llama3-70b"), hosting="self")
     with pytest.raises(PropError, match="LambdaGgufEndpoint: the placement is for tier sagemaker-gpu"):
-        LambdaGgufEndpoint.from_placement(make_stack(), "Llm", placement)
+        LambdaGgufEndpoint.for_placement(make_stack(), "Llm", placement)

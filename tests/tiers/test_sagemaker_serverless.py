@@ -101,7 +101,7 @@ def test_grant_invoke_on_this_endpoint(make_stack):
     ep.grant_invoke(grantee(stack))
     t = template(stack)
     (granted,) = [s for s in statements(t) if "sagemaker:InvokeEndpoint" in s["Action"]]
-    assert granted["Resource"] == {"Ref": stack.get_logical_id(ep.endpoint)}
+    assert granted["Resource"] == {"Ref": stack.get_logical_id(ep.cfn_endpoint)}
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_grant_invoke_on_this_endpoint(make_stack):
         ({**HF, "container": "gpu"}, "container", "gguf, huggingface-cpu"),
         ({"container": "huggingface-cpu", "hf_task": "text-classification"}, "hf_model_id", "org/name"),
         ({**HF, "hf_task": "dance"}, "hf_task", "text-classification"),
-        ({"container": "gguf"}, "no model: pass gguf_url", "gguf_url"),
+        ({"container": "gguf"}, "no model: pass model=GgufModel", "gguf_url"),
     ],
 )
 def test_bad_props_name_the_prop_and_what_is_allowed(make_stack, props, named, allowed):

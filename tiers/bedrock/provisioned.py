@@ -10,7 +10,6 @@ import jsii
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -20,8 +19,9 @@ from constructs import Construct
 from tiers.bedrock.models import bedrock_model_arn
 from tiers.shared import (
     converse_command,
-    FromPlacement,
+    ForPlacement,
     PropError,
+    TierOptions,
     acknowledge,
     after_policies_of,
     check_choice,
@@ -38,7 +38,7 @@ HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 NAME_MAX = 63
 
 
-class BedrockProvisionedThroughput(FromPlacement, Construct):
+class BedrockProvisionedThroughput(ForPlacement, Construct):
     """Provisioned throughput for a Bedrock model.
 
     ``commitment`` is None (no commitment, delete any time) by default. ``OneMonth`` or
@@ -48,13 +48,27 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
     Deploying needs Bedrock model access for ``model_id`` and a model-unit quota in the
     account; the handler turns a refusal (quota, access, unsupported model) into a one-line
     CloudFormation reason. ``provisioned_model_arn`` is what callers pass as modelId to
-    InvokeModel / Converse; ``grant_invoke(grantee)`` allows exactly that.
+    InvokeModel / Converse; ``grant_invoke(grantee)`` allows exactly that
+    (tiers/bedrock/README.md). Props (all keyword):
+
+    - ``model_id``: the Bedrock model id or ARN (a custom model's ARN for fine-tuned models). Required.
+    - ``model_units``: model units to buy, >= 1. Default 1.
+    - ``commitment``: None, ``"OneMonth"`` or ``"SixMonths"``. Default None (no commitment).
+    - ``provisioned_model_name``: 1-63 letters, digits, '-' or '_'. Default: generated from the construct path.
+    - ``tags``: extra tags for the provisioned model, on top of the stack's. Default: the stack's tags only.
+    - ``total_timeout``: how long CloudFormation waits for the capacity. Default 2 hours.
+    - ``options``: a ``tiers.TierOptions``: ``encryption_key`` (handler logs and environment),
+      ``log_retention``, ``removal_policy`` apply; it owns no single role and no alarms.
+      Default: a new key, one month of logs, destroyed with the stack.
+
+    Attributes: ``custom_resource`` (the CustomResource), ``cfn_resource`` (its CloudFormation
+    resource, also the default child), ``provider``, ``provisioned_model_arn``, ``encryption_key``.
     """
 
     TIER = "bedrock-provisioned"
 
     @classmethod
-    def props_from_placement(cls, placement, **props) -> dict:
+    def props_for_placement(cls, placement, **props) -> dict:
         s = placement.settings
         return {"model_id": s.model_id, "model_units": s.model_units, "commitment": s.commitment, **props}
 
@@ -68,17 +82,23 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
         commitment: str | None = None,
         provisioned_model_name: str | None = None,
         tags: dict[str, str] | None = None,
-        encryption_key: kms.IKey | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         total_timeout: cdk.Duration = cdk.Duration.hours(2),
+        options: TierOptions | None = None,
     ) -> None:
-        super().__init__(scope, id)
         owner = type(self).__name__
+        opts = TierOptions.checked(owner, options, uses=("encryption_key", "log_retention", "removal_policy"))
+        encryption_key, log_retention, removal_policy = opts.encryption_key, opts.log_retention, opts.removal_policy
+        super().__init__(scope, id)
         lim = limits("bedrock_provisioned")
         check_text(owner, "model_id", model_id, r"[\w.:/-]+", "a Bedrock model id or ARN")
         check_int(owner, "model_units", model_units, lim["model_units_min"])
         check_choice(owner, "commitment", commitment, lim["commitments"])
+        if tags is not None and not (
+            isinstance(tags, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+        ):
+            raise PropError(f"{owner}: tags must be a dict of str to str (got {tags!r})")
+        if not isinstance(total_timeout, cdk.Duration):
+            raise PropError(f"{owner}: total_timeout must be a cdk.Duration, e.g. cdk.Duration.hours(2) (got {total_timeout!r})")
         name = provisioned_model_name or _generated_name(self)
         if not re.fullmatch(r"([0-9a-zA-Z][_-]?)+", name) or len(name) > NAME_MAX:
             raise PropError(
@@ -160,7 +180,7 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
         # a custom resource takes no tags from Tags.of(...): hand the stack's tags (known at
         # synth, after the tag aspects ran) and `tags` to the handler, which tags the model
         properties["Tags"] = cdk.Lazy.any(_TagList(stack, tags or {}), omit_empty_array=True)
-        self.resource = cdk.CustomResource(
+        self.custom_resource = cdk.CustomResource(
             self,
             "Resource",
             service_token=self.provider.service_token,
@@ -168,8 +188,9 @@ class BedrockProvisionedThroughput(FromPlacement, Construct):
             properties=properties,
             removal_policy=cdk.RemovalPolicy.DESTROY if commitment is None else cdk.RemovalPolicy.RETAIN,
         )
-        self.provisioned_model_arn = self.resource.get_att_string("ProvisionedModelArn")
-        self.node.default_child = self.resource.node.default_child
+        self.provisioned_model_arn = self.custom_resource.get_att_string("ProvisionedModelArn")
+        self.cfn_resource: cdk.CfnResource = self.custom_resource.node.default_child  # type: ignore[assignment]
+        self.node.default_child = self.cfn_resource
         self._acknowledge_provider(framework_roles.values())
 
     def _framework_role(self, id: str, logs_group: logs.ILogGroup) -> iam.Role:

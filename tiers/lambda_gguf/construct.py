@@ -3,79 +3,100 @@ behind a Function URL that only IAM-signed requests may call."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_ecr_assets as ecr_assets
+import jsii
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
+from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
 from tiers.shared import (
     EXAMPLE_REQUESTS,
-    FromPlacement,
+    ForPlacement,
+    OwnsRole,
+    TierOptions,
     after_policies_of,
-    PropError,
     alarm,
     check_choice,
     check_int,
-    check_model_source,
-    check_text,
+    check_model_name,
+    check_runtime_directory,
     create_key,
     limits,
     log_group,
-    model_object,
-    ecr_image_repository_arn,
 )
 
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
-PLATFORMS = {"x86_64": ecr_assets.Platform.LINUX_AMD64, "arm64": ecr_assets.Platform.LINUX_ARM64}
-SHA256 = r"[0-9a-f]{64}"
+# the TierOptions the function uses: all of them
+OPTIONS = ("encryption_key", "role", "log_retention", "removal_policy", "alarm_actions")
 
 
-class LambdaGgufEndpoint(FromPlacement, Construct):
-    """A container-image Lambda function running llama.cpp on one GGUF model.
+@jsii.implements(iam.IGrantable)
+class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
+    """A container-image Lambda function running llama.cpp on one GGUF model, behind a
+    Function URL that only IAM-signed requests may call (tiers/lambda_gguf/README.md).
 
-    The model comes from exactly one place:
-    - ``gguf_url`` (with ``gguf_sha256`` and ``gguf_file``): downloaded and checked at image
-      build time and baked into the image, so a cold start reads it from local disk;
-    - ``model_uri``: an S3 object (``s3://bucket/key``), or a local ``.gguf`` path that is
-      uploaded as an S3 asset; the function downloads it to /tmp at cold start, so
-      ``ephemeral_storage_mb`` must hold it;
-    - ``image_uri``: an image a pipeline already built and pushed to ECR (its model baked in,
-      or from ``model_uri``); nothing is built at synth or deploy time.
+    ``LambdaGgufEndpoint(self, "Llm", model=GgufModel.baked(url, sha256=...))`` is a sound
+    deployment; ``LambdaGgufEndpoint.for_profile(self, "Llm", profile)`` sizes a catalogue model
+    for this tier, ``for_placement`` takes a plan made elsewhere. Props (all keyword):
 
-    Callers reach it through the Function URL (IAM auth only) or the Invoke API;
-    ``grant_invoke(grantee)`` allows both. ``LambdaGgufEndpoint.for_profile(self, "Llm", p)``
-    sizes a catalogue model for this tier; ``from_placement`` takes a plan made elsewhere.
+    - ``model``: where the GGUF comes from, a ``tiers.GgufModel`` (``baked``, ``from_s3``,
+      ``from_file``, ``from_ecr_image``). Required, unless the shorthand props name it:
+      ``gguf_url``/``gguf_sha256``/``gguf_file`` (baked), ``model_uri``/``model_sha256``
+      (S3 or a local file), ``image_uri`` (a pushed image; with ``model_uri``: the runtime
+      image that reads it).
+    - ``gguf_url`` / ``gguf_sha256`` / ``gguf_file``, ``model_uri`` / ``model_sha256``, ``image_uri``:
+      the shorthand for ``model`` (``GgufModel.baked``, ``from_s3`` or ``from_file``,
+      ``from_ecr_image``). Default: none, ``model`` names the source.
+    - ``model_name``: the "model" field of responses and the function description. Default: the file name.
+    - ``memory_mb``: 128..10,240. Default 4096. CPU comes with memory: 1,769 MB per vCPU.
+    - ``ephemeral_storage_mb``: /tmp, 512..10,240; must hold a model read from S3. Default 512.
+    - ``timeout_s``: 1..900. Default 300.
+    - ``architecture``: ``"x86_64"`` or ``"arm64"`` (image platform and function). Default ``"x86_64"``.
+    - ``n_ctx``: the context window in tokens, >= 16. Default 4096.
+    - ``threads``: llama.cpp threads, 1..6. Default: the vCPUs the function gets.
+    - ``max_tokens_default``: completion length when a request names none, >= 1. Default 256.
+    - ``reserved_concurrency``: reserved concurrent executions, >= 0. Default: none reserved
+      (reserving fails on new accounts whose concurrency limit is 10).
+    - ``options``: a ``tiers.TierOptions`` (key, role, log retention, removal policy, alarm
+      actions). Default: ``TierOptions()``: a new key and role, one month of logs, destroyed with the stack.
+    - ``runtime_directory``: the Docker build context. Default: tiers/gguf_runtime/image.
+
+    Attributes: ``function`` (the L2 function), ``cfn_function`` (its AWS::Lambda::Function, also
+    the default child), ``function_url`` / ``url``, ``role``, ``encryption_key``, ``log_group``,
+    ``alarms``, ``gguf_model`` (the GgufModel), ``model_source`` ("baked-in", "s3" or "image").
+    Access: ``grant_invoke(grantee)`` (Function URL and Invoke API); ``grant_principal`` and
+    ``add_to_role_policy`` for what the function itself may reach.
     """
 
     TIER = "lambda-gguf"
 
     @classmethod
-    def props_from_placement(
-        cls, placement, *, model_uri: str | None = None, image_uri: str | None = None,
-        architecture: str | None = None, **props,
+    def props_for_placement(
+        cls, placement, *, model: GgufModel | None = None, model_uri: str | None = None,
+        image_uri: str | None = None, architecture: str | None = None, **props,
     ) -> dict:
+        """The props for `placement`; `model` (or the model_uri / image_uri shorthand) replaces
+        the plan's baked-in GGUF."""
         s = placement.settings
-        if model_uri is not None or image_uri is not None:
-            source = {"model_uri": model_uri, "image_uri": image_uri}
-            if model_uri is not None and Path(model_uri).name == s.gguf_file:
-                source["model_sha256"] = s.gguf_sha256  # the plan's checksum is for this file
+        if model is None and (model_uri is not None or image_uri is not None):
+            model = GgufModel.from_props(cls.__name__, model_uri=model_uri, image_uri=image_uri)
+        if model is not None:
+            # the plan's checksum is for the plan's file: it checks a copy of that file only
+            model = sha256_matches_file(model, s.gguf_file, s.gguf_sha256)
+        if model is not None and model.kind != "baked":
             # the model may be downloaded to /tmp: keep the plan's room for it
             ephemeral_mb = s.ephemeral_storage_mb
         else:
-            source = {"gguf_url": s.gguf_url, "gguf_sha256": s.gguf_sha256, "gguf_file": s.gguf_file}
+            model = model or GgufModel.from_props(
+                cls.__name__, gguf_url=s.gguf_url, gguf_sha256=s.gguf_sha256, gguf_file=s.gguf_file
+            )
             # baked into the image: /tmp holds nothing of the model, so no paid storage above 512 MB
             ephemeral_mb = limits("lambda")["ephemeral_storage_mb_min"]
         return {
-            **source,
+            "model": model,
             "model_name": placement.model,
             "memory_mb": s.memory_mb,
             "ephemeral_storage_mb": ephemeral_mb,
@@ -92,6 +113,7 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
         scope: Construct,
         id: str,
         *,
+        model: GgufModel | None = None,
         gguf_url: str | None = None,
         gguf_sha256: str | None = None,
         gguf_file: str | None = None,
@@ -107,14 +129,9 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
         threads: int | None = None,
         max_tokens_default: int = 256,
         reserved_concurrency: int | None = None,
-        encryption_key: kms.IKey | None = None,
-        role: iam.IRole | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
-        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        options: TierOptions | None = None,
         runtime_directory: str | Path | None = None,
     ) -> None:
-        super().__init__(scope, id)
         owner = type(self).__name__
         lim = limits("lambda")
         check_int(owner, "memory_mb", memory_mb, lim["memory_mb_min"], lim["memory_mb_max"])
@@ -127,20 +144,20 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
             check_int(owner, "threads", threads, 1, lim["vcpus_max"])
         if reserved_concurrency is not None:
             check_int(owner, "reserved_concurrency", reserved_concurrency, 0)
-        for prop, value in (("gguf_sha256", gguf_sha256), ("model_sha256", model_sha256)):
-            if value is not None:
-                check_text(owner, prop, value, SHA256, "64 lowercase hex digits")
-
-        check_model_source(owner, gguf_url, model_uri, image_uri)
-        if gguf_url is not None:
-            check_text(owner, "gguf_url", gguf_url, r"https://\S+", "an https:// URL of a .gguf file")
+        check_model_name(owner, model_name)
+        check_runtime_directory(owner, runtime_directory)
+        model = gguf_model_for(owner, model, gguf_url=gguf_url, gguf_sha256=gguf_sha256, gguf_file=gguf_file,
+                           model_uri=model_uri, model_sha256=model_sha256, image_uri=image_uri)
+        opts = TierOptions.checked(owner, options, uses=OPTIONS)
+        super().__init__(scope, id)
 
         self.architecture = architecture
-        self.encryption_key = encryption_key or create_key(self, "Key", description=f"{self.node.path}: logs and environment")
+        self.gguf_model = model
+        self.encryption_key = opts.encryption_key or create_key(self, "Key", description=f"{self.node.path}: logs and environment")
         self.log_group = log_group(
-            self, "Logs", key=self.encryption_key, retention=log_retention, removal_policy=removal_policy
+            self, "Logs", key=self.encryption_key, retention=opts.log_retention, removal_policy=opts.removal_policy
         )
-        self.role: iam.IRole = role or iam.Role(
+        self.role: iam.IRole = opts.role or iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -163,28 +180,12 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
         if model_name:
             environment["MODEL_NAME"] = model_name
 
-        self.model_source = "baked-in"
-        if model_uri is not None:
-            self.model_source = "s3"
-            self.model_s3_uri = self._model_object(owner, model_uri)
-            environment["MODEL_S3_URI"] = self.model_s3_uri
-            if model_sha256:
-                environment["MODEL_SHA256"] = model_sha256
-        if image_uri is not None:
-            self.model_source = "image" if model_uri is None else "s3"
-            code = self._prebuilt_image(owner, image_uri)
-        else:
-            if gguf_url is not None and gguf_sha256 is None:
-                cdk.Annotations.of(self).add_warning_v2(
-                    "tierwise:unverified-gguf",
-                    f"{gguf_url} is baked into the image without a sha256 to check it against",
-                )
-            code = lambda_.DockerImageCode.from_image_asset(
-                str(runtime_directory or RUNTIME_DIRECTORY),
-                platform=PLATFORMS[architecture],
-                build_args=runtime_image_build_args(gguf_url, gguf_sha256, gguf_file),
-                exclude=BUILD_CONTEXT_EXCLUDES,
-            )
+        bound = model.bind(self, owner, self.role)
+        environment.update(bound.environment)
+        self.model_source = bound.source
+        if bound.s3_uri is not None:
+            self.model_s3_uri = bound.s3_uri
+        code = model.lambda_code(self, owner, architecture, runtime_directory)
 
         self.function = lambda_.DockerImageFunction(
             self,
@@ -207,8 +208,10 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
             invoke_mode=lambda_.InvokeMode.BUFFERED,
         )
         self.url = self.function_url.url
-        self.node.default_child = self.function.node.default_child
+        self.cfn_function: lambda_.CfnFunction = self.function.node.default_child  # type: ignore[assignment]
+        self.node.default_child = self.cfn_function
 
+        alarm_actions = opts.alarm_actions
         self.alarms = [
             alarm(
                 self, "ErrorsAlarm", metric=self.function.metric_errors(period=cdk.Duration.minutes(5)),
@@ -227,22 +230,6 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
                 description="a request used more than 80% of the timeout: generation is close to being cut off",
             ),
         ]
-
-    # --- model and image sources ---------------------------------------------------------------
-
-    def _model_object(self, owner: str, model_uri: str) -> str:
-        uri, object_arn = model_object(self, owner, model_uri)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(sid="ReadModelObject", actions=["s3:GetObject"], resources=[object_arn])
-        )
-        return uri
-
-    def _prebuilt_image(self, owner: str, image_uri: str) -> lambda_.DockerImageCode:
-        match, arn = ecr_image_repository_arn(self, owner, "image_uri", image_uri)
-        repository = ecr.Repository.from_repository_attributes(
-            self, "Image", repository_arn=arn, repository_name=match["repository"]
-        )
-        return lambda_.DockerImageCode.from_ecr(repository, tag_or_digest=match["tag"] or match["digest"])
 
     def outputs(self) -> dict[str, tuple[str, str]]:
         region, name, body = cdk.Aws.REGION, self.function.function_name, EXAMPLE_REQUESTS["openai-chat"]
@@ -270,3 +257,4 @@ class LambdaGgufEndpoint(FromPlacement, Construct):
             actions=["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
             resource_arns=[self.function.function_arn],
         )
+

@@ -1,7 +1,19 @@
-"""What a deployment costs, one job per module.
+"""What a deployment costs, one reason to change per module.
 
-- ``prices``: the price file (tierwise/data/prices.yaml) as typed data, and its Price List refresh
+Price data and tier estimates (used by placement):
+- ``prices``: the price file (tierwise/data/prices.yaml) as typed data, and its lookups
+- ``refresh``: rewriting the price file from the AWS Price List API
 - ``estimates``: a tier's monthly cost from its settings and the workload, and tier comparison
-- ``review``: the cost of any synthesized CDK assembly, read from its templates
-- ``cli`` / ``compare_cli``: the ``tierwise cost``, ``refresh-prices`` and ``compare`` commands
+
+The template review (any CDK app's ``cdk synth`` output; never imports placement):
+- ``assembly``: reading cloud assemblies, checking templates, reading CloudFormation values
+- ``pricers``: one pricer per resource type, in a registry
+- ``report``: the priced result and its totals (Infracost's rule: known parts summed, unknown flagged)
+- ``usage``: usage files (requests, tokens per request, per stack or resource)
+- ``review``: assembly -> pricers -> report
+- ``infracost``: Infracost JSON out, saved JSON back in, and the diff of two
+- ``render``: the breakdown and diff as a terminal table and as Markdown
+- ``budget``: which stacks exceed a monthly budget (the synth-time guard is stacks/budget_guard.py)
+
+Commands: ``cli`` (``cost``, ``cost diff``, ``refresh-prices``) and ``compare_cli`` (``compare``).
 """

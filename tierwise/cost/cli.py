@@ -1,5 +1,5 @@
-"""`tierwise cost` (price a synthesized cloud assembly) and `tierwise refresh-prices`; registers
-`tierwise compare` (tierwise/cost/compare_cli.py) too.
+"""`tierwise cost` (price a synthesized cloud assembly), `tierwise cost diff` (compare two),
+`tierwise refresh-prices`; registers `tierwise compare` (tierwise/cost/compare_cli.py) too.
 
 Workload figures come from, in order of precedence: the command's flags, the ``workload``
 context in cdk.json (keys as in tierwise.workload.Workload), then Workload's defaults.
@@ -17,10 +17,19 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from tierwise.cost.review import FORMATS, render_table, review, to_infracost, to_markdown
+from typer.core import TyperGroup
+
+from tierwise.cost.infracost import diff, load_breakdown, to_infracost
+from tierwise.cost.prices import PriceBook, load_prices
+from tierwise.cost.refresh import refresh_prices
+from tierwise.cost.render import render_diff, render_table, diff_markdown, to_markdown
+from tierwise.cost.review import review
+from tierwise.cost.usage import UsageFile, load_usage
 from tierwise.errors import TierwiseError, UserError, report
-from tierwise.cost.prices import load_prices, refresh_prices
+from tierwise.validate import check_region, check_volume, check_writable_file
 from tierwise.workload import Workload
+
+FORMATS = ("table", "json", "markdown")
 
 def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     """A user's mistake ends as one `error: ...` line and exit status 2, never a traceback."""
@@ -57,6 +66,7 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
         raise TierwiseError("cdk.json context 'workload' must be a mapping of Workload fields")
     values.update(from_context)
     values.update({k: v for k, v in flags.items() if v is not None})
+    check_volume(values)
     try:
         return Workload(**values)
     except ValidationError as exc:
@@ -80,13 +90,46 @@ FLOOR = typer.Option(None, "--tokens-per-second-floor", help="slowest acceptable
 CONCURRENCY = typer.Option(None, "--max-concurrency", help="requests in flight at once")
 
 
-def cost_command(
+USAGE_FILE = typer.Option(None, "--usage-file", help="usage per stack or resource (like infracost-usage.yml)")
+
+
+class _DefaultBreakdown(TyperGroup):
+    """`tierwise cost [DIR]` runs `cost breakdown`; `tierwise cost diff BASE HEAD` compares."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["breakdown", *args]
+        return super().parse_args(ctx, args)
+
+
+cost_app = typer.Typer(
+    cls=_DefaultBreakdown,
+    help="Price what `cdk synth` wrote (`cost [DIR]`), or compare two syntheses (`cost diff BASE HEAD`).",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _workload_and_usage(directory: Path, usage_file: Path | None, **flags: Any) -> tuple[Workload, UsageFile | None]:
+    context = cdk_context(directory.resolve().parent, Path.cwd())
+    workload = resolve_workload(context, **flags)
+    return workload, (load_usage(usage_file) if usage_file else None)
+
+
+def _book(prices_file: Path | None) -> PriceBook | None:
+    return load_prices(prices_file) if prices_file else None
+
+
+def breakdown_command(
     cdk_out_dir: Path = typer.Argument(Path("cdk.out"), help="cloud assembly folder written by `cdk synth`"),
-    fmt: str = typer.Option("table", "--format", help="table, json (Infracost's shape) or markdown"),
+    fmt: str = typer.Option("table", "--format", help="table, json (Infracost's schema) or markdown"),
     region: str = typer.Option(None, "--region", help="price every stack in this region"),
     prices_file: Path = typer.Option(None, "--prices", help="price file to use instead of the embedded one"),
+    usage_file: Path = USAGE_FILE,
     tokens_per_second: float = typer.Option(
-        None, "--tokens-per-second", help="decode rate of the model-serving resource (default: tierwise's estimate)"
+        None, "--tokens-per-second",
+        help="decode rate of the model-serving resource (default: what the stack recorded at synth)",
     ),
     requests_per_month: int = REQUESTS,
     input_tokens: int = INPUT,
@@ -96,17 +139,14 @@ def cost_command(
 ) -> None:
     """Price what `cdk synth` wrote: every priced resource and the monthly total."""
     _check_format(fmt)
-    context = cdk_context(cdk_out_dir.resolve().parent, Path.cwd())
-    workload = resolve_workload(
-        context,
-        requests_per_month=requests_per_month,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        tokens_per_second_floor=tokens_per_second_floor,
+    region = check_region(region) if region is not None else None
+    workload, usage = _workload_and_usage(
+        cdk_out_dir, usage_file, requests_per_month=requests_per_month, input_tokens=input_tokens,
+        output_tokens=output_tokens, tokens_per_second_floor=tokens_per_second_floor,
         max_concurrency=max_concurrency,
     )
-    book = load_prices(prices_file) if prices_file else None
-    report = review(cdk_out_dir, workload, region, prices=book, tokens_per_second=tokens_per_second)
+    report = review(cdk_out_dir, workload, region, prices=_book(prices_file), tokens_per_second=tokens_per_second,
+                    usage=usage)
     if fmt == "json":
         sys.stdout.write(json.dumps(to_infracost(report), indent=2) + "\n")
     elif fmt == "markdown":
@@ -115,11 +155,55 @@ def cost_command(
         render_table(report)
 
 
+def _side(path: Path, what: str, price: Any) -> dict:
+    """A diff side: a saved JSON file, or a cloud assembly priced now."""
+    if path.is_file():
+        return load_breakdown(path)
+    if not path.exists():
+        raise TierwiseError(f"{what} {path}: no such cloud assembly folder or saved JSON file")
+    return to_infracost(price(path))
+
+
+def diff_command(
+    base: Path = typer.Argument(..., help="before: a cloud assembly folder, or `tierwise cost --format json` output"),
+    head: Path = typer.Argument(..., help="after: a cloud assembly folder, or saved JSON"),
+    fmt: str = typer.Option("table", "--format", help="table, json (Infracost diff) or markdown (a PR comment)"),
+    region: str = typer.Option(None, "--region", help="price every stack in this region"),
+    prices_file: Path = typer.Option(None, "--prices", help="price file to use instead of the embedded one"),
+    usage_file: Path = USAGE_FILE,
+    tokens_per_second: float = typer.Option(None, "--tokens-per-second", help="decode rate of model-serving resources"),
+    requests_per_month: int = REQUESTS,
+    input_tokens: int = INPUT,
+    output_tokens: int = OUTPUT,
+) -> None:
+    """Monthly cost change from BASE to HEAD, per resource and in total (like `infracost diff`)."""
+    _check_format(fmt)
+    workload, usage = _workload_and_usage(
+        head if head.is_dir() else Path.cwd() / "cdk.out", usage_file, requests_per_month=requests_per_month,
+        input_tokens=input_tokens, output_tokens=output_tokens,
+    )
+    book = _book(prices_file)
+
+    def price(path: Path) -> Any:
+        return review(path, workload, region, prices=book, tokens_per_second=tokens_per_second, usage=usage)
+
+    data = diff(_side(base, "BASE", price), _side(head, "HEAD", price))
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(diff_markdown(data))
+    else:
+        render_diff(data)
+
+
 def refresh_command(
     regions: list[str] = typer.Option(..., "--region", help="region to refresh (repeatable)"),
     out: Path = typer.Option(None, "--out", help="price file to write (default: the embedded one)"),
 ) -> None:
     """Re-read prices from the AWS Price List API (needs AWS credentials) into the price file."""
+    regions = [check_region(r) for r in regions]
+    if out is not None:
+        check_writable_file(out, "--out")
     book = refresh_prices(regions, path=out)
     unknown = sum(len(book.unknown_figures(r)) for r in regions)
     typer.echo(f"prices refreshed for {', '.join(regions)}; {unknown} figure(s) still unknown")
@@ -127,7 +211,9 @@ def refresh_command(
 
 def register(app: typer.Typer) -> None:
     """Add `cost`, `compare` and `refresh-prices` to the tierwise CLI."""
-    app.command("cost")(_fail_cleanly(cost_command))
+    cost_app.command("breakdown")(_fail_cleanly(breakdown_command))
+    cost_app.command("diff")(_fail_cleanly(diff_command))
+    app.add_typer(cost_app, name="cost")
     from tierwise.cost.compare_cli import compare_command
 
     app.command("compare")(_fail_cleanly(compare_command))

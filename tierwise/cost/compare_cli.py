@@ -13,6 +13,7 @@ import typer
 from tierwise.cost.cli import CONCURRENCY, FLOOR, INPUT, OUTPUT, REQUESTS, _check_format, cdk_context, resolve_workload
 from tierwise.cost.estimates import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers
 from tierwise.errors import TierwiseError
+from tierwise.validate import check_quant_for_model, check_region, check_writable_file
 from tierwise.workload import Workload
 
 CHART_SUFFIXES = (".png", ".svg")
@@ -40,6 +41,7 @@ def build_comparison(
     from tierwise import placement as placement_mod
 
     profile = load_profile(model)
+    check_quant_for_model(profile, quant)
     options = placement_mod.candidates(profile, quant, context, workload, region=region)
     try:
         chosen = placement_mod.plan(profile, quant, context, workload, region=region).tier
@@ -308,6 +310,8 @@ def compare_command(
     _check_format(fmt)
     if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
         raise TierwiseError(f"--chart must end in .png or .svg (got {chart.name!r})")
+    if chart is not None:
+        check_writable_file(chart, "--chart")
     ctx = cdk_context(Path.cwd())
     workload = resolve_workload(
         ctx,
@@ -317,7 +321,7 @@ def compare_command(
         tokens_per_second_floor=tokens_per_second_floor,
         max_concurrency=max_concurrency,
     )
-    region = region or ctx.get("region") or "us-east-1"
+    region = check_region(region or ctx.get("region") or "us-east-1")
     comparison = build_comparison(model, workload, str(region), quant, context)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")

@@ -4,22 +4,17 @@ autoscaling on invocations per instance."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.shared import (
     EXAMPLE_REQUESTS,
-    FromPlacement,
+    ForPlacement,
     PropError,
+    TierOptions,
     alarm,
     check_choice,
     check_int,
@@ -52,7 +47,7 @@ def gpu_instance(instance_type: str) -> dict:
     }
 
 
-class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
+class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     """A Hugging Face model on GPU instances behind a real-time SageMaker endpoint.
 
     The LMI container downloads ``hf_model_id`` from the Hub at start-up and shards it over
@@ -64,12 +59,32 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
     service-linked role does the scaling). A BF16 model on a GPU without bfloat16 (the T4 of
     ml.g4dn) is served as FP16, with a synth warning: the same memory, and vLLM refuses bf16
     there. ``hf_token_secret`` (a Secrets Manager secret or its name) supplies HF_TOKEN for gated models.
+    (tiers/sagemaker_gpu/README.md). Props (all keyword):
+
+    - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required.
+    - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml. Default ``"ml.g5.2xlarge"``.
+    - ``tensor_parallel_degree``: GPUs one copy of the model spans; divides the instance's GPU
+      count. Default: all GPUs of ``instance_type``.
+    - ``serving_dtype``: ``"F32"``, ``"F16"``, ``"BF16"`` or ``"FP8"``. Default ``"BF16"``.
+    - ``max_model_len``: longest sequence (prompt + output) in tokens, >= 16. Default 4096.
+    - ``max_batch_size``: requests batched together (rolling batch), >= 1. Default 8.
+    - ``volume_size_gb``: ML storage volume, 1..512 (instances without NVMe only). Default: SageMaker's.
+    - ``startup_health_check_timeout_s``: time to download and load the model, 60..3600. Default 900.
+    - ``min_instances`` / ``max_instances``: autoscaling bounds, 1 <= min <= max. Default 1 / 1.
+    - ``invocations_per_instance_target``: the target-tracking value per minute, >= 1. Default 60.
+    - ``local_nvme``: whether the instance keeps its volume on NVMe (no KMS key, no volume size).
+      Default: from the instance type's data.
+    - ``image_uri``: a pushed LMI-compatible image (ECR). Default: the LMI Deep Learning
+      Container of the stack's region (tiers/data/containers.yaml).
+    - ``hf_token_secret``: a Secrets Manager secret (or its name) holding a Hub token. Default: none (public models only).
+    - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
+      logs, destroyed with the stack, alarms without actions.
     """
 
     TIER = "sagemaker-gpu"
 
     @classmethod
-    def props_from_placement(
+    def props_for_placement(
         cls, placement, *, min_instances: int | None = None, max_instances: int | None = None, **props,
     ) -> dict:
         s = placement.settings
@@ -111,11 +126,7 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         local_nvme: bool | None = None,
         image_uri: str | None = None,
         hf_token_secret: secretsmanager.ISecret | str | None = None,
-        encryption_key: kms.IKey | None = None,
-        role: iam.IRole | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
-        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        options: TierOptions | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = limits("sagemaker_realtime")
@@ -142,10 +153,8 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         nvme = spec["local_nvme"] if local_nvme is None else local_nvme
         if volume_size_gb is not None:
             check_int(owner, "volume_size_gb", volume_size_gb, 1, lim["volume_size_gb_max"])
-        super().__init__(
-            scope, id, encryption_key=encryption_key, role=role, log_retention=log_retention,
-            removal_policy=removal_policy,
-        )
+        opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
+        super().__init__(scope, id, options=opts)
         self.instance_type = instance_type
         self.tensor_parallel_degree = tp
         self.local_nvme = nvme
@@ -168,6 +177,8 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
         }
         if quantize:
             environment["OPTION_QUANTIZE"] = quantize
+        if hf_token_secret is not None and not isinstance(hf_token_secret, str) and not hasattr(hf_token_secret, "secret_value"):
+            raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret or a secret's name (got {hf_token_secret!r})")
         if isinstance(hf_token_secret, str):
             hf_token_secret = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", hf_token_secret)
         if hf_token_secret is not None:
@@ -203,7 +214,7 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
             self,
             "Scaling",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint.attr_endpoint_name}/variant/{VARIANT}",
+            resource_id=f"endpoint/{self.cfn_endpoint.attr_endpoint_name}/variant/{VARIANT}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=min_instances,
             max_capacity=max_instances,
@@ -219,6 +230,7 @@ class SageMakerGpuEndpoint(FromPlacement, SageMakerEndpointBase):
             scale_in_cooldown=cdk.Duration.minutes(10),
             scale_out_cooldown=cdk.Duration.minutes(5),
         )
+        alarm_actions = opts.alarm_actions
         self.alarms = [
             self._errors_alarm(alarm_actions),
             alarm(

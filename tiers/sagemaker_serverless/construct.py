@@ -3,35 +3,27 @@ billed per request, scaled to zero between them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
+from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
 from tiers.shared import (
     EXAMPLE_REQUESTS,
-    FromPlacement,
+    ForPlacement,
     PropError,
+    TierOptions,
     alarm,
     check_choice,
     check_int,
-    check_model_source,
+    check_model_name,
+    check_runtime_directory,
     check_text,
     dlc_image_uri,
     dlc_repository_arn,
     limits,
-    model_object,
-    ecr_image_repository_arn,
-    parse_s3_uri,
 )
 
 CONTAINERS = ("gguf", "huggingface-cpu")
@@ -40,25 +32,44 @@ HF_TASKS = (
     "fill-mask", "question-answering", "summarization", "text-generation", "text2text-generation",
     "zero-shot-classification",
 )
+GGUF_ONLY = ("model", "gguf_url", "gguf_sha256", "gguf_file", "model_uri", "model_sha256", "image_uri")
 
 
-class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
-    """A SageMaker Serverless Inference endpoint (CPU only).
+class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
+    """A SageMaker Serverless Inference endpoint (CPU only), billed per request and scaled to
+    zero between requests (tiers/sagemaker_serverless/README.md).
 
-    ``container="gguf"`` runs the tier's llama.cpp runtime image (tiers/gguf_runtime)
-    in SageMaker mode (``serve``, port 8080), with the model baked in from ``gguf_url``, read
-    from ``model_uri`` (s3://bucket/key) at start-up, or inside a prebuilt ``image_uri``.
-    ``container="huggingface-cpu"`` runs the Hugging Face CPU inference container on
-    ``hf_model_id`` / ``hf_task``: the choice for a predictive model (classification,
-    embeddings) that needs no generative runtime. Its image URI is resolved for the stack's
-    region from tiers/data/containers.yaml.
+    ``container="gguf"`` runs the GGUF runtime image (tiers/gguf_runtime) in SageMaker mode
+    (``serve``, port 8080) on ``model``, a ``tiers.GgufModel`` exactly as the Lambda tier takes
+    it (its sha256 is checked the same way). ``container="huggingface-cpu"`` runs the Hugging
+    Face CPU inference container on ``hf_model_id`` / ``hf_task``: the choice for a predictive
+    model (classification, embeddings) that needs no generative runtime; its image URI is
+    resolved for the stack's region from tiers/data/containers.yaml. Props (all keyword):
+
+    - ``container``: ``"gguf"`` or ``"huggingface-cpu"``. Default ``"gguf"``.
+    - ``memory_mb``: 1024, 2048, 3072, 4096, 5120 or 6144. Default 2048.
+    - ``max_concurrency``: 1..200 concurrent invocations. Default 5.
+    - ``provisioned_concurrency``: 1..max_concurrency kept warm (billed by the hour). Default: none.
+    - ``model`` (gguf): a ``tiers.GgufModel``. Required for gguf, unless the shorthand names it.
+    - ``gguf_url`` / ``gguf_sha256`` / ``gguf_file``, ``model_uri`` / ``model_sha256``, ``image_uri``
+      (gguf): the shorthand for ``model``, as for LambdaGgufEndpoint. Default: none, ``model`` names the source.
+    - ``model_name`` (gguf): the "model" field of responses. Default: the file name.
+    - ``n_ctx`` (gguf): context window in tokens, >= 16. Default 4096.
+    - ``threads`` (gguf): llama.cpp threads, >= 1. Default: the CPUs the container gets.
+    - ``max_tokens_default`` (gguf): completion length when a request names none. Default 256.
+    - ``hf_model_id`` (huggingface-cpu): a Hub id, ``org/name``. Required for that container.
+    - ``hf_task`` (huggingface-cpu): the pipeline task, e.g. ``"text-classification"``. Required for that container.
+    - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
+      logs, destroyed with the stack, alarms without actions.
+    - ``runtime_directory`` (gguf): the Docker build context. Default: tiers/gguf_runtime/image.
     """
 
     TIER = "sagemaker-serverless"
 
     @classmethod
-    def props_from_placement(
-        cls, placement, *, model_uri: str | None = None, image_uri: str | None = None, **props,
+    def props_for_placement(
+        cls, placement, *, model: GgufModel | None = None, model_uri: str | None = None,
+        image_uri: str | None = None, **props,
     ) -> dict:
         s = placement.settings
         base = {
@@ -68,17 +79,22 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
             "provisioned_concurrency": s.provisioned_concurrency,
         }
         if s.container != "gguf":
-            if model_uri is not None or image_uri is not None:
+            if model is not None or model_uri is not None or image_uri is not None:
                 raise PropError(
-                    f"{cls.__name__}: model_uri and image_uri apply to GGUF models; {placement.model} runs the "
+                    f"{cls.__name__}: model, model_uri and image_uri apply to GGUF models; {placement.model} runs the "
                     f"Hugging Face CPU container from {s.hf_model_id}"
                 )
             return {**base, "hf_model_id": s.hf_model_id, "hf_task": s.hf_task, **props}
-        if model_uri is not None or image_uri is not None:
-            source = {"model_uri": model_uri, "image_uri": image_uri}
-        else:
-            source = {"gguf_url": s.gguf_url, "gguf_sha256": s.gguf_sha256, "gguf_file": s.gguf_file}
-        return {**base, **source, "model_name": placement.model, "n_ctx": s.n_ctx, "threads": s.threads, **props}
+        if model is None and (model_uri is not None or image_uri is not None):
+            model = GgufModel.from_props(cls.__name__, model_uri=model_uri, image_uri=image_uri)
+        if model is None:
+            model = GgufModel.from_props(
+                cls.__name__, gguf_url=s.gguf_url, gguf_sha256=s.gguf_sha256, gguf_file=s.gguf_file
+            )
+        # the plan's checksum is for the plan's file: it checks a copy of that file only
+        model = sha256_matches_file(model, s.gguf_file, s.gguf_sha256)
+        return {**base, "model": model, "model_name": placement.model, "n_ctx": s.n_ctx, "threads": s.threads,
+                **props}
 
     def __init__(
         self,
@@ -89,10 +105,12 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
         memory_mb: int = 2048,
         max_concurrency: int = 5,
         provisioned_concurrency: int | None = None,
+        model: GgufModel | None = None,
         gguf_url: str | None = None,
         gguf_sha256: str | None = None,
         gguf_file: str | None = None,
         model_uri: str | None = None,
+        model_sha256: str | None = None,
         image_uri: str | None = None,
         model_name: str | None = None,
         n_ctx: int = 4096,
@@ -100,11 +118,7 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
         max_tokens_default: int = 256,
         hf_model_id: str | None = None,
         hf_task: str | None = None,
-        encryption_key: kms.IKey | None = None,
-        role: iam.IRole | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
-        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        options: TierOptions | None = None,
         runtime_directory: str | Path | None = None,
     ) -> None:
         owner = type(self).__name__
@@ -114,53 +128,41 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
         check_int(owner, "max_concurrency", max_concurrency, lim["max_concurrency_min"], lim["max_concurrency_max"])
         if provisioned_concurrency is not None:
             check_int(owner, "provisioned_concurrency", provisioned_concurrency, 1, max_concurrency)
+        shorthand = {"gguf_url": gguf_url, "gguf_sha256": gguf_sha256, "gguf_file": gguf_file,
+                     "model_uri": model_uri, "model_sha256": model_sha256, "image_uri": image_uri}
         if container == "gguf":
             check_int(owner, "n_ctx", n_ctx, 16)
             check_int(owner, "max_tokens_default", max_tokens_default, 1)
             if threads is not None:
                 check_int(owner, "threads", threads, 1)
-            check_model_source(owner, gguf_url, model_uri, image_uri)
-            if model_uri is not None and model_uri.startswith("s3://"):
-                parse_s3_uri(owner, "model_uri", model_uri)
+            check_model_name(owner, model_name)
+            check_runtime_directory(owner, runtime_directory)
+            model = gguf_model_for(owner, model, **shorthand)
         else:
+            given = [name for name, value in {"model": model, **shorthand}.items() if value is not None]
+            if given:
+                raise PropError(f"{owner}: {', '.join(given)} apply to container gguf; huggingface-cpu takes hf_model_id and hf_task")
             if hf_model_id is None:
                 raise PropError(f"{owner}: container huggingface-cpu needs hf_model_id (a Hugging Face Hub id, org/name)")
             check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
             check_choice(owner, "hf_task", hf_task, HF_TASKS)
-        super().__init__(
-            scope, id, encryption_key=encryption_key, role=role, log_retention=log_retention,
-            removal_policy=removal_policy,
-        )
+        opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
+        super().__init__(scope, id, options=opts)
         self.container = container
         self.memory_mb = memory_mb
         self.max_concurrency = max_concurrency
+        self.gguf_model = model
+        self.model_source = model.source if model is not None else "hub"
 
-        if container == "gguf":
+        if model is not None:
             environment = {"N_CTX": str(n_ctx), "MAX_TOKENS_DEFAULT": str(max_tokens_default)}
             if threads is not None:
                 environment["N_THREADS"] = str(threads)
             if model_name:
                 environment["MODEL_NAME"] = model_name
-            if model_uri is not None:
-                uri, object_arn = model_object(self, owner, model_uri)
-                environment["MODEL_S3_URI"] = uri
-                self.role.add_to_principal_policy(
-                    iam.PolicyStatement(sid="ReadModelObject", actions=["s3:GetObject"], resources=[object_arn])
-                )
-            if image_uri is not None:
-                image = image_uri
-                _, repository_arn = ecr_image_repository_arn(self, owner, "image_uri", image_uri)
-            else:
-                # serverless endpoints run x86_64 only
-                asset = ecr_assets.DockerImageAsset(
-                    self,
-                    "Image",
-                    directory=str(runtime_directory or RUNTIME_DIRECTORY),
-                    platform=ecr_assets.Platform.LINUX_AMD64,
-                    build_args=runtime_image_build_args(gguf_url, gguf_sha256, gguf_file),
-                    exclude=BUILD_CONTEXT_EXCLUDES,
-                )
-                image, repository_arn = asset.image_uri, asset.repository.repository_arn
+            bound = model.bind(self, owner, self.role)
+            environment.update(bound.environment)
+            image, repository_arn = model.container_image(self, owner, runtime_directory)
             self._allow_image_pull([repository_arn])
         else:
             image = dlc_image_uri(self, "huggingface-cpu")
@@ -182,6 +184,7 @@ class SageMakerServerlessEndpoint(FromPlacement, SageMakerEndpointBase):
             kms_key_on_config=True,
         )
         timeout_ms = limits("sagemaker_serverless")["invocation_timeout_s"] * 1000
+        alarm_actions = opts.alarm_actions
         self.alarms = [
             self._errors_alarm(alarm_actions),
             alarm(

@@ -1,0 +1,74 @@
+"""Synthesize the tierwise app in the variants a refactoring must leave unchanged, one cloud
+assembly per variant, for scripts/compare_synth.py to compare.
+
+    python scripts/synth_variants.py OUTDIR [VARIANT ...]     # run from a source tree's root
+
+`-c model=all` covers every catalogue model on its planned tier; the other variants reach
+what the catalogue does not: tiers forced onto a model, a GGUF from S3 or a local file, a
+pushed image, arm64, GPU autoscaling bounds, a Hub token. To compare a branch with main:
+
+    git archive main | tar -x -C /tmp/main-src
+    (cd /tmp/main-src && python $OLDPWD/scripts/synth_variants.py /tmp/before)
+    python scripts/synth_variants.py /tmp/after
+    for v in $(ls /tmp/before); do python scripts/compare_synth.py /tmp/before/$v /tmp/after/$v; done
+
+The source tree is the working directory (its app.py, tiers/ and stacks/ are imported), so the
+same script synthesizes either tree.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-runtime:ci"
+S3_GGUF = "s3://my-models/qwen/qwen2.5-0.5b-instruct-q4_k_m.gguf"  # the plan's own file name
+# a local "model" for the S3-asset variants: same bytes in every run, so the same asset
+TINY_GGUF = b"GGUF\x03\x00\x00\x00tierwise synth variant"
+
+
+def variants(tiny_gguf: str) -> dict[str, dict[str, str]]:
+    return {
+        "all": {"model": "all"},
+        "all-us-east-1": {"model": "all", "region": "us-east-1"},
+        "serverless-gguf": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless"},
+        "serverless-s3-image": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "model_uri": S3_GGUF,
+                                "image_uri": IMAGE},
+        "serverless-file": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "model_uri": tiny_gguf},
+        "provisioned": {"model": "nova-pro", "tier": "bedrock-provisioned", "commitment": "OneMonth"},
+        "lambda-s3": {"model": "llama3-8b", "model_uri": "s3://my-models/llama/x.gguf"},
+        "lambda-file": {"model": "llama3-8b", "model_uri": tiny_gguf},
+        "lambda-image": {"model": "llama3-8b", "image_uri": IMAGE},
+        "lambda-s3-image-arm": {"model": "llama3-8b", "image_uri": IMAGE, "model_uri": "s3://my-models/llama/x.gguf",
+                                "architecture": "arm64"},
+        "gpu-scaling": {"model": "llama3-70b", "min_instances": "2", "max_instances": "3", "hf_token_secret": "hf-token"},
+        "gpu-image": {"model": "llama3-70b", "image_uri": IMAGE},
+    }
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    outdir = Path(argv[0]).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    tiny = outdir / ".inputs" / "tiny.gguf"  # a dot folder: `ls OUTDIR` lists only assemblies
+    tiny.parent.mkdir(exist_ok=True)
+    tiny.write_bytes(TINY_GGUF)
+    table = variants(str(tiny))
+    unknown = [name for name in argv[1:] if name not in table]
+    if unknown:
+        print(f"error: unknown variant {unknown[0]!r}; variants: {', '.join(table)}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, os.getcwd())  # the source tree being synthesized, not this script's
+    import app
+
+    for name in argv[1:] or table:
+        app.main(dict(table[name]), str(outdir / name)).synth()
+        print(f"synthesized {name}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,243 @@
+"""Checks of what a user types, shared by the CLI and the CDK app so both say the same thing.
+
+Each check returns what it accepted (if anything) or raises a TierwiseError whose one line
+names the bad value and what is allowed. They run before any heavy work (planning, synthesis, writing).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tierwise.contract import Tier
+from tierwise.errors import TierwiseError
+from tierwise.facts import load
+
+GGUF_MAGIC = b"GGUF"
+
+
+def flag(prefix: str, name: str) -> str:
+    """How the user typed an option: `--input-tokens` on the CLI, `-c input_tokens` for CDK."""
+    return f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A value as the user gave it, cut short when it would swamp the line (10**400 has 401
+    digits)."""
+    text = str(value)
+    return text if len(text) <= width else f"{text[:width // 2]}... ({len(text)} characters)"
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """'; did you mean X?' when one of `choices` is close to `value` (ignoring letter case and
+    '-' for '_', the commonest slips), else ''."""
+    def norm(text: str) -> str:
+        return str(text).lower().replace("-", "_")
+
+    by_norm = {norm(c): c for c in choices}
+    close = difflib.get_close_matches(norm(value), list(by_norm), n=1, cutoff=0.6)
+    return f"; did you mean {by_norm[close[0]]}?" if close else ""
+
+
+# --- regions -----------------------------------------------------------------------------------
+
+
+@cache
+def aws_regions() -> tuple[str, ...]:
+    """Every region botocore knows, across partitions, from the endpoint data it ships: offline,
+    and as current as the installed botocore (the same list boto3 itself resolves against)."""
+    from botocore.loaders import create_loader
+
+    endpoints = create_loader().load_data("endpoints")
+    return tuple(sorted(r for part in endpoints["partitions"] for r in part["regions"]))
+
+
+def check_region(region: Any, option: str = "--region") -> str:
+    """`region` if it is a region botocore knows; the same rule for `plan`, `cost`, `compare`
+    and `cdk synth -c region=`."""
+    name = str(region).strip()
+    known = aws_regions()
+    if name not in known:
+        hint = did_you_mean(name, known)
+        raise TierwiseError(
+            f"{option}: {name!r} is not an AWS region{hint}"
+            + ("" if hint else f" (allowed: {', '.join(known)})")
+        )
+    return name
+
+
+# --- workload volume ---------------------------------------------------------------------------
+
+
+def volume_bounds() -> dict[str, Any]:
+    return load("input_bounds")["workload"]
+
+
+def check_volume(values: Mapping[str, Any], prefix: str = "--") -> None:
+    """Reject workload figures no real deployment could see, before they are planned or priced
+    (1e26 requests a month would otherwise be planned and priced in good faith)."""
+    for name, limit in volume_bounds()["max"].items():
+        value = values.get(name)
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf  # an integer beyond any float, e.g. 10**400
+        except (TypeError, ValueError):
+            continue  # not a number: the workload model itself reports it
+        if number != number:
+            continue  # nan: the workload model says what is allowed
+        if number > limit:  # inf included
+            raise TierwiseError(
+                f"{flag(prefix, name)}: {shown(value)} is beyond any real deployment (at most {limit:,}: "
+                f"{volume_bounds()['why'][name]})"
+            )
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def check_gguf_path(path: str | os.PathLike, option: str, allowed: str = "a local .gguf file") -> Path:
+    """A local file that starts with the GGUF magic: a directory, a text file or a YAML profile
+    given by mistake is named as such instead of being staged or parsed."""
+    p = Path(path)
+    if p.is_dir():
+        raise TierwiseError(f"{option}: {str(p)!r} is a folder; give {allowed}")
+    if not p.is_file():
+        raise TierwiseError(f"{option}: no such file {str(p)!r} (give {allowed})")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise TierwiseError(f"{option}: cannot read {str(p)!r} ({exc.strerror})") from None
+    if head != GGUF_MAGIC:
+        raise TierwiseError(
+            f"{option}: {str(p)!r} is not a GGUF file (it does not start with the GGUF magic bytes; "
+            f"give {allowed})"
+        )
+    return p
+
+
+def check_writable_file(path: str | os.PathLike, option: str) -> Path:
+    """Fail before the work whose result would be written, not after it was printed. Missing
+    folders may be created; the nearest one that exists must be a writable folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise TierwiseError(f"{option}: {str(p)!r} is a folder; give a file name")
+    ancestor = p.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise TierwiseError(f"{option}: cannot write {str(p)!r}: {str(ancestor)!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise TierwiseError(f"{option}: cannot write {str(p)!r}: permission denied")
+    return p
+
+
+# --- context keys of the CDK app ---------------------------------------------------------------
+
+
+# The CDK CLI (2.1148) saves two plain keys into cdk.context.json, which every later synth
+# passes to the app: `cdk acknowledge N` and `cdk cli-telemetry --enable/--disable`.
+CDK_CLI_PLAIN_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+
+
+def is_cdk_context_key(key: str) -> bool:
+    """Keys the CDK CLI, aws-cdk-lib and construct libraries put in the context themselves:
+    feature flags (`@aws-cdk/aws-lambda:recognizeLayerVersion`, `@aws-cdk-containers/...`),
+    the CLI's switches (`aws:cdk:enable-path-metadata`, `aws:cdk:version-reporting`,
+    `aws:cdk:bundling-stacks`, ...), cached lookups in cdk.context.json
+    (`availability-zones:account=...:region=...`), `cdk migrate`'s `cdk-migrate`, and the two
+    plain keys the CLI saves. All but those two are namespaced with a colon or an `@`/`cdk-`
+    prefix; tierwise's own keys are plain snake_case words, so a misspelt tierwise key never
+    passes as a CDK key."""
+    return ":" in key or key.startswith("@") or key.startswith("cdk-") or key in CDK_CLI_PLAIN_KEYS
+
+
+def check_context_keys(context: Mapping[str, Any], known: Iterable[str]) -> None:
+    known = tuple(known)
+    for key in context:
+        if key in known or is_cdk_context_key(key):
+            continue
+        raise TierwiseError(
+            f"-c {key}: unknown context key{did_you_mean(key, known)} "
+            f"(tierwise reads: {', '.join(sorted(known))}; CDK's own keys contain ':' or start with '@')"
+        )
+
+
+# --- options that only some tiers or models take -----------------------------------------------
+
+COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
+GGUF_TIERS = (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_SERVERLESS)
+
+
+def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
+    """None (no commitment), OneMonth or SixMonths, in any letter case."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if text.lower() not in COMMITMENTS:
+        raise TierwiseError(f"{option}: unknown commitment {text!r}; allowed: none, OneMonth, SixMonths")
+    return COMMITMENTS[text.lower()]
+
+
+def check_applicable(placement: Any, *, quant: str | None, commitment: str | None, prefix: str = "--") -> None:
+    """An option the chosen tier does not read is an error, not silently dropped: a user who
+    asked for Q4_K_M or a six-month commitment must not get a deployment without it."""
+    if commitment is not None and placement.tier is not Tier.BEDROCK_PROVISIONED:
+        force = "-c tier=" if prefix.startswith("-c") else "--tier "
+        raise TierwiseError(
+            f"{prefix}commitment {commitment} applies to bedrock-provisioned only; {placement.model} is "
+            f"placed on {placement.tier} (to commit, force it with {force}bedrock-provisioned)"
+        )
+    if quant is not None:
+        runs_gguf = placement.tier in GGUF_TIERS and getattr(placement.settings, "container", "gguf") == "gguf"
+        if not runs_gguf:
+            what = {
+                "sagemaker-gpu": f"which serves {placement.quant} weights on GPUs",
+                "sagemaker-serverless": "with the Hugging Face CPU container, which serves F32",
+            }.get(placement.tier, "which serves AWS's own weights")
+            raise TierwiseError(
+                f"{prefix}quant {quant} applies to llama.cpp GGUF tiers ({', '.join(map(str, GGUF_TIERS))}); "
+                f"{placement.model} is placed on {placement.tier}, {what}"
+            )
+
+
+def check_quant_for_model(profile: Any, quant: str | None, prefix: str = "--") -> None:
+    """For commands that look at every tier of a model (compare): a recipe is only an error
+    when no tier of this model could run a GGUF at all."""
+    if quant is None:
+        return
+    if profile.architecture is None:
+        raise TierwiseError(f"{prefix}quant {quant}: {profile.name} is served by Bedrock only; no GGUF recipe applies")
+    if not profile.generative:
+        raise TierwiseError(
+            f"{prefix}quant {quant}: {profile.name} is a {profile.task} model served in F32 by a CPU framework; "
+            "no GGUF recipe applies"
+        )
+
+
+def check_request_fits(placement: Any, prefix: str = "--") -> None:
+    """A request longer than the context the deployment is sized for would be cut or refused by
+    llama.cpp or vLLM at run time; say so now, with the flags that fix it."""
+    if not Tier(placement.tier).self_hosted:
+        return  # Bedrock serves the model at AWS's own context
+    w = placement.workload
+    generative = placement.profile.generative
+    tokens = w.input_tokens + (w.output_tokens if generative else 0)
+    if tokens <= placement.context:
+        return
+    asked = f"{flag(prefix, 'input_tokens')} {w.input_tokens:,}" + (
+        f" + {flag(prefix, 'output_tokens')} {w.output_tokens:,}" if generative else "")
+    arch = placement.profile.architecture
+    room = f"up to {placement.model}'s {arch.max_context:,}" if arch else "higher"
+    raise TierwiseError(
+        f"{asked} = {tokens:,} tokens do not fit the {placement.context:,}-token context {placement.model} is "
+        f"sized for on {placement.tier}; shorten the request or raise {flag(prefix, 'context')} ({room})"
+    )
