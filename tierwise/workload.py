@@ -27,11 +27,13 @@ class Workload(BaseModel):
     tokens_per_second_floor: float | None = Field(
         None, ge=0, description="slowest acceptable decode rate; None: 5 for an interactive generative task"
     )
+    # no tier runs a request longer than Lambda's 900 s: a longer target is --batch
     max_seconds: float | None = Field(
-        None, gt=0, description="longest acceptable warm request; None: 30 s for an interactive generative task"
+        None, gt=0, le=900, allow_inf_nan=False,
+        description="longest acceptable warm request; None: 30 s for an interactive generative task",
     )
     batch: bool = Field(False, description="offline work: no interactive target, only the tiers' hard limits")
-    peak_factor: float = Field(3.0, ge=1, le=1000, description="peak arrival rate / average arrival rate")
+    peak_factor: float = Field(3.0, ge=1, le=1000, allow_inf_nan=False, description="peak arrival rate / average arrival rate")
     max_concurrency: int = Field(5, ge=1, le=200, description="requests in flight at once (at least)")
 
     def target(self, generative: bool) -> "Target":
