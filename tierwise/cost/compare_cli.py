@@ -68,42 +68,46 @@ def build_comparison(
     return comparison.model_copy(update={"steps": steps, "self_vs_managed": _crossovers(steps, step)})
 
 
-def _gap(s: VolumeStep) -> tuple[float | None, str | None]:
-    """Cheapest self-hosted cost minus Bedrock on demand at one volume (a known part stands in
-    for an unpriced total: a lower bound), and the self-hosted tier it is."""
+def _winner(s: VolumeStep) -> str | None:
+    """The cheaper side at one volume: the cheapest self-hosted tier or Bedrock on demand (a
+    known part stands in for an unpriced total: a lower bound); one side alone when the
+    other cannot serve the load (e.g. past Bedrock's default quotas)."""
     own = {t: s.monthly_cost_usd[t] if s.monthly_cost_usd.get(t) is not None else s.known_usd.get(t)
            for t in SELF_HOSTED if t in s.known_usd}
     managed = s.monthly_cost_usd.get(MANAGED)
-    if not own or managed is None:
-        return None, None
-    tier = min(own, key=lambda t: own[t])
-    return own[tier] - managed, tier
+    best = min(own, key=lambda t: own[t]) if own else None
+    if best is None:
+        return MANAGED if managed is not None else None
+    if managed is None:
+        return best if MANAGED not in s.known_usd else None  # on demand feasible but unpriced: undecided
+    return best if own[best] < managed else MANAGED
+
+
+def _side(winner: str | None) -> str | None:
+    return None if winner is None else ("managed" if winner == MANAGED else "self")
 
 
 def _crossovers(steps: list[VolumeStep], step: Any) -> list[BreakEven]:
-    """Volumes where self-hosting overtakes Bedrock on demand, or back: the sign of the gap
+    """Volumes where self-hosting overtakes Bedrock on demand, or back: the cheaper side
     changes between two grid points, then bisection (in log volume) finds the step."""
     out = []
     for a, b in zip(steps, steps[1:]):
-        ga, ta = _gap(a)
-        gb, tb = _gap(b)
-        if ga is None or gb is None or (ga < 0) == (gb < 0):
+        wa, wb = _winner(a), _winner(b)
+        if _side(wa) is None or _side(wb) is None or _side(wa) == _side(wb):
             continue
         low, high = a.requests_per_month, b.requests_per_month
         for _ in range(12):
             mid = int((low * high) ** 0.5)
             if mid in (low, high):
                 break
-            gm, _ = _gap(step(mid))
-            if gm is None:
+            side = _side(_winner(step(mid)))
+            if side is None:
                 break
-            if (gm < 0) == (ga < 0):
+            if side == _side(wa):
                 low = mid
             else:
                 high = mid
-        below = ta if ga < 0 else MANAGED
-        above = tb if gb < 0 else MANAGED
-        out.append(BreakEven(tiers=(below, above), requests_per_month=float(high), cheaper_below=below, cheaper_above=above))
+        out.append(BreakEven(tiers=(wa, wb), requests_per_month=float(high), cheaper_below=wa, cheaper_above=wb))
     return out
 
 
@@ -201,7 +205,8 @@ def render_comparison(c: Comparison, console: Any = None) -> None:
         console.print(by_volume)
     for b in c.self_vs_managed:
         console.print(f"Self-hosting vs Bedrock on demand: {b.cheaper_below} is cheaper below "
-                      f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above")
+                      f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above"
+                      + _why_switch(c, b))
     if c.break_evens:
         console.print("Break-even (requests per month):")
         for b in c.break_evens:
@@ -212,6 +217,13 @@ def render_comparison(c: Comparison, console: Any = None) -> None:
     for o in c.options:
         if o.feasible and o.cost is not None and o.cost.unknown:
             console.print(f"  {o.tier}: unknown — " + "; ".join(o.cost.unknown))
+
+
+def _why_switch(c: Comparison, b: BreakEven) -> str:
+    above = next((st for st in c.steps if st.requests_per_month >= b.requests_per_month), None)
+    if b.cheaper_above != MANAGED and above is not None and above.monthly_cost_usd.get(MANAGED) is None:
+        return " (past its default quotas Bedrock on demand cannot carry the load)"
+    return ""
 
 
 def plot_comparison(c: Comparison, path: str | Path) -> Path:
@@ -258,14 +270,16 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
         ax.scatter([b.requests_per_month], [y], marker="o", s=45, color="black", zorder=5)
         ax.annotate(f"{b.tiers[0]} = {b.tiers[1]}\n{_requests(b.requests_per_month)}/mo",
                     (b.requests_per_month, y), textcoords="offset points", xytext=(6, -24), fontsize=7)
-    for tier in (c.steps[0].known_usd if c.steps else {}):
+    # tiers whose capacity grows in whole instances: their cost is a staircase, not a line
+    stepped = {t for st in c.steps for t in st.instances}
+    for tier in sorted(stepped):
         points = [(s.requests_per_month, s.monthly_cost_usd.get(tier) or s.known_usd.get(tier)) for s in c.steps
                   if tier in s.known_usd]
         points = [(x, y) for x, y in points if y]
         if len(points) > 1:
             drawn += [y for _, y in points]
             ax.step([x for x, _ in points], [y for _, y in points], where="post", marker=".", linewidth=1.0,
-                    alpha=0.7, label=f"{tier}: re-planned per volume (step)")
+                    alpha=0.7, label=f"{tier}: re-planned per volume, instances added with load")
     for b in c.self_vs_managed:
         ax.axvline(b.requests_per_month, color="black", linestyle="--", linewidth=0.8)
         ax.annotate(f"{b.cheaper_above} cheaper above\n{_requests(b.requests_per_month)}/mo",
@@ -360,7 +374,7 @@ def comparison_markdown(c: Comparison) -> str:
         out.append("")
     for b in c.self_vs_managed:
         out.append(f"- self-hosting vs Bedrock on demand: {b.cheaper_below} cheaper below "
-                   f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above")
+                   f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above" + _why_switch(c, b))
     for b in c.break_evens:
         out.append(f"- {b.tiers[0]} = {b.tiers[1]} at {_requests(b.requests_per_month)} requests/month "
                    f"({b.cheaper_below} cheaper below, {b.cheaper_above} above)")
