@@ -483,7 +483,7 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
     priced = [o for o in offers if o[0] is not None]
     if priced:
         pick = min(priced, key=lambda o: (o[0], o[1].gpu_count, o[1].vcpus))
-        unpriced = [o[1].instance_type for o in offers if o[0] is None and o[0] is None]
+        unpriced = [o[1].instance_type for o in offers if o[0] is None]
     else:
         raise Rejection(f"no SageMaker price in {region} for any instance that serves it "
                         f"({', '.join(o[1].instance_type for o in offers[:4])}): the choice cannot be priced")
@@ -525,6 +525,8 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
     for family, why in set_aside.items():
         if family.count(".") == 1:
             reasons.append(f"not {family}: {why}")
+    if unpriced:
+        reasons.append(f"not compared, no {region} price in tierwise/data/prices.yaml: {', '.join(unpriced)}")
     reasons.append(_against_jumpstart(profile, inst, book, region, quote.value, minimum))
     capacity = {
         "instances": peak,
