@@ -11,7 +11,9 @@ For each model (shape x weight type) it measures, every figure in a fresh subpro
   can be imported) and the error, (predicted - measured) / measured.
 * throughput: load time and generated tokens per second through the Lambda handler
   against llama-cpp-python called directly, same process, same model file, same
-  sampling (greedy), alternating rounds; the handler should keep >= 95 %.
+  sampling (greedy), rotating rounds; buffered and streamed (server-sent events, as
+  the Lambda runtime sends them), with the time to the first token; the handler should
+  keep >= 95 % of direct either way.
 
 Usage:
     python benchmarks/runtime_bench.py                  # full run, tables
@@ -186,15 +188,52 @@ def child_throughput(model: str, n_ctx: int, threads: int, gen_tokens: int, roun
                                           repeat_penalty=1.0, stop=[])
         return answer["usage"]["completion_tokens"]
 
+    first_token_s: dict[str, list[float]] = {"direct_stream": [], "handler_stream": [], "handler": []}
+
+    def via_direct_stream() -> int:
+        started, tokens = time.perf_counter(), 0
+        for chunk in direct.create_completion(prompt, max_tokens=gen_tokens, temperature=0, top_p=1.0,
+                                              repeat_penalty=1.0, stop=[], stream=True):
+            if tokens == 0:
+                first_token_s["direct_stream"].append(time.perf_counter() - started)
+            # llama-cpp-python yields one chunk per token of plain ASCII text, then one
+            # carrying only the finish_reason
+            tokens += chunk["choices"][0]["finish_reason"] is None
+        return tokens
+
+    def via_handler_stream() -> int:
+        # what the Lambda runtime streams to the Runtime API: server-sent events, as bytes
+        started, first, usage = time.perf_counter(), None, None
+        reply = handler.handler({**event, "stream": True, "stream_options": {"include_usage": True}}, None)
+        for piece in reply.stream_chunks():
+            for line in piece.split(b"\n\n"):
+                if not line.startswith(b"data: {"):
+                    continue
+                data = json.loads(line[len(b"data: "):])
+                if first is None and data["choices"] and data["choices"][0].get("text"):
+                    first = time.perf_counter() - started
+                usage = data.get("usage") or usage
+        first_token_s["handler_stream"].append(first)
+        return usage["completion_tokens"]
+
+    def via_handler_timed() -> int:
+        started = time.perf_counter()
+        tokens = via_handler()
+        first_token_s["handler"].append(time.perf_counter() - started)  # buffered: all tokens at once
+        return tokens
+
     via_handler()  # loads the model (timed by the engine) and warms up
     handler_load_s = gguf_serving.get_engine().state.load_seconds
     via_direct()
-    rates: dict[str, list[float]] = {"direct": [], "handler": []}
-    # Paired rounds, order alternating: on a shared machine the load changes from one
-    # second to the next, and the two halves of a pair see nearly the same load.
+    calls = {"direct": via_direct, "handler": via_handler_timed, "direct_stream": via_direct_stream,
+             "handler_stream": via_handler_stream}
+    rates: dict[str, list[float]] = {name: [] for name in calls}
+    # Rounds with the order rotating: on a shared machine the load changes from one
+    # second to the next, and the calls of one round see nearly the same load.
     for i in range(rounds):
-        order = [("direct", via_direct), ("handler", via_handler)]
-        for name, call in order if i % 2 == 0 else reversed(order):
+        order = list(calls.items())
+        order = order[i % len(order):] + order[:i % len(order)]
+        for name, call in order:
             started = time.perf_counter()
             tokens = call()
             elapsed = time.perf_counter() - started
@@ -202,6 +241,12 @@ def child_throughput(model: str, n_ctx: int, threads: int, gen_tokens: int, roun
                 raise RuntimeError(f"{name}: generated {tokens} tokens, not {gen_tokens}")
             rates[name].append(tokens / elapsed)
     return {
+        "direct_stream_tokens_per_s": statistics.median(rates["direct_stream"]),
+        "handler_stream_tokens_per_s": statistics.median(rates["handler_stream"]),
+        "stream_ratio": statistics.median(h / d for h, d in zip(rates["handler_stream"], rates["direct_stream"])),
+        "direct_stream_first_token_s": statistics.median(first_token_s["direct_stream"]),
+        "handler_stream_first_token_s": statistics.median(first_token_s["handler_stream"]),
+        "handler_buffered_first_token_s": statistics.median(first_token_s["handler"]),
         "direct_load_s": direct_load_s,
         "handler_load_s": handler_load_s,
         "direct_tokens_per_s": statistics.median(rates["direct"]),
@@ -276,14 +321,22 @@ def print_tables(report: dict) -> None:
         print(f"prediction: {report['prediction_note']}")
     if report["throughput"]:
         table = [("shape", "quant", "n_ctx", "load direct s", "load handler s", "direct tok/s",
-                  "handler tok/s", "handler/direct")]
+                  "handler tok/s", "handler/direct", "direct stream tok/s", "handler stream tok/s",
+                  "stream handler/direct")]
         for r in report["throughput"]:
             table.append((r["shape"], r["quant"], str(r["n_ctx"]), f"{r['direct_load_s']:.3f}",
                           f"{r['handler_load_s']:.3f}", f"{r['direct_tokens_per_s']:,.1f}",
-                          f"{r['handler_tokens_per_s']:,.1f}", f"{r['ratio'] * 100:.1f}%"))
+                          f"{r['handler_tokens_per_s']:,.1f}", f"{r['ratio'] * 100:.1f}%",
+                          f"{r['direct_stream_tokens_per_s']:,.1f}", f"{r['handler_stream_tokens_per_s']:,.1f}",
+                          f"{r['stream_ratio'] * 100:.1f}%"))
         _print(table, f"Generation throughput, {report['settings']['gen_tokens_throughput']} tokens greedy, "
-                      f"medians of {report['settings']['rounds']} paired rounds; handler/direct is the median "
-                      f"of the pairs' ratios (target: >= 95%)")
+                      f"medians of {report['settings']['rounds']} rounds; handler/direct is the median "
+                      f"of the rounds' ratios (target: >= 95%)")
+        table = [("shape", "quant", "direct stream s", "handler stream s", "handler buffered s")]
+        for r in report["throughput"]:
+            table.append((r["shape"], r["quant"], f"{r['direct_stream_first_token_s']:.3f}",
+                          f"{r['handler_stream_first_token_s']:.3f}", f"{r['handler_buffered_first_token_s']:.3f}"))
+        _print(table, "Time to first token (streamed: the first text chunk; buffered: the whole answer)")
 
 
 def _print(table: list[tuple], title: str) -> None:
@@ -357,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                                        str(args.throughput_tokens), str(args.rounds))
                     result.update(shape=shape.name, quant=quant, n_ctx=args.throughput_ctx)
                     report["throughput"].append(result)
-                    log(f"#   throughput: handler/direct {result['ratio'] * 100:.1f}%")
+                    log(f"#   throughput: handler/direct {result['ratio'] * 100:.1f}% buffered, "
+                        f"{result['stream_ratio'] * 100:.1f}% streamed")
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -18,8 +18,8 @@ from tierwise.contract import OPTION_TIERS, Tier
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
 from tierwise.validate import (
-    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_region, check_request_fits,
-    check_volume, shown,
+    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_model_file_matches, check_region,
+    check_request_fits, check_volume, shown,
 )
 from tierwise.workload import Workload
 
@@ -165,6 +165,8 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} applies to GGUF models; {model} runs the Hugging Face CPU container")
+    if "model_uri" in options and not options["model_uri"].startswith("s3://"):
+        check_model_file_matches(placement.profile, options["model_uri"])
     return AppPlan(region, [StackPlan(stack_id(model), placement, options)])
 
 

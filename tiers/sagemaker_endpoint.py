@@ -176,6 +176,11 @@ class SageMakerEndpointBase(OwnsRole, Construct):
                 f"--body '{self.example_request}' /dev/stdout",
                 "call the endpoint (boto3: sagemaker-runtime invoke_endpoint with the same arguments)",
             ),
+            **({"ChatCommand": (f"tierwise chat {cdk.Aws.STACK_NAME} 'Say hello in five words.'",
+                                "ask the model with your AWS credentials (Python: tierwise.client.for_stack)")}
+               # the GGUF runtime and LMI (docs.djl.ai, "Chat Completions API Schema") both take
+               # OpenAI chat bodies on /invocations; the predictive container does not
+               if self.example_request != EXAMPLE_REQUESTS["huggingface"] else {}),
         }
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model_profiles import load_catalogue, load_profile
+from tierwise import chat_cli
 from tierwise.cost import cli as cost_cli
 from tierwise.errors import TierwiseError, UserError, report, usage_error_line
 from tierwise.placement import TIERS, Placement, plan
@@ -235,6 +236,7 @@ def plan_command(
 
 
 cost_cli.register(app)
+chat_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

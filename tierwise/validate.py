@@ -223,6 +223,28 @@ def check_quant_for_model(profile: Any, quant: str | None, prefix: str = "--") -
         )
 
 
+def check_model_file_matches(profile: Any, path: str | os.PathLike, option: str = "-c model_uri") -> None:
+    """A local GGUF given for a catalogue model must hold that model: the deployment is sized,
+    timed and priced from the profile, so another model's file (a qwen GGUF for llama3-8b, a
+    1B file for the 8B) would run on a plan made for something else."""
+    from tierwise.gguf_header import shape_from_header
+    from tierwise.sizing import read_gguf
+
+    arch = profile.architecture
+    if arch is None:
+        return
+    info = read_gguf(path)
+    shape = shape_from_header(info["fields"], info["tensors"], str(path))
+    found = (shape.architecture, shape.layers, shape.embedding_width)
+    expected = (arch.gguf_architecture, arch.layers, arch.embedding_width)
+    if found != expected:
+        raise TierwiseError(
+            f"{option}: {str(path)!r} holds a {found[0]} model with {found[1]} layers, {found[2]} wide; "
+            f"{profile.name} is {expected[0]} with {expected[1]} layers, {expected[2]} wide "
+            f"(give {profile.name}'s GGUF, or the catalogue model this file is)"
+        )
+
+
 def check_request_fits(placement: Any, prefix: str = "--") -> None:
     """A request longer than the context the deployment is sized for would be cut or refused by
     llama.cpp or vLLM at run time; say so now, with the flags that fix it."""

@@ -101,6 +101,7 @@ CLI_CASES = {
     # --- around them ---
     "region-typo": (["plan", "llama3-8b", "--region", "us-est-1"], {}, ["'us-est-1'", "did you mean us-"]),
     "region-upper-case": (["plan", "llama3-8b", "--region", "US-EAST-1"], {}, ["'US-EAST-1'", "did you mean"]),
+    "cost-diff-region-mars": (["cost", "diff", "models", "models", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "refresh-prices-region": (["refresh-prices", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "plan-commitment-on-lambda": (["plan", "tinyllama-1.1b", "--commitment", "SixMonths"], {},
                                   ["--commitment SixMonths", "bedrock-provisioned only", "lambda-gguf"]),
@@ -193,6 +194,9 @@ APP_CASES = {
                              ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
     "instances-beyond-int32": ({"model": "llama3-70b", "max_instances": str(10**400)},
                                ["-c max_instances", "at most 2,147,483,647", "(401 characters)"]),
+    "model-uri-another-model": ({"model": "llama3-8b", "hosting": "self", "batch": "true", "model_uri": "tiny.gguf"},
+                                ["'tiny.gguf' holds a llama model with 2 layers, 64 wide",
+                                 "llama3-8b is llama with 32 layers, 4096 wide"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
@@ -243,10 +247,27 @@ def test_cdk_own_context_keys_and_every_tierwise_key_are_accepted(workspace, mon
     monkeypatch.chdir(workspace)
     recommended = json.loads((ROOT / "cdk.json").read_text())["context"]
     plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "hosting": "self", "batch": "true",
-                  "model_uri": "tiny.gguf"}, environ={})
+                  "model_uri": "s3://models-1/l.gguf"}, environ={})
     assert [s.placement.model for s in plans.stacks] == ["llama3-8b"]
-    assert plans.stacks[0].options["model_uri"] == "tiny.gguf"
-    assert "model_uri" in KNOWN
+    assert plans.stacks[0].options["model_uri"] == "s3://models-1/l.gguf"
+
+
+def test_a_local_model_file_of_the_right_shape_is_accepted(workspace, monkeypatch):
+    # the mismatch case's counterpart: a GGUF whose header matches the profile passes
+    from model_profiles import load_profile
+
+    arch = load_profile("llama3.2-1b").architecture
+    monkeypatch.chdir(workspace)
+    write_gguf(workspace / "shaped.gguf", llama_header(**{
+        "llama.block_count": arch.layers, "llama.embedding_length": arch.embedding_width,
+        "llama.attention.head_count": arch.attention_heads, "llama.attention.head_count_kv": arch.kv_heads,
+        "llama.context_length": arch.max_context,
+    }))
+    try:
+        (plan_,) = read({"model": "llama3.2-1b", "model_uri": "shaped.gguf"}, environ={}).stacks
+    finally:
+        (workspace / "shaped.gguf").unlink()
+    assert plan_.options["model_uri"] == "shaped.gguf"
 
 
 def _cdk_env() -> dict:
@@ -259,17 +280,18 @@ def _cdk_env() -> dict:
 
 @pytest.mark.skipif(not (ROOT / "node_modules" / ".bin" / "cdk").exists(), reason="the pinned CDK CLI is not installed")
 def test_cdk_synth_first_run_is_quiet_and_a_bad_key_leaves_cdk_out_alone(tmp_path):
-    """What a user sees from the CDK CLI itself (the README quotes it): a clean first synth,
-    then for a bad key our line, the CLI's own 'Subprocess exited with error 2', exit 1, and
+    """What a user sees from the CDK CLI itself (the README quotes it): a first synth of the
+    default model that prints nothing at all, then for a bad key our line, the CLI's own 'Subprocess exited with error 2', exit 1, and
     the previous cdk.out untouched."""
     cdk_cli = str(ROOT / "node_modules" / ".bin" / "cdk")
     outdir = tmp_path / "cdk.out"
-    model = ["-c", "model=qwen2.5-0.5b", "-c", "region=us-east-1"]
+    model = ["-c", "region=us-east-1"]  # cdk.json's default model, as `make run` synthesizes it
     good = subprocess.run([cdk_cli, "synth", "--quiet", "--output", str(outdir), *model], cwd=ROOT,
                           env=_cdk_env(), capture_output=True, text=True, timeout=300)
     assert good.returncode == 0, good.stderr[-2000:]
-    assert "feature flags" not in good.stderr and "deprecat" not in good.stderr.lower(), good.stderr
-    assert "sha256" not in good.stderr  # the catalogue pins this model's file
+    # no feature-flag notice, no deprecation, and no unverified-GGUF warning: the catalogue pins
+    # the default model's file by its sha256
+    assert good.stderr.strip() == "", good.stderr
 
     # the CLI deletes its own timing file (performance-counters.json) before it runs the app;
     # everything the app wrote must stay

@@ -42,6 +42,17 @@ def book() -> PriceBook:
     return load_prices()
 
 
+@pytest.fixture(scope="session")
+def book_without_data_price(book: PriceBook) -> PriceBook:
+    """The embedded book with us-east-1's SageMaker data-processed lines unknown, for the tests
+    of how an unknown price is reported (the shipped file prices every us-east-1 line they use)."""
+    data = book.model_dump(by_alias=True)
+    for key in ("data_processed_in_gb", "data_processed_out_gb"):
+        data["regions"]["us-east-1"]["sagemaker"][key] = {
+            "value": None, "unit": "USD per GB", "source": None, "taken": None}
+    return PriceBook.model_validate(data)
+
+
 def tagged(resource: dict[str, Any], model: str, tier: str, quant: str = "none") -> dict[str, Any]:
     props = resource.setdefault("Properties", {})
     props["Tags"] = [

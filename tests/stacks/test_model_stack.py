@@ -108,9 +108,9 @@ def test_every_resource_carries_the_cost_tags(synthesis: Synthesis):
 
 def test_outputs_say_how_to_invoke(synthesis: Synthesis):
     wanted = {
-        "lambda-gguf": {"FunctionUrl", "FunctionName", "InvokeCommand", "InvokeUrlCommand"},
+        "lambda-gguf": {"FunctionUrl", "FunctionName", "InvokeCommand", "InvokeUrlCommand", "ChatCommand"},
         "sagemaker-serverless": {"EndpointName", "InvokeCommand"},
-        "sagemaker-gpu": {"EndpointName", "InvokeCommand"},
+        "sagemaker-gpu": {"EndpointName", "InvokeCommand", "ChatCommand"},
         "bedrock-provisioned": {"ProvisionedModelArn", "InvokeCommand"},
         "bedrock-on-demand": {"InferenceProfileArn", "InvokeCommand"},
     }
@@ -123,7 +123,9 @@ def test_outputs_say_how_to_invoke(synthesis: Synthesis):
     }
     for name, placement in synthesis.placements.items():
         outputs = synthesis.template(name)["Outputs"]
-        assert wanted[placement.tier] | {"Tier", "Model"} == set(outputs), name
+        # `tierwise chat` for the generative containers (the GGUF runtime, LMI)
+        chat = {"ChatCommand"} if placement.tier == "sagemaker-serverless" and placement.settings.container == "gguf" else set()
+        assert wanted[placement.tier] | chat | {"Tier", "Model"} == set(outputs), name
         assert commands[placement.tier] in json.dumps(outputs["InvokeCommand"]["Value"])
         if placement.tier == "lambda-gguf":
             assert "awscurl --service lambda" in json.dumps(outputs["InvokeUrlCommand"]["Value"])

@@ -42,6 +42,7 @@ def test_baked_in_model_is_a_sound_deployment(make_stack):
     assert fn["ReservedConcurrentExecutions"] == 5
     assert fn["Environment"]["Variables"] == {
         "N_CTX": "4096", "MAX_TOKENS_DEFAULT": "256", "N_THREADS": "3", "MODEL_NAME": "llama3-8b",
+        "GENERATION_TIMEOUT_S": "897", "FUNCTION_URL_INVOKE_MODE": "RESPONSE_STREAM",
     }
     assert "KmsKeyArn" in fn  # environment encrypted with the construct's key
     assert "cdk-hnb659fds-container-assets" in json.dumps(fn["Code"]["ImageUri"])

@@ -39,6 +39,7 @@ def test_multi_gpu_instance_shards_across_all_gpus(make_stack):
         "OPTION_DTYPE": "bf16",
         "OPTION_MAX_MODEL_LEN": "4096",
         "OPTION_MAX_ROLLING_BATCH_SIZE": "5",
+        "OPTION_PREDICT_TIMEOUT": "60",
     }
     assert ep.tensor_parallel_degree == 8
 

@@ -31,7 +31,7 @@ def test_serverless_config_memory_concurrency_and_key(make_stack):
     assert "KmsKeyId" in config
 
     model = only(t, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
-    assert model["Environment"] == {"N_CTX": "2048", "MAX_TOKENS_DEFAULT": "256", "N_THREADS": "2"}
+    assert model["Environment"] == {"N_CTX": "2048", "MAX_TOKENS_DEFAULT": "256", "N_THREADS": "2", "GENERATION_TIMEOUT_S": "57"}
     assert "cdk-hnb659fds-container-assets" in json.dumps(model["Image"])
 
     # a generated endpoint name, and its log group exists beforehand with retention and KMS

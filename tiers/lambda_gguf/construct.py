@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
+from tiers.gguf_runtime import generation_timeout_s
 from tiers.shared import (
     EXAMPLE_REQUESTS,
     ForPlacement,
@@ -174,6 +175,10 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         environment = {
             "N_CTX": str(n_ctx),
             "MAX_TOKENS_DEFAULT": str(max_tokens_default),
+            # the runtime answers "length" before the function timeout instead of being killed
+            "GENERATION_TIMEOUT_S": str(generation_timeout_s(timeout_s)),
+            # the runtime writes the streaming prelude the URL's invoke mode below expects
+            "FUNCTION_URL_INVOKE_MODE": "RESPONSE_STREAM",
         }
         if threads is not None:
             environment["N_THREADS"] = str(threads)
@@ -205,7 +210,8 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         after_policies_of(self.function, self.role)
         self.function_url = self.function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM,
-            invoke_mode=lambda_.InvokeMode.BUFFERED,
+            # tokens reach the caller as they are generated (stream=true); whole answers too
+            invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM,
         )
         self.url = self.function_url.url
         self.cfn_function: lambda_.CfnFunction = self.function.node.default_child  # type: ignore[assignment]
@@ -235,7 +241,10 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         region, name, body = cdk.Aws.REGION, self.function.function_name, EXAMPLE_REQUESTS["openai-chat"]
         return {
             "FunctionName": (name, "the function; call it with the Invoke API"),
-            "FunctionUrl": (self.url, "IAM auth: sign requests with SigV4 (service lambda)"),
+            "FunctionUrl": (self.url, "OpenAI routes (/v1/chat/completions, /v1/completions, /v1/models); "
+                                      "IAM auth: sign requests with SigV4 (service lambda); stream=true streams"),
+            "ChatCommand": (f"tierwise chat {cdk.Aws.STACK_NAME} 'Say hello in five words.'",
+                            "stream an answer with your AWS credentials (Python: tierwise.client.for_stack)"),
             "InvokeCommand": (
                 f"aws lambda invoke --region {region} --function-name {name} "
                 f"--cli-binary-format raw-in-base64-out --payload '{body}' /dev/stdout",

@@ -174,6 +174,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             "OPTION_DTYPE": dtype,
             "OPTION_MAX_MODEL_LEN": str(max_model_len),
             "OPTION_MAX_ROLLING_BATCH_SIZE": str(max_batch_size),
+            # LMI's own request timeout (option.predict_timeout, seconds; djl-serving
+            # docs/configurations_model.md) held to the 60 s SageMaker allows an InvokeEndpoint
+            "OPTION_PREDICT_TIMEOUT": str(lim["invocation_timeout_s"]),
         }
         if quantize:
             environment["OPTION_QUANTIZE"] = quantize

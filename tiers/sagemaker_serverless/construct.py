@@ -9,6 +9,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
+from tiers.gguf_runtime import generation_timeout_s
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
 from tiers.shared import (
     EXAMPLE_REQUESTS,
@@ -155,7 +156,12 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
         self.model_source = model.source if model is not None else "hub"
 
         if model is not None:
-            environment = {"N_CTX": str(n_ctx), "MAX_TOKENS_DEFAULT": str(max_tokens_default)}
+            environment = {
+                "N_CTX": str(n_ctx), "MAX_TOKENS_DEFAULT": str(max_tokens_default),
+                # answer "length" before SageMaker's 60 s invocation limit instead of generating
+                # on for a caller that has already been sent an error
+                "GENERATION_TIMEOUT_S": str(generation_timeout_s(limits("sagemaker_serverless")["invocation_timeout_s"])),
+            }
             if threads is not None:
                 environment["N_THREADS"] = str(threads)
             if model_name:

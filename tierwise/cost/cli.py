@@ -178,6 +178,7 @@ def diff_command(
 ) -> None:
     """Monthly cost change from BASE to HEAD, per resource and in total (like `infracost diff`)."""
     _check_format(fmt)
+    region = check_region(region) if region is not None else None
     workload, usage = _workload_and_usage(
         head if head.is_dir() else Path.cwd() / "cdk.out", usage_file, requests_per_month=requests_per_month,
         input_tokens=input_tokens, output_tokens=output_tokens,

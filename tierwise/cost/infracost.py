@@ -356,10 +356,22 @@ def diff(base: dict, head: dict, command: str = "diff") -> dict:
     }
 
 
+def _strict_resource(resource: dict) -> dict:
+    """A saved resource as the current schema wants it: a file from an older tierwise (or an
+    Infracost version before 2024-11) lacks priceNotFound, and a null price there means unknown."""
+    out = {k: v for k, v in resource.items() if k != "costComponents"}
+    out.setdefault("metadata", {})
+    out["costComponents"] = [
+        {**c, "priceNotFound": bool(c.get("priceNotFound", c.get("price") is None))}
+        for c in resource.get("costComponents") or []
+    ]
+    return out
+
+
 def _strict_breakdown(breakdown: dict) -> dict:
     """A breakdown with the keys Infracost's schema requires (older files may lack some)."""
     out = {
-        "resources": breakdown.get("resources") or [],
+        "resources": [_strict_resource(r) for r in breakdown.get("resources") or []],
         "totalHourlyCost": breakdown.get("totalHourlyCost"),
         "totalMonthlyCost": dec(_breakdown_total(breakdown, "totalMonthlyCost")),
         "totalMonthlyUsageCost": breakdown.get("totalMonthlyUsageCost"),

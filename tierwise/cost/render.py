@@ -161,7 +161,7 @@ def _resource_lines(lay: _Layout, r: ResourceCost) -> list[str]:
                 lines += [branch + c.name, cont + text.rjust(max(0, lay.width - len(cont)))]
             continue
         lines += lay.row(branch + c.name, quantity(c.monthly_quantity), c.unit, _cost_cell(c), indent=cont)
-    if len(r.components) > 1 or r.unknown:
+    if (len(r.components) > 1 and r.has_cost) or r.unknown:  # nothing billed yet: no total to add
         total = money(r.monthly_usd) if r.monthly_usd is not None else "—"
         lines += lay.row("    total" + (" (lower bound)" if r.unknown else ""), cost=total)
     return lines
@@ -231,7 +231,7 @@ def to_markdown(report: CostReport) -> str:
                 lines.append(f"- `{_md(r.logical_id)}`: {note}")
         lines.append("")
     lines.append(f"**Overall total: {_total_text(report.monthly_usd, report.unknown())} per month**")
-    lines += ["", *_resource_summary(report.projects)]
+    lines += ["", *(line.replace("∙ ", "- ", 1) for line in _resource_summary(report.projects))]
     unknown = report.unknown()
     if unknown:
         lines += ["", "Unknown (not counted: totals are lower bounds):", *[f"- {u}" for u in unknown]]

@@ -3,8 +3,9 @@
 #   SageMaker runs the container as `docker run <image> serve`: answer /ping and
 #   /invocations on port 8080 (sagemaker_server.py).
 #   Lambda runs it with the image's CMD (handler.handler) or the function's ImageConfig
-#   command: hand that to the Lambda runtime interface client, which polls the Runtime
-#   API and calls handler.handler(event, context).
+#   command: hand that to lambda_runtime.py, the runtime's own Runtime API loop (it
+#   streams responses, which the Python runtime interface client cannot), which calls
+#   handler.handler(event, context).
 # Outside Lambda (no AWS_LAMBDA_RUNTIME_API) the runtime interface emulator, when one
 # has been added to the image as /usr/local/bin/aws-lambda-rie, stands in for Lambda
 # so that `docker run -p 9000:8080 <image>` can be tried locally.
@@ -18,6 +19,6 @@ if [ "${1:-}" = "serve" ]; then
 fi
 
 if [ -z "${AWS_LAMBDA_RUNTIME_API:-}" ] && [ -x /usr/local/bin/aws-lambda-rie ]; then
-    exec /usr/local/bin/aws-lambda-rie "$PYTHON" -m awslambdaric "$@"
+    exec /usr/local/bin/aws-lambda-rie "$PYTHON" -m lambda_runtime "$@"
 fi
-exec "$PYTHON" -m awslambdaric "$@"
+exec "$PYTHON" -m lambda_runtime "$@"

@@ -2,8 +2,9 @@
 
 Both front doors use it: handler.py (AWS Lambda, direct invoke and Function URL) and
 sagemaker_server.py (SageMaker hosting, /ping and /invocations). It knows nothing of
-either: it takes a decoded request body (bytes, str or an already-parsed object) and
-an optional route, and answers ``(status_code, json_body)``.
+either: it takes a decoded request body (bytes, str or an already-parsed object), a route
+and a method, and answers a ``Reply``: a status with a JSON body, or a stream of
+OpenAI server-sent events (``stream: true``).
 
 Environment (the contract in docs/CONTRACTS.md, "The GGUF runtime image"):
   MODEL_PATH          a local .gguf (baked into the image, or /opt/ml/model/<file> on
@@ -17,7 +18,9 @@ Environment (the contract in docs/CONTRACTS.md, "The GGUF runtime image"):
   MAX_TOKENS_DEFAULT  completion length when a request names none (default 256)
 Optional: MODEL_SHA256 (verify the file before loading), MODEL_NAME (the "model" field
 of responses; default the file name), N_BATCH (prompt batch, default 512),
-LLAMA_VERBOSE=1 (llama.cpp's own logging).
+LLAMA_VERBOSE=1 (llama.cpp's own logging), GENERATION_TIMEOUT_S (stop generating after this
+many seconds and answer with finish_reason "length" and a "cutoff" field; each tier sets it
+from the time its host allows an invocation).
 
 llama_cpp is imported when the model loads, not at import time, so a broken install
 becomes a clear load error in the response instead of a crashed runtime.
@@ -35,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 log = logging.getLogger("gguf_serving")
 
@@ -56,6 +59,7 @@ GGUF_MAGIC = b"GGUF"
 CHAT_ROUTES = frozenset({"/v1/chat/completions", "/chat/completions"})
 COMPLETION_ROUTES = frozenset({"/v1/completions", "/completions"})
 NEUTRAL_ROUTES = frozenset({"", "/", "/invocations", "/v1"})
+MODELS_ROUTES = frozenset({"/v1/models", "/models"})
 
 
 # ---------------------------------------------------------------------------- errors
@@ -90,6 +94,11 @@ class NotFoundError(ServingError):
     error_type = "not_found_error"
 
 
+class MethodNotAllowed(ServingError):
+    status = 405
+    error_type = "invalid_request_error"
+
+
 class ModelUnavailable(ServingError):
     """The model could not be found, fetched or loaded at cold start (HTTP 503)."""
 
@@ -114,6 +123,19 @@ def _env_int(environ: Mapping[str, str], name: str, default: int | None, *, mini
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _env_seconds(environ: Mapping[str, str], name: str) -> float | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not value > 0 or math.isinf(value):
+        raise ConfigError(f"{name}={raw} must be a positive number of seconds")
     return value
 
 
@@ -180,6 +202,7 @@ class RuntimeConfig:
     model_sha256: str | None = None
     model_name: str | None = None
     verbose: bool = False
+    generation_timeout_s: float | None = None
     fallback_model_dirs: tuple[str, ...] = FALLBACK_MODEL_DIRS
 
     @classmethod
@@ -202,6 +225,7 @@ class RuntimeConfig:
             model_sha256=sha256,
             model_name=environ.get("MODEL_NAME", "").strip() or None,
             verbose=environ.get("LLAMA_VERBOSE", "").strip().lower() in {"1", "true", "yes"},
+            generation_timeout_s=_env_seconds(environ, "GENERATION_TIMEOUT_S"),
             fallback_model_dirs=FALLBACK_MODEL_DIRS,
         )
 
@@ -341,6 +365,11 @@ class GenerationRequest:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    # None: free text; {} : any JSON object; otherwise the JSON schema the answer must follow
+    json_schema: dict[str, Any] | None = None
+    stream: bool = False
+    include_usage: bool = False
 
 
 def _is_int(value: Any) -> bool:
@@ -402,6 +431,101 @@ def _prompt(value: Any) -> str:
     return value
 
 
+# What each OpenAI request option does here. Every option is either honoured or refused with
+# a 400 naming it: an option dropped in silence gives an answer that looks fine and is not
+# what was asked (README, "Supported OpenAI options").
+HONOURED_OPTIONS = {
+    "common": ("model", "max_tokens", "temperature", "top_p", "stop", "seed", "presence_penalty",
+               "frequency_penalty", "logit_bias", "stream", "stream_options", "n", "user"),
+    "chat": ("messages", "max_completion_tokens", "response_format", "logprobs", "top_logprobs"),
+    "completion": ("prompt", "echo", "best_of", "logprobs", "suffix"),
+}
+# Options refused whatever their value (when not null), with the reason.
+REFUSED_OPTIONS = {
+    "tools": "tool calls are not supported by this runtime",
+    "tool_choice": "tool calls are not supported by this runtime",
+    "parallel_tool_calls": "tool calls are not supported by this runtime",
+    "functions": "function calls are not supported by this runtime",
+    "function_call": "function calls are not supported by this runtime",
+    "suffix": "insertion (a suffix after the completion) is not supported by this runtime",
+    "top_logprobs": "log probabilities are not supported: llama.cpp would have to keep the logits of "
+                    "every position (logits_all), n_ctx x vocabulary x 4 bytes of memory",
+}
+# Options accepted only at the value that changes nothing (OpenAI's default).
+NEUTRAL_VALUES = {
+    "n": (1, "one choice per request"),
+    "best_of": (1, "one candidate per request"),
+    "echo": (False, "the prompt is not echoed back"),
+    "logprobs": (None, "log probabilities are not supported: llama.cpp would have to keep the logits "
+                       "of every position (logits_all), n_ctx x vocabulary x 4 bytes of memory"),
+}
+# 'user' is metadata for the caller's own abuse tracking: nothing to honour here.
+
+
+def _check_options(body: Mapping[str, Any], kind: str) -> None:
+    allowed = set(HONOURED_OPTIONS["common"]) | set(HONOURED_OPTIONS[kind])
+    for name in body:
+        if name not in allowed:
+            raise RequestError(
+                f"unknown parameter '{name}' for {'chat completions' if kind == 'chat' else 'completions'}; "
+                f"supported: {', '.join(sorted(allowed - set(REFUSED_OPTIONS)))}", param=name)
+    for name, reason in REFUSED_OPTIONS.items():
+        if body.get(name) is not None:
+            raise RequestError(f"'{name}' is not supported: {reason}", param=name)
+    for name, (neutral, meaning) in NEUTRAL_VALUES.items():
+        value = body.get(name)
+        if value is None or value == neutral and type(value) is type(neutral):
+            continue
+        if name == "logprobs" and value is False:
+            continue
+        if neutral is None:
+            raise RequestError(f"'{name}' is not supported: {meaning}", param=name)
+        raise RequestError(f"'{name}' must be {json.dumps(neutral)} ({meaning}), got {json.dumps(value)}",
+                           param=name)
+
+
+def _logit_bias(value: Any) -> tuple[tuple[int, float], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise RequestError("'logit_bias' must be an object mapping token ids to a bias from -100 to 100",
+                           param="logit_bias")
+    biases = []
+    for token, bias in value.items():
+        try:
+            token_id = int(token)
+        except (TypeError, ValueError):
+            token_id = -1
+        if token_id < 0:
+            raise RequestError(f"'logit_bias' keys must be token ids (whole numbers), got {json.dumps(token)}",
+                               param="logit_bias")
+        if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
+            raise RequestError(f"'logit_bias' values must be numbers from -100 to 100, got {json.dumps(bias)}",
+                               param="logit_bias")
+        biases.append((token_id, float(bias)))
+    return tuple(biases)
+
+
+def _response_format(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {}
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        if not isinstance(schema, Mapping):
+            raise RequestError("'response_format' of type json_schema needs json_schema.schema, a JSON schema object",
+                               param="response_format")
+        return dict(schema)
+    raise RequestError("'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
+                       "{\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}",
+                       param="response_format")
+
+
 def parse_request(payload: Any, route: str | None = None) -> GenerationRequest:
     """Validate an OpenAI-shaped request body. ``payload`` is bytes/str JSON or a parsed object."""
     if isinstance(payload, (bytes, bytearray)):
@@ -437,12 +561,19 @@ def parse_request(payload: Any, route: str | None = None) -> GenerationRequest:
     if kind == "completion" and "prompt" not in body:
         raise RequestError("a completion request needs 'prompt'", param="prompt")
 
-    if body.get("stream"):
-        raise RequestError("streaming is not supported by this endpoint; omit 'stream' or set it to false",
-                           param="stream")
-    n = body.get("n", 1)
-    if n != 1:
-        raise RequestError(f"'n' must be 1 (one choice per request), got {json.dumps(n)}", param="n")
+    _check_options(body, kind)
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestError(f"'stream' must be true or false, got {json.dumps(stream)}", param="stream")
+    include_usage = False
+    stream_options = body.get("stream_options")
+    if stream_options is not None:
+        if not stream:
+            raise RequestError("'stream_options' is only allowed when 'stream' is true", param="stream_options")
+        if not isinstance(stream_options, Mapping) or set(stream_options) - {"include_usage"}:
+            raise RequestError("'stream_options' must be an object with only 'include_usage' (true or false)",
+                               param="stream_options")
+        include_usage = stream_options.get("include_usage") is True
 
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
     if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
@@ -477,6 +608,10 @@ def parse_request(payload: Any, route: str | None = None) -> GenerationRequest:
         seed=seed,
         presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
         frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
+        logit_bias=_logit_bias(body.get("logit_bias")),
+        json_schema=_response_format(body.get("response_format")) if kind == "chat" else None,
+        stream=bool(stream),
+        include_usage=include_usage,
     )
 
 
@@ -504,6 +639,7 @@ def budgeted_llama_class() -> type:
         deadline: float | None = None  # time.monotonic() after which generation stops
         deadline_hit = False
         last_prompt_tokens = 0
+        last_completion_tokens = 0
 
         def create_completion(self, prompt, *args, **kwargs):  # noqa: ANN001 - llama-cpp-python's signature
             if args:
@@ -534,7 +670,17 @@ def budgeted_llama_class() -> type:
                 if kwargs.get("stopping_criteria") is not None:
                     criteria.extend(kwargs["stopping_criteria"])
                 kwargs["stopping_criteria"] = criteria
+            self.last_completion_tokens = 0
             return super().create_completion(prompt, **kwargs)
+
+        def generate(self, *args, **kwargs):  # noqa: ANN002, ANN003 - llama-cpp-python's signature
+            # A streamed answer carries no usage from llama-cpp-python: count here what
+            # its own usage counts (every sampled token but end-of-generation).
+            vocab = self._model.vocab
+            for token in super().generate(*args, **kwargs):
+                if not llama_cpp.llama_vocab_is_eog(vocab, token):
+                    self.last_completion_tokens += 1
+                yield token
 
         def _past_deadline(self, _tokens, _logits) -> bool:
             if self.deadline is not None and time.monotonic() > self.deadline:
@@ -636,10 +782,8 @@ class Engine:
         llm.max_tokens_default = self.config.max_tokens_default
         return llm
 
-    def generate(self, request: GenerationRequest, *, deadline: float | None = None) -> dict[str, Any]:
-        """Run one request; ``deadline`` (time.monotonic()) ends generation early, as "length"."""
-        llm = self.load()
-        common = dict(
+    def _arguments(self, request: GenerationRequest, llm: Any) -> dict[str, Any]:
+        arguments: dict[str, Any] = dict(
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
@@ -651,29 +795,73 @@ class Engine:
             repeat_penalty=1.0,
             model=self.model_name,
         )
+        if request.logit_bias:
+            n_vocab = llm.n_vocab()
+            for token, _ in request.logit_bias:
+                if token >= n_vocab:
+                    raise RequestError(f"'logit_bias' names token {token}, but the vocabulary has "
+                                       f"{n_vocab} tokens (0..{n_vocab - 1})", param="logit_bias")
+            arguments["logit_bias"] = dict(request.logit_bias)
+        if request.json_schema is not None:
+            arguments["grammar"] = self._grammar(request.json_schema)
+        return arguments
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+        try:
+            if not schema:
+                return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        except Exception as exc:  # the converter raises plain exceptions on schemas it cannot express
+            raise RequestError(f"response_format.json_schema.schema cannot be turned into a grammar: {exc}",
+                               param="response_format") from exc
+
+    def _start(self, llm: Any, request: GenerationRequest, stream: bool) -> Any:
+        arguments = self._arguments(request, llm)
+        try:
+            if request.kind == "chat":
+                return llm.create_chat_completion(messages=list(request.messages), stream=stream, **arguments)
+            return llm.create_completion(request.prompt, stream=stream, **arguments)
+        except RequestError as exc:
+            if request.kind == "chat" and exc.param == "prompt":
+                exc.param = "messages"
+            raise
+        except ServingError:
+            raise
+        except ValueError as exc:
+            # llama-cpp-python's own checks (e.g. a chat template that rejects the
+            # roles) are about the request, not the server.
+            raise RequestError(str(exc)) from exc
+
+    def generate(self, request: GenerationRequest, *, deadline: float | None = None) -> dict[str, Any]:
+        """Run one request; ``deadline`` (time.monotonic()) ends generation early, as "length"."""
+        llm = self.load()
         with self._generate_lock:
             llm.deadline = deadline
             try:
-                if request.kind == "chat":
-                    result = llm.create_chat_completion(messages=list(request.messages), **common)
-                else:
-                    result = llm.create_completion(request.prompt, **common)
-            except RequestError as exc:
-                if request.kind == "chat" and exc.param == "prompt":
-                    exc.param = "messages"
-                raise
-            except ServingError:
-                raise
-            except ValueError as exc:
-                # llama-cpp-python's own checks (e.g. a chat template that rejects the
-                # roles) are about the request, not the server.
-                raise RequestError(str(exc)) from exc
+                result = self._start(llm, request, stream=False)
             finally:
                 llm.deadline = None
             if getattr(llm, "deadline_hit", False):
                 for choice in result["choices"]:
                     choice["finish_reason"] = "length"
+                result[CUTOFF_FIELD] = cutoff_note(deadline)
         return result
+
+    def stream(self, request: GenerationRequest, *, deadline: float | None = None) -> "TokenStream":
+        """Start one streamed request: everything that can fail on the request (validation,
+        context budget, grammar) fails here, before the first byte is sent."""
+        llm = self.load()
+        self._generate_lock.acquire()
+        try:
+            llm.deadline = deadline
+            chunks = self._start(llm, request, stream=True)
+            return TokenStream(self, llm, request, chunks, deadline)
+        except BaseException:
+            llm.deadline = None
+            self._generate_lock.release()
+            raise
 
     def health(self) -> dict[str, Any]:
         return {
@@ -685,6 +873,141 @@ class Engine:
             "threads": self.config.n_threads,
             **({"error": self.state.error.message} if self.state.error and not self.loaded else {}),
         }
+
+
+CUTOFF_FIELD = "cutoff"
+
+
+def cutoff_note(deadline: float | None) -> dict[str, Any]:
+    """Why an answer ended early: the caller sees finish_reason "length" and this field."""
+    return {"reason": "generation_timeout",
+            "message": "generation stopped at the runtime's time limit (GENERATION_TIMEOUT_S or the "
+                       "Lambda function timeout) so that the answer arrives before the caller's own timeout"}
+
+
+class TokenStream:
+    """The chunks of one streamed answer. Holds the engine's generation lock until it is
+    exhausted or closed (llama.cpp contexts are not thread-safe)."""
+
+    def __init__(self, engine: "Engine", llm: Any, request: GenerationRequest, chunks: Any,
+                 deadline: float | None):
+        self._engine, self._llm, self._request = engine, llm, request
+        self._chunks = iter(chunks)
+        self._deadline = deadline
+        self._closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            last = None
+            for chunk in self._chunks:
+                last = chunk
+                choices = chunk.get("choices") or []
+                if choices and choices[0].get("finish_reason") is not None and self._llm.deadline_hit:
+                    choices[0]["finish_reason"] = "length"
+                    chunk[CUTOFF_FIELD] = cutoff_note(self._deadline)
+                yield chunk
+            if self._request.include_usage and last is not None:
+                prompt_tokens = self._llm.last_prompt_tokens
+                completion_tokens = self._llm.last_completion_tokens
+                yield {"id": last["id"], "object": last["object"], "created": last["created"],
+                       "model": last["model"], "choices": [],
+                       "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}}
+        finally:
+            self.close()
+
+    def __del__(self) -> None:
+        # an answer dropped unread must not keep the model locked for the next request
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self._chunks, "close", None)
+        try:
+            if close is not None:
+                close()
+        finally:
+            self._llm.deadline = None
+            self._engine._generate_lock.release()
+
+
+def sse_event(data: Any) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode("utf-8") + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def sse_bytes(stream: TokenStream) -> Iterator[bytes]:
+    """OpenAI's server-sent events: one ``data:`` line per chunk, then ``data: [DONE]``.
+    A failure after the first byte cannot change the status any more: it is sent as an
+    error event (what OpenAI's own API does) and raised again for the front door to report."""
+    try:
+        for chunk in stream:
+            yield sse_event(chunk)
+    except ServingError as exc:
+        yield sse_event(exc.body())
+        raise
+    except Exception as exc:
+        log.exception("streamed generation failed")
+        yield sse_event(ServingError(f"internal error: {type(exc).__name__}: {exc}").body())
+        raise
+    yield SSE_DONE
+
+
+@dataclass
+class Reply:
+    """One answer of the runtime, for either front door: a status, headers and either a
+    JSON body or a stream of server-sent-event bytes."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    stream: TokenStream | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    error: ServingError | None = None
+
+    @property
+    def content_type(self) -> str:
+        return "text/event-stream" if self.stream is not None else "application/json"
+
+    def all_headers(self) -> dict[str, str]:
+        headers = {"content-type": self.content_type, **self.headers}
+        if self.stream is not None:
+            headers["cache-control"] = "no-cache"
+        return headers
+
+    def body_bytes(self) -> bytes:
+        """The whole answer at once (a stream is run to its end)."""
+        if self.stream is not None:
+            return b"".join(self.chunks())
+        return json.dumps(self.body).encode("utf-8")
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.stream is not None:
+            return sse_bytes(self.stream)
+        return iter([json.dumps(self.body).encode("utf-8")])
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
+def models_list(engine: "Engine") -> dict[str, Any]:
+    """GET /v1/models in OpenAI's shape: the one model this runtime serves."""
+    created = int(engine.state.path.stat().st_mtime) if engine.state.path is not None else int(time.time())
+    return {"object": "list", "data": [{"id": engine.model_name, "object": "model", "created": created,
+                                        "owned_by": "tierwise"}]}
+
+
+def deadline_for(config: "RuntimeConfig", outer_deadline: float | None = None) -> float | None:
+    """The time.monotonic() at which generation stops: GENERATION_TIMEOUT_S from now, or
+    the host's own deadline (Lambda's timeout), whichever comes first."""
+    deadlines = [d for d in (outer_deadline,) if d is not None]
+    if config.generation_timeout_s:
+        deadlines.append(time.monotonic() + config.generation_timeout_s)
+    return min(deadlines) if deadlines else None
 
 
 # ---------------------------------------------------------------------------- the shared entry point
@@ -710,17 +1033,44 @@ def reset_engine(engine: Engine | None = None) -> None:
         _engine = engine
 
 
-def handle(payload: Any, route: str | None = None, *, deadline: float | None = None,
-           engine: Engine | None = None) -> tuple[int, dict[str, Any]]:
-    """Answer one request body: (HTTP status, JSON-able body). Never raises."""
+def respond(payload: Any, route: str | None = None, *, method: str = "POST", deadline: float | None = None,
+            engine: Engine | None = None) -> Reply:
+    """Answer one request (either door). Never raises: a failure is a Reply with its
+    status and ``error`` set. ``deadline`` is the host's own (Lambda); the runtime's
+    GENERATION_TIMEOUT_S is applied here."""
     try:
         engine = engine or get_engine()
+        path = (route or "").split("?")[0].rstrip("/")
+        if method == "GET":
+            if path in MODELS_ROUTES:
+                engine.load()
+                return Reply(200, models_list(engine))
+            raise NotFoundError(f"no such route {route!r} for GET; GET /v1/models lists the model", code="not_found")
+        if method != "POST":
+            raise MethodNotAllowed(f"method {method} is not allowed; POST a completion request, GET /v1/models")
         request = parse_request(payload, route)
-        return 200, engine.generate(request, deadline=deadline)
+        deadline = deadline_for(engine.config, deadline)
+        if request.stream:
+            return Reply(200, stream=engine.stream(request, deadline=deadline))
+        result = engine.generate(request, deadline=deadline)
+        headers = {"x-tierwise-cutoff": "generation_timeout"} if CUTOFF_FIELD in result else {}
+        return Reply(200, result, headers=headers)
     except ServingError as exc:
         if exc.status >= 500:
             log.error("%s: %s", exc.error_type, exc.message)
-        return exc.status, exc.body()
+        return Reply(exc.status, exc.body(), error=exc)
     except Exception as exc:  # a bug must not take the sandbox down with it
         log.exception("unexpected error while serving a request")
-        return 500, ServingError(f"internal error: {type(exc).__name__}: {exc}").body()
+        error = ServingError(f"internal error: {type(exc).__name__}: {exc}")
+        return Reply(500, error.body(), error=error)
+
+
+def handle(payload: Any, route: str | None = None, *, deadline: float | None = None,
+           engine: Engine | None = None) -> tuple[int, dict[str, Any]]:
+    """Answer one non-streamed POST: (HTTP status, JSON-able body). Never raises."""
+    reply = respond(payload, route, deadline=deadline, engine=engine)
+    if reply.stream is not None:
+        reply.close()
+        error = RequestError("this entry point answers whole responses; set 'stream' to false", param="stream")
+        return error.status, error.body()
+    return reply.status, reply.body
