@@ -66,7 +66,7 @@ class Target:
             parts.append(f"a request within {self.max_seconds:g} s")
         if self.tokens_per_second_floor:
             parts.append(f"at least {self.tokens_per_second_floor:g} tokens/s")
-        return (" and ".join(parts) or "hard limits only") + f", {self.why}"
+        return f"{' and '.join(parts)}, {self.why}" if parts else self.why
 
     def contract(self) -> dict[str, Any]:
         return {"max_seconds": self.max_seconds, "tokens_per_second_floor": self.tokens_per_second_floor,
