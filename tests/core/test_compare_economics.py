@@ -38,3 +38,13 @@ def test_cost_is_a_step_function_of_volume_and_the_switch_to_self_hosting_is_fou
     assert all("seconds_per_request" in t for t in tiers.values() if t["feasible"])
     assert all(t["monthly_cost_usd"] is not None or t["known_monthly_cost_usd"] >= 0
                for t in tiers.values() if t["feasible"])
+
+
+def test_compare_takes_the_plans_policy_and_target():
+    assert compare_json("llama3-8b")["chosen_tier"] == "bedrock-on-demand"
+    assert compare_json("llama3-8b", "--hosting", "self")["chosen_tier"] == "sagemaker-gpu"
+    assert compare_json("llama3-8b", "--hosting", "self", "--batch")["chosen_tier"] == "lambda-gguf"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["compare", "llama3-8b", "--hosting", "cloud"]) == 2
+    assert err.getvalue() == "error: --hosting: one of auto, self, managed (got 'cloud')\n"

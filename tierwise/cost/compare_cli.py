@@ -35,8 +35,10 @@ def build_comparison(
     region: str,
     quant: str | None = None,
     context: int | None = None,
+    hosting: str = "auto",
 ) -> Comparison:
-    """Every tier for ``model`` from tierwise's placement, priced and compared."""
+    """Every tier for ``model`` from tierwise's placement, priced and compared; the chosen
+    tier is the one ``plan`` picks under ``hosting``."""
     from model_profiles.loader import load_profile
     from tierwise import placement as placement_mod
 
@@ -44,7 +46,7 @@ def build_comparison(
     check_quant_for_model(profile, quant)
     options = placement_mod.candidates(profile, quant, context, workload, region=region)
     try:
-        chosen = placement_mod.plan(profile, quant, context, workload, region=region).tier
+        chosen = placement_mod.plan(profile, quant, context, workload, region=region, hosting=hosting).tier
     except TierwiseError:
         chosen = None
     comparison = compare_tiers(options, workload, region, _speeds, chosen_tier=chosen, model=model)
@@ -319,6 +321,10 @@ def compare_command(
     output_tokens: int = OUTPUT,
     tokens_per_second_floor: float = FLOOR,
     max_concurrency: int = CONCURRENCY,
+    max_seconds: float = typer.Option(None, "--max-seconds", help="longest acceptable warm request (default 30 s)"),
+    batch: bool = typer.Option(False, "--batch", help="offline work: no interactive target, only hard limits"),
+    peak_factor: float = typer.Option(None, "--peak-factor", help="peak / average arrival rate (default 3)"),
+    hosting: str = typer.Option(None, "--hosting", help="auto, self or managed: the policy the chosen tier follows"),
 ) -> None:
     """Every feasible tier for MODEL side by side, where each wins, and the break-even traffic."""
     _check_format(fmt)
@@ -334,9 +340,17 @@ def compare_command(
         output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor,
         max_concurrency=max_concurrency,
+        max_seconds=max_seconds,
+        batch=batch or None,
+        peak_factor=peak_factor,
     )
     region = check_region(region or ctx.get("region") or "us-east-1")
-    comparison = build_comparison(model, workload, str(region), quant, context)
+    from tierwise.placement import HOSTING
+
+    policy = str(hosting or ctx.get("hosting") or "auto")
+    if policy not in HOSTING:
+        raise TierwiseError(f"--hosting: one of {', '.join(HOSTING)} (got {policy!r})")
+    comparison = build_comparison(model, workload, str(region), quant, context, hosting=policy)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":
