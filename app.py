@@ -10,7 +10,7 @@ from stacks.app_context import read
 from stacks.budget_guard import BudgetGuard
 from stacks.model_stack import ModelStack
 from tierwise.cost.budget import CONTEXT_KEY, parse_budget
-from tierwise.errors import TierwiseError
+from tierwise.errors import UserError, report
 
 
 def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
@@ -22,9 +22,8 @@ def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
         env = cdk.Environment(account=plans.account, region=plans.region) if plans.region else None
         for stack in plans.stacks:
             ModelStack(app, stack.stack_id, placement=stack.placement, env=env, **stack.options)
-    except TierwiseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except UserError as exc:
+        sys.exit(report(exc))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     if budget is not None and plans.stacks:
         guard = BudgetGuard(budget, workload=plans.stacks[0].placement.workload, region=plans.region)

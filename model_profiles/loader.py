@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import os
 from functools import cache
+from typing import Callable
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from model_profiles.schema import ModelProfile
-from tierwise.errors import TierwiseError
+from model_profiles.errors import ProfileError
 
 
 def catalogue_dir() -> Path:
@@ -20,7 +21,7 @@ def catalogue_dir() -> Path:
     if override:
         path = Path(override)
         if not path.is_dir():
-            raise TierwiseError(f"TIERWISE_CATALOGUE={override} is not a folder of model profiles")
+            raise ProfileError(f"TIERWISE_CATALOGUE={override} is not a folder of model profiles")
         return path
     return Path(__file__).resolve().parent / "catalogue"
 
@@ -30,14 +31,14 @@ def load_profile_file(path: str | Path) -> ModelProfile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise TierwiseError(f"cannot read model profile {path}: {exc.strerror}") from None
+        raise ProfileError(f"cannot read model profile {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise TierwiseError(f"{path.name}: malformed YAML{where}: {problem}") from None
+        raise ProfileError(f"{path.name}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise TierwiseError(f"{path.name}: a model profile must be a YAML mapping of fields")
+        raise ProfileError(f"{path.name}: a model profile must be a YAML mapping of fields")
     try:
         profile = ModelProfile.model_validate(data)
     except ValidationError as exc:
@@ -47,26 +48,26 @@ def load_profile_file(path: str | Path) -> ModelProfile:
         field = ".".join(str(p) for p in err["loc"]) or "(profile)"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         if err["type"] == "extra_forbidden":
-            raise TierwiseError(f"{path.name}: unknown field {field!r}{more}") from None
-        raise TierwiseError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
+            raise ProfileError(f"{path.name}: unknown field {field!r}{more}") from None
+        raise ProfileError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
     if profile.name != path.stem:
-        raise TierwiseError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
-    _check_recipes(profile, path)
+        raise ProfileError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
+    for check in _CHECKS:
+        check(profile, path)
     return profile
 
 
-def _check_recipes(profile: ModelProfile, path: Path) -> None:
-    """Recipe names are checked when the file is read, so a typo names the file and the field
-    instead of surfacing later as a bare 'unknown quantization' from `plan`."""
-    from tierwise.quant import check_recipe
+# Checks a layer above adds (tierwise registers its llama.cpp recipe names): the catalogue
+# imports nothing of tierwise, and a check runs when a file is read, so a typo names the file
+# and the field instead of surfacing later as a bare "unknown quantization" from `plan`.
+_CHECKS: list[Callable[[ModelProfile, Path], None]] = []
 
-    named = [("default_quant", profile.default_quant)] if profile.generative and profile.architecture else []
-    named += [(f"gguf.files.{recipe}", recipe) for recipe in (profile.gguf.files if profile.gguf else {})]
-    for field, recipe in named:
-        try:
-            check_recipe(recipe)
-        except TierwiseError as exc:
-            raise TierwiseError(f"{path.name}: field {field!r}: {exc}") from None
+
+def register_check(check: Callable[[ModelProfile, Path], None]) -> None:
+    """Run ``check(profile, path)`` on every profile read from now on (it raises to refuse)."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+        _catalogue.cache_clear()
 
 
 @cache
@@ -76,7 +77,7 @@ def _catalogue(directory: Path) -> dict[str, ModelProfile]:
         profile = load_profile_file(path)
         profiles[profile.name] = profile
     if not profiles:
-        raise TierwiseError(f"{directory} holds no model profiles: give a folder of <name>.yaml files")
+        raise ProfileError(f"{directory} holds no model profiles: give a folder of <name>.yaml files")
     return profiles
 
 
@@ -91,6 +92,6 @@ def load_profile(name: str, directory: str | Path | None = None) -> ModelProfile
         return catalogue[name]
     close = difflib.get_close_matches(name, list(catalogue), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise TierwiseError(
+    raise ProfileError(
         f"unknown model {name!r}; {hint}known models: {', '.join(sorted(catalogue))}"
     )

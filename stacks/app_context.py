@@ -25,7 +25,7 @@ from tierwise.workload import Workload
 
 KNOWN = (
     "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
-    "min_instances", "max_instances", "architecture", "hf_token_secret",
+    "min_instances", "max_instances", "architecture", "hf_token_secret", "hosting",
     "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints",
     "max_monthly_usd",  # read by app.py for the budget guard (tierwise.cost.budget)
     *Workload.model_fields,
@@ -148,7 +148,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     plan_args: dict[str, Any] = {"workload": workload, "commitment": commitment}
     if region:
         plan_args["region"] = region
-    for name in ("tier", "quant"):
+    for name in ("tier", "quant", "hosting"):
         if name in given:
             plan_args[name] = str(given[name])
     if "context" in given:

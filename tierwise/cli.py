@@ -18,7 +18,7 @@ from rich.table import Table
 from model_profiles import load_catalogue, load_profile
 from tierwise import chat_cli
 from tierwise.cost import cli as cost_cli
-from tierwise.errors import TierwiseError, usage_error_line
+from tierwise.errors import TierwiseError, UserError, report, usage_error_line
 from tierwise.placement import TIERS, Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
 from tierwise.validate import check_applicable, check_commitment, check_region, check_request_fits, check_volume, shown
@@ -144,6 +144,20 @@ def size_command(
         _print_estimate(est)
 
 
+def _performance(p: Placement) -> str:
+    parts = []
+    if p.seconds_per_request is not None:
+        parts.append(f"~{p.seconds_per_request:,.1f} s a request warm")
+    if p.tokens_per_second is not None:
+        parts.append(f"~{p.tokens_per_second:,.1f} tokens/s")
+    if p.time_to_first_token_s is not None:
+        parts.append(f"first token after ~{p.time_to_first_token_s:,.2f} s")
+    if p.cold_start_s:
+        parts.append(f"cold start ~{p.cold_start_s:,.0f} s")
+    cap = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in p.capacity.items())
+    return "performance: " + "; ".join(parts) + (f"\ncapacity: {cap}" if cap else "")
+
+
 def print_plan(p: Placement) -> None:
     console.print(f"[bold]{p.model}[/bold] -> [bold green]{p.tier}[/bold green]"
                   + (f" ({p.quant}, context {p.context:,})" if p.quant else "")
@@ -154,6 +168,13 @@ def print_plan(p: Placement) -> None:
     for k, v in p.settings.model_dump().items():
         settings.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
     console.print(settings)
+    if p.target:
+        t = p.target
+        parts = ([f"a request within {t['max_seconds']:g} s"] if t["max_seconds"] is not None else []) + (
+            [f"at least {t['tokens_per_second_floor']:g} tokens/s"] if t["tokens_per_second_floor"] else [])
+        console.print(f"requirement: {' and '.join(parts) or 'hard limits only'} ({t['why']}); hosting {p.hosting}",
+                      highlight=False)
+    console.print(_performance(p), highlight=False)
     console.print("why:", highlight=False)
     for r in p.reasons:
         console.print(f"  - {r}", highlight=False)
@@ -182,7 +203,13 @@ def plan_command(
     requests_per_month: Optional[int] = typer.Option(None, "--requests-per-month"),
     input_tokens: Optional[int] = typer.Option(None, "--input-tokens"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens"),
-    tokens_per_second_floor: Optional[float] = typer.Option(None, "--tokens-per-second-floor"),
+    tokens_per_second_floor: Optional[float] = typer.Option(
+        None, "--tokens-per-second-floor", help="slowest acceptable decode rate (default 5 for a generative task)"),
+    max_seconds: Optional[float] = typer.Option(
+        None, "--max-seconds", help="longest acceptable warm request (default 30 s for a generative task)"),
+    batch: bool = typer.Option(False, "--batch", help="offline work: no interactive target, only hard limits"),
+    peak_factor: Optional[float] = typer.Option(None, "--peak-factor", help="peak / average arrival rate (default 3)"),
+    hosting: str = typer.Option("auto", "--hosting", help="auto (cheapest, Bedrock included), self (tiers we host) or managed (Bedrock)"),
     max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency"),
     commitment: Optional[str] = typer.Option(None, "--commitment", help="Bedrock PT: OneMonth or SixMonths"),
     task: Optional[str] = typer.Option(None, "--task", help="what the model is for, e.g. classification: warns when a generative model is overkill"),
@@ -194,9 +221,10 @@ def plan_command(
     workload = make_workload(
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
+        max_seconds=max_seconds, batch=batch or None, peak_factor=peak_factor,
     )
     placement = plan(load_profile(model), quant=quant, context=context, workload=workload, tier=tier,
-                     commitment=commitment, region=region, task=task)
+                     commitment=commitment, region=region, task=task, hosting=hosting)
     check_applicable(placement, quant=quant, commitment=commitment)
     check_request_fits(placement)
     if as_json:
@@ -215,9 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         result = app(args=argv, prog_name="tierwise", standalone_mode=False)
-    except TierwiseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except UserError as exc:
+        return report(exc)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from tierwise.errors import TierwiseError
-from tierwise.facts import load
+from tierwise.facts import load, recipes
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def quant_type(name: str) -> QuantType:
 
 @cache
 def recipe_names() -> tuple[str, ...]:
-    return tuple(load("recipes")["recipes"])
+    return tuple(recipes().recipes)
 
 
 def check_recipe(name: str) -> str:
@@ -91,12 +91,12 @@ def tensor_type(
     "output", "token_embd_tied", "token_embd", ...). quantizable is False for 1-D tensors
     and norms, which keep source_type.
     """
-    data = load("recipes")
-    spec = data["recipes"][recipe]
+    data = recipes()
+    spec = data.recipes[recipe]
     if not quantizable:
         return source_type
-    base = spec["base"]
-    if not spec.get("quantized", True):
+    base = spec.base
+    if not spec.quantized:
         return base
     chosen = base
     if role in ("output", "token_embd_tied"):
@@ -104,20 +104,20 @@ def tensor_type(
         if row_length % k_block:
             return "Q8_0"
         return base if base == "Q8_0" else "Q6_K"
-    for rule in spec.get("rules", []):
-        if rule["tensor"] != role or layer is None:
+    for rule in spec.rules:
+        if rule.tensor != role or layer is None:
             continue
-        if "gqa_below" in rule and not gqa < rule["gqa_below"]:
+        if rule.gqa_below is not None and not gqa < rule.gqa_below:
             continue
-        if "gqa_at_least" in rule and not gqa >= rule["gqa_at_least"]:
+        if rule.gqa_at_least is not None and not gqa >= rule.gqa_at_least:
             continue
-        if _LAYER_SELECTORS[rule["layers"]](layer, layers):
-            chosen = rule["type"]
+        if _LAYER_SELECTORS[rule.layers](layer, layers):
+            chosen = rule.type
             break
-    large = data["large_model_attn_v"]
-    if role == "attn_v" and layers == large["layers"] and chosen in large["from"]:
-        chosen = large["to"]
-    return _fit_rows(chosen, row_length, data["fallback"])
+    large = data.large_model_attn_v
+    if role == "attn_v" and layers == large.layers and chosen in large.from_types:
+        chosen = large.to
+    return _fit_rows(chosen, row_length, data.fallback)
 
 
 def _fit_rows(type_name: str, row_length: int, fallback: dict[str, str]) -> str:
@@ -127,3 +127,15 @@ def _fit_rows(type_name: str, row_length: int, fallback: dict[str, str]) -> str:
     if lower and row_length % quant_type(lower).block_weights == 0:
         return lower
     return "F16"
+
+
+def check_profile_recipes(profile, path) -> None:
+    """The llama.cpp recipes a catalogue file names exist (registered with model_profiles'
+    loader by tierwise/__init__.py, so the error names the file and the field)."""
+    named = [("default_quant", profile.default_quant)] if profile.generative and profile.architecture else []
+    named += [(f"gguf.files.{recipe}", recipe) for recipe in (profile.gguf.files if profile.gguf else {})]
+    for field, recipe in named:
+        try:
+            check_recipe(recipe)
+        except TierwiseError as exc:
+            raise TierwiseError(f"{path.name}: field {field!r}: {exc}") from None

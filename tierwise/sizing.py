@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model_profiles.schema import Architecture, ModelProfile
 from tierwise.errors import TierwiseError
-from tierwise.facts import load
+from tierwise.facts import framework_runtime, gpu_runtime, llama_cpp_runtime, recipes
 from tierwise.gguf_header import GgufArray, shape_from_header
 from tierwise.quant import check_recipe, quant_type, tensor_type
 from tierwise.tensors import gguf_tensors
@@ -168,19 +168,19 @@ def llama_cpp_runtime_bytes(
     """Compute buffers and the serving process for llama.cpp on CPU, worst case: a prompt
     that fills the context. Coefficients are calibrated data (runtime_model.yaml).
     ffn_width is accepted for the record: the FFN intermediates are not live at the peak."""
-    rt = load("runtime_model")["llama_cpp"]
-    ubatch = min(rt["ubatch_tokens"], context)
-    scores = math.ceil(context * ubatch * attention_heads * rt["score_bytes_per_element"] * rt["score_buffers"])
-    mask = context * ubatch * rt["mask_bytes_per_element"]
-    activations = 4 * ubatch * rt["activation_embd_tensors"] * embedding_width
-    logits = 4 * vocabulary * rt["logits_rows"]
-    process = rt["process_baseline_bytes"] + rt["compute_fixed_bytes"]
+    rt = llama_cpp_runtime()
+    ubatch = min(rt.ubatch_tokens, context)
+    scores = math.ceil(context * ubatch * attention_heads * rt.score_bytes_per_element * rt.score_buffers)
+    mask = context * ubatch * rt.mask_bytes_per_element
+    activations = 4 * ubatch * rt.activation_embd_tensors * embedding_width
+    logits = 4 * vocabulary * rt.logits_rows
+    process = rt.process_baseline_bytes + rt.compute_fixed_bytes
     total = scores + mask + activations + logits + process
     steps = [
         f"runtime: attention scores of one {ubatch}-token ubatch against {context} positions x "
-        f"{attention_heads} heads x 4 bytes x {rt['score_buffers']:g} (scores and softmax overlap) "
+        f"{attention_heads} heads x 4 bytes x {rt.score_buffers:g} (scores and softmax overlap) "
         f"= {fmt_bytes(scores)}, + the mask {fmt_bytes(mask)} (a prompt that fills the context)",
-        f"runtime: activations 4 bytes x {ubatch} x {rt['activation_embd_tensors']} x {embedding_width} "
+        f"runtime: activations 4 bytes x {ubatch} x {rt.activation_embd_tensors} x {embedding_width} "
         f"= {fmt_bytes(activations)}; logits {fmt_bytes(logits)}",
         f"runtime: Python + llama.cpp process and graph buffers = {fmt_bytes(process)} "
         "(calibrated against measured peak RSS, see the README)",
@@ -190,7 +190,7 @@ def llama_cpp_runtime_bytes(
 
 def lambda_runtime_bytes() -> int:
     """What a Lambda adds to the serving process: the runtime client and boto3's S3 client."""
-    return load("runtime_model")["llama_cpp"]["lambda_runtime_bytes"]
+    return llama_cpp_runtime().lambda_runtime_bytes
 
 
 # --- GGUF file layout -------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def estimate_gguf_profile(
     gqa = arch.attention_heads // arch.kv_heads
     by_type: dict[str, int] = defaultdict(int)
     changed: dict[tuple[str, str], int] = defaultdict(int)
-    base = load("recipes")["recipes"][recipe]["base"]
+    base = recipes().recipes[recipe].base
     if profile.gguf is not None and profile.gguf.separate_output and arch.tied_embeddings:
         arch = arch.model_copy(update={"tied_embeddings": False})
     tensors = gguf_tensors(arch)
@@ -311,15 +311,15 @@ def estimate_gpu(
     bytes_per = nominal_bits(dtype) / 8
     weights = math.ceil(profile.parameters * bytes_per)
     kv = _kv_for_arch(arch, context, 2, batch)
-    gpu = load("runtime_model")["gpu"]
-    activations = 4 * gpu["batched_tokens"] * (4 * arch.embedding_width + 2 * arch.ffn_width)
+    gpu = gpu_runtime()
+    activations = 4 * gpu.batched_tokens * (4 * arch.embedding_width + 2 * arch.ffn_width)
     total = weights + kv + activations
     naive = weights
     steps = [
         f"weights: {profile.parameters:,} parameters x {bytes_per:g} bytes ({dtype}) = {fmt_bytes(weights)}",
         _kv_step(arch, context, "f16", kv, batch),
-        f"runtime: activations of one {gpu['batched_tokens']}-token forward pass = {fmt_bytes(activations)};"
-        f" plus {fmt_bytes(gpu['per_gpu_overhead_bytes'])} per GPU for CUDA, counted when GPUs are chosen",
+        f"runtime: activations of one {gpu.batched_tokens}-token forward pass = {fmt_bytes(activations)};"
+        f" plus {fmt_bytes(gpu.per_gpu_overhead_bytes)} per GPU for CUDA, counted when GPUs are chosen",
         f"total (before per-GPU overhead) = {fmt_bytes(total)}",
     ]
     return MemoryEstimate(
@@ -344,14 +344,14 @@ def estimate_framework(profile: ModelProfile, context: int | None = None) -> Mem
     arch = _require_arch(profile)
     context = check_context(profile, context)
     weights = profile.parameters * 4
-    rt = load("runtime_model")["cpu_framework"]
+    rt = framework_runtime()
     activations = 4 * context * (6 * arch.embedding_width + arch.ffn_width) + 4 * context * context * arch.attention_heads
-    runtime = rt["process_baseline_bytes"] + activations
+    runtime = rt.process_baseline_bytes + activations
     total = weights + runtime
     steps = [
         f"weights: {profile.parameters:,} parameters x 4 bytes (F32 in PyTorch) = {fmt_bytes(weights)}",
         "KV cache: none (an encoder classifies in one pass)",
-        f"runtime: framework process {fmt_bytes(rt['process_baseline_bytes'])} ({rt['source']}) + "
+        f"runtime: framework process {fmt_bytes(rt.process_baseline_bytes)} ({rt.source}) + "
         f"activations for one {context}-token input {fmt_bytes(activations)}",
         f"total = {fmt_bytes(total)}",
     ]

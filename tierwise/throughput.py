@@ -1,51 +1,100 @@
-"""How fast each tier generates: tokens/s for decode and prompt, and request duration.
+"""How fast each tier generates: tokens/s for decode and prompt, request duration, batching.
 
-Decode reads every weight once per token, so it is bandwidth bound; prompt processing is
-compute bound. The coefficients are data (tierwise/data/throughput.yaml) with their basis.
+Decode reads every weight once per token, so a stream is bandwidth bound; prompt processing
+and the extra sequences of a batch are compute bound. The coefficients are data
+(tierwise/data/throughput.yaml) and tests/core/test_speed_model.py holds the model to the
+published measurements in tierwise/data/throughput_measurements.yaml.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from tierwise.facts import load
+from tierwise.facts import gpu_family, speed_model
 
 
 @dataclass(frozen=True)
 class Speed:
+    """One stream's speed: decode and prompt tokens per second, and how that was reached."""
+
     decode_tokens_per_second: float
     prompt_tokens_per_second: float
     basis: str
 
+    def time_to_first_token(self, input_tokens: int) -> float:
+        return input_tokens / self.prompt_tokens_per_second
+
     def request_seconds(self, input_tokens: int, output_tokens: int) -> float:
-        return input_tokens / self.prompt_tokens_per_second + output_tokens / self.decode_tokens_per_second
+        return self.time_to_first_token(input_tokens) + output_tokens / self.decode_tokens_per_second
 
 
-def cpu_speed(*, vcpus: float, weights_bytes: int, kv_bytes_per_token_read: int, parameters: int) -> Speed:
-    cpu = load("throughput")["cpu"]
-    bandwidth = cpu["bandwidth_gbps_per_vcpu"] * 1e9 * vcpus
+# --- CPU (llama.cpp) ----------------------------------------------------------------------------
+
+
+def cpu_bandwidth_gbps(vcpus: float, *, per_vcpu_gbps: float, socket_gbps: float | None) -> float:
+    """Bandwidth llama.cpp's decode gets from `vcpus` threads: each thread's share, up to
+    what the socket's memory system delivers."""
+    cpu = speed_model().cpu
+    bandwidth = vcpus * per_vcpu_gbps
+    if socket_gbps is not None:
+        bandwidth = min(bandwidth, socket_gbps * cpu.socket_bandwidth_efficiency)
+    return bandwidth
+
+
+def cpu_prompt_tokens_per_second(vcpus: float, parameters: int) -> float:
+    return speed_model().cpu.prefill_gflops_per_vcpu * 1e9 * vcpus / (2 * parameters)
+
+
+def cpu_speed(
+    *, vcpus: float, weights_bytes: int, kv_bytes_per_token_read: int, parameters: int,
+    architecture: str = "x86_64",
+) -> Speed:
+    """A Lambda or serverless CPU with `vcpus` vCPUs running llama.cpp."""
+    cpu = speed_model().cpu
+    host = cpu.reference_hosts["lambda"]
+    ratio = cpu.arm64_speed_ratio if architecture == "arm64" else 1.0
+    bandwidth = cpu_bandwidth_gbps(vcpus, per_vcpu_gbps=cpu.bandwidth_gbps_per_vcpu * ratio,
+                                   socket_gbps=host.memory_bandwidth_gbps)
     per_token = weights_bytes + kv_bytes_per_token_read
-    decode = bandwidth / per_token
-    prompt = cpu["prefill_gflops_per_vcpu"] * 1e9 * vcpus / (2 * parameters)
-    basis = (
-        f"{vcpus:.2f} vCPU x {cpu['bandwidth_gbps_per_vcpu']} GB/s / {per_token / 1e9:.2f} GB read per token"
-    )
+    decode = bandwidth * 1e9 / per_token
+    prompt = cpu_prompt_tokens_per_second(vcpus, parameters) * ratio
+    basis = f"{vcpus:.2f} vCPU x {cpu.bandwidth_gbps_per_vcpu * ratio:g} GB/s / {per_token / 1e9:.2f} GB read per token"
     return Speed(decode, prompt, basis)
 
 
-def gpu_speed(*, family: str, gpu_count: int, weights_bytes: int, parameters: int) -> Speed:
-    t = load("throughput")["gpu"]
-    fam = load("gpu_instances")["families"][family]
-    bandwidth = fam["gpu_bandwidth_gbps"] * 1e9 * gpu_count * t["bandwidth_efficiency"]
-    decode = bandwidth / weights_bytes
-    prompt = t["prefill_tflops_per_gpu"][family] * 1e12 * gpu_count * 0.5 / (2 * parameters)
+# --- GPU (LMI / vLLM / TGI) -----------------------------------------------------------------------
+
+
+def gpu_step_seconds(
+    *, bandwidth_gbps: float, tflops: float, gpu_count: int, weights_bytes: int, parameters: int,
+    concurrency: int = 1,
+) -> float:
+    """Seconds for one decode step that gives each of `concurrency` sequences one token."""
+    g = speed_model().gpu
+    read = weights_bytes / (bandwidth_gbps * 1e9 * gpu_count * g.bandwidth_efficiency)
+    sync = g.tp_sync_seconds_per_extra_gpu * (gpu_count - 1)
+    extra = (concurrency - 1) * 2 * parameters / (tflops * 1e12 * g.batch_flops_efficiency * gpu_count ** speed_model().gpu.batch_spread_exponent)
+    return read + sync + extra
+
+
+def gpu_speed(*, family: str, gpu_count: int, weights_bytes: int, parameters: int, concurrency: int = 1) -> Speed:
+    """One stream's speed on `gpu_count` GPUs of `family` while `concurrency` streams share them."""
+    g = speed_model().gpu
+    fam = gpu_family(family)
+    tflops = g.prefill_tflops_per_gpu[family]
+    step = gpu_step_seconds(bandwidth_gbps=fam.gpu_bandwidth_gbps, tflops=tflops, gpu_count=gpu_count,
+                            weights_bytes=weights_bytes, parameters=parameters, concurrency=concurrency)
+    prompt = tflops * 1e12 * gpu_count * 0.5 / (2 * parameters)
     basis = (
-        f"{gpu_count} x {fam['gpu']} {fam['gpu_bandwidth_gbps']} GB/s x {t['bandwidth_efficiency']} "
+        f"{gpu_count} x {fam.gpu} {fam.gpu_bandwidth_gbps:g} GB/s x {g.bandwidth_efficiency} "
         f"/ {weights_bytes / 1e9:.1f} GB per token"
+        + (f", + {g.tp_sync_seconds_per_extra_gpu * 1000:g} ms all-reduce per extra GPU" if gpu_count > 1 else "")
+        + (f", {concurrency} streams batched" if concurrency > 1 else "")
     )
-    return Speed(decode, prompt, basis)
+    return Speed(1 / step, prompt, basis)
 
 
-def bedrock_speed(model_units: int = 1) -> Speed:
-    b = load("throughput")["bedrock"]
-    return Speed(b["output_tokens_per_second"], b["input_tokens_per_second"], b["source"])
+def bedrock_speed() -> Speed:
+    b = speed_model().bedrock
+    return Speed(b.output_tokens_per_second, b.input_tokens_per_second, b.source)

@@ -1,8 +1,19 @@
-"""The workload a deployment must serve: it can change which tier is cheapest."""
+"""The workload a deployment must serve, and the requirement it sets: both can change which
+tier is cheapest, and which tiers count at all."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+# The interactive target a generative task gets unless the user says otherwise (issue #9): a
+# whole chat answer within 30 s warm, and decode at least at reading speed. People read
+# ~200-300 words a minute, about 4-6 tokens a second at ~0.75 words per token; 5 tokens/s
+# keeps a streamed answer ahead of the reader.
+INTERACTIVE_MAX_SECONDS = 30.0
+INTERACTIVE_TOKENS_PER_SECOND = 5.0
 
 
 class Workload(BaseModel):
@@ -13,7 +24,50 @@ class Workload(BaseModel):
     requests_per_month: int = Field(30_000, ge=0, description="invocations per month")
     input_tokens: int = Field(500, gt=0, description="prompt tokens per request")
     output_tokens: int = Field(200, gt=0, description="generated tokens per request")
-    tokens_per_second_floor: float = Field(
-        0.0, ge=0, description="slowest acceptable decode rate; 0 accepts any tier"
+    tokens_per_second_floor: float | None = Field(
+        None, ge=0, description="slowest acceptable decode rate; None: 5 for an interactive generative task"
     )
-    max_concurrency: int = Field(5, ge=1, le=200, description="requests in flight at once")
+    # no tier runs a request longer than Lambda's 900 s: a longer target is --batch
+    max_seconds: float | None = Field(
+        None, gt=0, le=900, allow_inf_nan=False,
+        description="longest acceptable warm request; None: 30 s for an interactive generative task",
+    )
+    batch: bool = Field(False, description="offline work: no interactive target, only the tiers' hard limits")
+    peak_factor: float = Field(3.0, ge=1, le=1000, allow_inf_nan=False, description="peak arrival rate / average arrival rate")
+    max_concurrency: int = Field(5, ge=1, le=200, description="requests in flight at once (at least)")
+
+    def target(self, generative: bool) -> "Target":
+        """The latency requirement for a model of this kind under this workload."""
+        interactive = generative and not self.batch
+        max_s = self.max_seconds if self.max_seconds is not None else (INTERACTIVE_MAX_SECONDS if interactive else None)
+        floor = self.tokens_per_second_floor
+        if floor is None:
+            floor = INTERACTIVE_TOKENS_PER_SECOND if interactive else 0.0
+        given = self.max_seconds is not None or self.tokens_per_second_floor is not None
+        if given:
+            why = "the target asked for"
+        elif interactive:
+            why = "the default interactive target"
+        else:
+            why = "batch work: hard limits only" if generative else "a predictive task: hard limits only"
+        return Target(max_seconds=max_s, tokens_per_second_floor=floor, batch=not interactive, why=why)
+
+
+@dataclass(frozen=True)
+class Target:
+    max_seconds: float | None
+    tokens_per_second_floor: float
+    batch: bool
+    why: str
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_seconds is not None:
+            parts.append(f"a request within {self.max_seconds:g} s")
+        if self.tokens_per_second_floor:
+            parts.append(f"at least {self.tokens_per_second_floor:g} tokens/s")
+        return f"{' and '.join(parts)}, {self.why}" if parts else self.why
+
+    def contract(self) -> dict[str, Any]:
+        return {"max_seconds": self.max_seconds, "tokens_per_second_floor": self.tokens_per_second_floor,
+                "batch": self.batch, "why": self.why}

@@ -139,19 +139,35 @@ def test_malformed_and_mistyped_profiles(capsys, tmp_path, monkeypatch):
 
 
 def test_plan_json_contract(capsys):
-    code, out, _ = run(capsys, "plan", "llama3-70b", "--json")
+    code, out, _ = run(capsys, "plan", "llama3-70b", "--hosting", "self", "--json")
     assert code == 0
     data = json.loads(out)
-    assert {"model", "tier", "settings", "reasons", "rejected"} <= set(data)
+    assert {"model", "tier", "settings", "reasons", "rejected", "warnings", "runner_up", "monthly_cost_usd",
+            "time_to_first_token_s", "tokens_per_second", "seconds_per_request", "cold_start_s", "capacity"} <= set(data)
     assert data["tier"] == "sagemaker-gpu"
     assert {"instance_type", "gpu_count"} <= set(data["settings"])
+    assert {"instances", "min_instances", "max_instances"} <= set(data["capacity"])
     assert "lambda-gguf" in data["rejected"]
 
 
-def test_plan_text_shows_tier_settings_and_rejections(capsys):
-    code, out, _ = run(capsys, "plan", "llama3-8b", "--requests-per-month", "1000")
+def test_plan_latency_options_change_the_requirement(capsys):
+    code, out, _ = run(capsys, "plan", "llama3-8b", "--hosting", "self", "--batch", "--json")
     assert code == 0
-    assert "lambda-gguf" in out and "memory_mb" in out and "not chosen" in out
+    data = json.loads(out)
+    assert data["tier"] == "lambda-gguf" and data["target"]["batch"] is True
+    assert data["seconds_per_request"] > 30 and data["capacity"]["peak_concurrency"] >= 1
+    code, out, _ = run(capsys, "plan", "tinyllama-1.1b", "--max-seconds", "5", "--json")
+    assert json.loads(out)["tier"] != "lambda-gguf"
+    code, out, _ = run(capsys, "plan", "tinyllama-1.1b", "--peak-factor", "10", "--json")
+    assert json.loads(out)["capacity"]["peak_factor"] == 10
+    code, _, err = run(capsys, "plan", "tinyllama-1.1b", "--peak-factor", "0.5")
+    assert code == 2 and err.startswith("error: --peak-factor")
+
+
+def test_plan_text_shows_tier_settings_and_rejections(capsys):
+    code, out, _ = run(capsys, "plan", "tinyllama-1.1b", "--requests-per-month", "1000")
+    assert code == 0
+    assert "lambda-gguf" in out and "memory_mb" in out and "not chosen" in out and "performance:" in out
 
 
 def test_console_script_runs_without_traceback():

@@ -23,7 +23,7 @@ from stacks.app_context import KNOWN, read
 from tests.core.raw_gguf import llama_header, write_gguf
 from tests.gguf_factory import write_tiny_llama
 from tierwise.cli import main
-from tierwise.errors import TierwiseError
+from tierwise.errors import TierwiseError, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_PROFILE = (ROOT / "model_profiles" / "catalogue" / "llama3-8b.yaml").read_text()
@@ -103,9 +103,10 @@ CLI_CASES = {
     "region-upper-case": (["plan", "llama3-8b", "--region", "US-EAST-1"], {}, ["'US-EAST-1'", "did you mean"]),
     "cost-diff-region-mars": (["cost", "diff", "models", "models", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "refresh-prices-region": (["refresh-prices", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
-    "plan-commitment-on-lambda": (["plan", "llama3-8b", "--commitment", "SixMonths"], {},
+    "plan-commitment-on-lambda": (["plan", "tinyllama-1.1b", "--commitment", "SixMonths"], {},
                                   ["--commitment SixMonths", "bedrock-provisioned only", "lambda-gguf"]),
-    "plan-quant-on-gpu": (["plan", "llama3-70b", "--quant", "Q4_K_M"], {}, ["--quant Q4_K_M", "sagemaker-gpu", "BF16"]),
+    "plan-quant-on-gpu": (["plan", "llama3-70b", "--hosting", "self", "--quant", "Q4_K_M"], {},
+                          ["--quant Q4_K_M", "sagemaker-gpu", "BF16"]),
     "plan-absurd-prompt": (["plan", "llama3-8b", "--input-tokens", "20000000"], {}, ["20000000", "at most 10,000,000"]),
     "cost-absurd-volume": (["cost", "models", "--requests-per-month", str(10**13)], {},
                            [str(10**13), "at most 1,000,000,000,000"]),
@@ -123,7 +124,7 @@ CLI_CASES = {
     "size-gguf-vocab-only": (["size", "--gguf", "vocab-only.gguf"], {}, ["holds no tensors", "model file"]),
     "size-gguf-context-above": (["size", "--gguf", "tiny.gguf", "--context", "4096"], {}, ["4096", "maximum of 1024"]),
     "size-gguf-context-zero": (["size", "--gguf", "tiny.gguf", "--context", "0"], {}, ["(got 0)", "positive"]),
-    "plan-request-beyond-context": (["plan", "llama3-8b", "--input-tokens", "5000", "--context", "2048"], {},
+    "plan-request-beyond-context": (["plan", "llama3-8b", "--hosting", "self", "--input-tokens", "5000", "--context", "2048"], {},
                                     ["5,200 tokens do not fit the 2,048-token context", "--context (up to llama3-8b's 8,192)"]),
     "plan-floor-infinite": (["plan", "llama3-8b", "--tokens-per-second-floor", "inf"], {}, ["inf", "at most 10,000"]),
     "plan-floor-nan": (["plan", "llama3-8b", "--tokens-per-second-floor", "nan"], {}, ["(got nan)", "greater than or equal to 0"]),
@@ -182,9 +183,9 @@ APP_CASES = {
     "model-uri-folder": ({"model": "llama3-8b", "model_uri": "models"}, ["'models' is a folder", "s3://"]),
     "model-uri-https": ({"model": "llama3-8b", "model_uri": "https://example.com/m.gguf"}, ["no such file", "s3://"]),
     "region-typo": ({"model": "llama3-8b", "region": "eu-west-9"}, ["'eu-west-9'", "did you mean eu-west-"]),
-    "commitment-on-lambda": ({"model": "llama3-8b", "commitment": "OneMonth"},
+    "commitment-on-lambda": ({"model": "tinyllama-1.1b", "commitment": "OneMonth"},
                              ["-c commitment OneMonth", "lambda-gguf", "-c tier=bedrock-provisioned"]),
-    "quant-on-gpu": ({"model": "llama3-70b", "quant": "Q8_0"}, ["-c quant Q8_0", "sagemaker-gpu"]),
+    "quant-on-gpu": ({"model": "llama3-70b", "hosting": "self", "quant": "Q8_0"}, ["-c quant Q8_0", "sagemaker-gpu"]),
     "absurd-output": ({"model": "llama3-8b", "output_tokens": "99999999"}, ["-c output_tokens", "at most 10,000,000"]),
     "request-beyond-context": ({"model": "llama3.2-1b", "input_tokens": "3000", "context": "2048"},
                                ["-c input_tokens 3,000 + -c output_tokens 200", "-c context"]),
@@ -193,7 +194,7 @@ APP_CASES = {
                              ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
     "instances-beyond-int32": ({"model": "llama3-70b", "max_instances": str(10**400)},
                                ["-c max_instances", "at most 2,147,483,647", "(401 characters)"]),
-    "model-uri-another-model": ({"model": "llama3-8b", "model_uri": "tiny.gguf"},
+    "model-uri-another-model": ({"model": "llama3-8b", "hosting": "self", "batch": "true", "model_uri": "tiny.gguf"},
                                 ["'tiny.gguf' holds a llama model with 2 layers, 64 wide",
                                  "llama3-8b is llama with 32 layers, 4096 wide"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
@@ -245,8 +246,8 @@ def test_cdk_app_bad_context_is_one_line_exit_2_and_nothing_written(workspace, m
 def test_cdk_own_context_keys_and_every_tierwise_key_are_accepted(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     recommended = json.loads((ROOT / "cdk.json").read_text())["context"]
-    plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "model_uri": "s3://models-1/l.gguf"},
-                 environ={})
+    plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "hosting": "self", "batch": "true",
+                  "model_uri": "s3://models-1/l.gguf"}, environ={})
     assert [s.placement.model for s in plans.stacks] == ["llama3-8b"]
     assert plans.stacks[0].options["model_uri"] == "s3://models-1/l.gguf"
 
@@ -313,7 +314,8 @@ def test_every_volume_bound_says_why_and_where_from():
     assert set(bounds["max"]) <= set(Workload.model_fields)
     assert data["checked"] and len(data["checked"]) == 10
     for name, limit in bounds["max"].items():
-        assert limit > Workload.model_fields[name].default  # the defaults are far inside
+        default = Workload.model_fields[name].default
+        assert default is None or limit > default  # the defaults are far inside (None: set by the target)
         assert bounds["why"][name].strip() and bounds["source"][name].startswith("https://")
 
 
@@ -364,7 +366,7 @@ def test_any_context_values_plan_or_give_one_line(model, context):
     context.setdefault("model", model)
     try:
         plans = read(context, environ={})
-    except TierwiseError as exc:
+    except UserError as exc:
         assert str(exc) and "\n" not in str(exc)
     else:
         assert plans.stacks

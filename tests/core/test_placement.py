@@ -38,41 +38,65 @@ def test_settings_contract_per_tier(plans):
                 assert required[tier] <= set(option.settings.model_dump()), (name, tier)
 
 
-def test_small_and_mid_models_run_on_lambda_with_memory_that_fits(plans):
-    # qwen2.5-0.5b is not in the list: with every SageMaker price line known in us-east-1 its
-    # 1,024 MB serverless endpoint is cheaper than Lambda, and placement ranks by cost
-    # (tests/cost/test_placement_cost_property.py checks that ranking).
-    for name in ("llama3-8b", "phi3-mini", "llama3.2-1b", "llama3.2-3b", "tinyllama-1.1b", "gemma2-2b", "mistral-7b"):
+def test_small_models_run_on_lambda_with_memory_sized_for_speed(plans):
+    # Lambda bills GB-seconds and a vCPU comes with every 1,769 MB, so more memory finishes a
+    # request sooner for the same money: the plan takes the most memory when it costs no more
+    for name in ("llama3.2-1b", "qwen2.5-0.5b", "tinyllama-1.1b"):
         p = plans[name]
         assert p.tier == "lambda-gguf", (name, p.rejected)
         s = p.settings.model_dump()
-        assert 1769 <= s["memory_mb"] <= 10240
         assert s["memory_mb"] * 1024**2 >= p.memory.total_bytes * 1.1
-        assert s["threads"] == max(1, int(min(6, s["memory_mb"] / 1769)))
+        assert s["memory_mb"] == 10240 and s["threads"] == 5
+        assert s["architecture"] == "arm64" and any("linux/arm64" in r for r in p.reasons)
+        assert p.seconds_per_request <= 30 and p.tokens_per_second >= 5
 
 
-def test_llama3_8b_plan_numbers(plans):
-    p = plans["llama3-8b"]
+def test_lambda_memory_is_the_cheapest_per_request_that_meets_the_target():
+    from tierwise.cost.estimates import estimate_tier_cost
+
+    p = plan(load_profile("tinyllama-1.1b"), tier="lambda-gguf")
+    smaller = p.settings.model_copy(update={"memory_mb": 4096, "vcpus": round(4096 / 1769, 2)})
+    slower = p.seconds_per_request * p.settings.memory_mb / 4096
+    big = estimate_tier_cost("lambda-gguf", p.settings, p.profile, p.workload, "us-east-1", None,
+                             seconds_per_request=p.seconds_per_request)
+    small = estimate_tier_cost("lambda-gguf", smaller, p.profile, p.workload, "us-east-1", None,
+                               seconds_per_request=slower)
+    assert big.monthly_usd <= small.monthly_usd * 1.005
+
+
+def test_llama3_8b_plan_numbers():
+    p = plan(load_profile("llama3-8b"), tier="lambda-gguf", workload=Workload(batch=True))
     assert p.quant == "Q4_K_M" and p.context == 4096
-    # 4.58 GiB weights + 0.5 GiB KV + runtime, +10%
-    assert 6000 < p.settings.memory_mb < 7000
+    # 4.58 GiB weights + 0.5 GiB KV + runtime, +10%, fits; sized up to 10,240 MB for speed
+    assert p.memory.total_bytes * 1.1 < 6500 * 1024**2 and p.settings.memory_mb == 10240
     assert p.settings.gguf_file.endswith(".gguf")
 
 
-def test_70b_goes_to_a_gpu_instance_with_enough_memory(plans):
-    p = plans["llama3-70b"]
+def test_a_cpu_that_misses_the_interactive_target_is_rejected_with_the_figures(plans):
+    p = plans["llama3-8b"]
+    assert p.tier != "lambda-gguf"
+    assert "over the 30 s target" in p.rejected["lambda-gguf"]
+    batch = plan(load_profile("llama3-8b"), workload=Workload(batch=True), hosting="self")
+    assert batch.tier == "lambda-gguf" and batch.target["batch"] is True
+
+
+def test_70b_hosted_goes_to_a_gpu_instance_with_enough_memory():
+    p = plan(load_profile("llama3-70b"), hosting="self")
     assert p.tier == "sagemaker-gpu"
     s = p.settings.model_dump()
     assert s["gpu_count"] * s["gpu_memory_gb"] * 1024**3 * 0.9 > p.memory.total_bytes
     assert s["tensor_parallel_degree"] == s["gpu_count"]
     assert "Lambda allows at most 10,240 MB" in p.rejected["lambda-gguf"]
     assert "at most 6,144 MB" in p.rejected["sagemaker-serverless"]
+    assert "--hosting self keeps to tiers we host" in p.rejected["bedrock-on-demand"]
+    assert any(w.startswith("bedrock-on-demand would cost $") for w in p.warnings)
 
 
-def test_405b_is_too_large_for_any_instance_and_goes_to_bedrock(plans):
+def test_405b_at_fp8_goes_to_h100s_because_bedrock_retired_it(plans):
     p = plans["llama3.1-405b"]
-    assert p.tier.startswith("bedrock")
-    assert "largest instance" in p.rejected["sagemaker-gpu"]
+    assert p.tier == "sagemaker-gpu"
+    assert p.settings.instance_type == "ml.p5.48xlarge" and p.settings.serving_dtype == "FP8"
+    assert "EOL" in p.rejected["bedrock-on-demand"]
 
 
 def test_closed_model_goes_to_bedrock(plans):
@@ -87,15 +111,17 @@ def test_predictive_task_goes_to_the_smallest_cpu_tier(plans):
     p = plans["distilbert-sst2"]
     assert p.tier == "sagemaker-serverless"
     assert p.settings.container == "huggingface-cpu"
-    assert p.settings.memory_mb in (1024, 2048, 3072)
+    assert p.tokens_per_second is None and p.seconds_per_request < 5
     assert "predictive" in p.reasons[0]
+    assert "priced per request" in " ".join(p.reasons)
+    assert "text-generation container" in p.rejected["sagemaker-gpu"]
     assert "generative" in p.rejected["lambda-gguf"]
 
 
 def test_forced_tier_and_infeasible_forced_tier():
     p = plan(load_profile("llama3-8b"), tier="sagemaker-gpu")
     assert p.tier == "sagemaker-gpu" and p.settings.instance_type.startswith("ml.")
-    assert p.rejected["lambda-gguf"] == "feasible, but --tier asked for sagemaker-gpu"
+    assert p.rejected["bedrock-on-demand"] == "feasible, but --tier asked for sagemaker-gpu"
     with pytest.raises(TierwiseError, match=r"tier lambda-gguf cannot serve llama3-70b: needs [\d,]+ MB .* at most 10,240 MB"):
         plan(load_profile("llama3-70b"), tier="lambda-gguf")
     with pytest.raises(TierwiseError, match="unknown tier 'ec2'"):
@@ -103,24 +129,24 @@ def test_forced_tier_and_infeasible_forced_tier():
 
 
 def test_quant_and_context_change_the_memory():
-    small = plan(load_profile("llama3-8b"), quant="Q4_K_M", context=1024)
-    big = plan(load_profile("llama3-8b"), quant="Q5_K_M", context=8192)
-    assert small.settings.memory_mb < big.settings.memory_mb
-    assert big.tier == "lambda-gguf" and big.settings.n_ctx == 8192
+    small = plan(load_profile("llama3-8b"), quant="Q4_K_M", context=1024, tier="lambda-gguf", workload=Workload(batch=True))
+    big = plan(load_profile("llama3-8b"), quant="Q5_K_M", context=8192, tier="lambda-gguf", workload=Workload(batch=True))
+    assert small.memory.total_bytes < big.memory.total_bytes
+    assert big.settings.n_ctx == 8192
 
 
 def test_tokens_per_second_floor_moves_a_model_off_cpu():
-    slow_ok = plan(load_profile("llama3-8b"))
-    fast = plan(load_profile("llama3-8b"), workload=Workload(tokens_per_second_floor=15))
+    slow_ok = plan(load_profile("tinyllama-1.1b"))
+    fast = plan(load_profile("tinyllama-1.1b"), workload=Workload(tokens_per_second_floor=40))
     assert slow_ok.tier == "lambda-gguf"
-    assert fast.tier == "sagemaker-gpu"
+    assert fast.tier != "lambda-gguf"
     assert "floor" in fast.rejected["lambda-gguf"]
 
 
 def test_workload_is_an_input():
-    long_answers = Workload(output_tokens=4000, input_tokens=4000)
-    p = plan(load_profile("phi3-mini"), workload=long_answers)
-    assert "serverless invocations end at 60 s" in p.rejected["sagemaker-serverless"] or p.tier != "sagemaker-serverless"
+    long_answers = Workload(output_tokens=4000, input_tokens=4000, batch=True)
+    p = plan(load_profile("phi3-mini"), workload=long_answers, hosting="self")
+    assert "the tier stops at 60 s" in p.rejected["sagemaker-serverless"]
 
 
 def test_custom_bedrock_model_needs_provisioned_throughput():
@@ -139,11 +165,17 @@ def test_custom_bedrock_model_needs_provisioned_throughput():
         plan(custom, commitment="TwoYears")
 
 
-def test_a_cheaper_bedrock_tier_set_aside_by_policy_is_named_in_a_warning():
-    p = plan(load_profile("llama3-8b"))
-    assert p.tier == "lambda-gguf"
-    warning = next(w for w in p.warnings if w.startswith("bedrock-on-demand would cost $"))
-    assert "--tier bedrock-on-demand" in warning
+def test_hosting_auto_includes_bedrock_on_demand_and_self_says_what_it_costs():
+    auto = plan(load_profile("llama3-8b"))
+    assert auto.tier == "bedrock-on-demand" and auto.hosting == "auto"
+    own = plan(load_profile("llama3-8b"), hosting="self")
+    assert own.tier in ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu")
+    warning = next(w for w in own.warnings if w.startswith("bedrock-on-demand would cost $"))
+    assert "--tier bedrock-on-demand" in warning and "more under --hosting self" in warning
+    managed = plan(load_profile("llama3-8b"), hosting="managed")
+    assert managed.tier == "bedrock-on-demand"
+    with pytest.raises(TierwiseError, match="unknown hosting 'cloud'"):
+        plan(load_profile("llama3-8b"), hosting="cloud")
 
 
 def test_a_generative_model_for_a_predictive_task_gets_a_warning():
@@ -153,3 +185,47 @@ def test_a_generative_model_for_a_predictive_task_gets_a_warning():
     assert not any("planned for" in w for w in plan(load_profile("llama3-8b"), task="chat").warnings)
     with pytest.raises(TierwiseError, match="unknown task 'mowing'"):
         plan(load_profile("llama3-8b"), task="mowing")
+
+
+def test_gpu_facts_shape_the_gpu_choice():
+    gemma = plan(load_profile("gemma2-2b"), tier="sagemaker-gpu")
+    assert not gemma.settings.instance_type.startswith("ml.g4dn")
+    assert any("not ml.g4dn" in r and "vllm-project/vllm/issues/7464" in r for r in gemma.reasons)
+    t4 = plan(load_profile("llama3.2-3b"), tier="sagemaker-gpu")
+    if t4.settings.instance_type.startswith("ml.g4dn"):
+        assert t4.settings.serving_dtype == "F16"  # Turing has no bfloat16
+    llama = plan(load_profile("llama3-8b"), tier="sagemaker-gpu")
+    assert any("JumpStart deploys meta-textgeneration-llama-3-8b-instruct to ml.g5.12xlarge" in r for r in llama.reasons)
+    assert any("23,034 MiB usable" in r or "23,028 MiB usable" in r for r in llama.reasons)
+
+
+def test_the_gpu_tier_keeps_sagemakers_60_second_invocation_limit():
+    long = Workload(input_tokens=500, output_tokens=4000, batch=True)
+    with pytest.raises(TierwiseError, match="the tier stops at 60 s"):
+        plan(load_profile("llama3-70b"), tier="sagemaker-gpu", workload=long)
+
+
+def test_capacity_grows_with_load_and_peak_factor():
+    quiet = plan(load_profile("llama3-8b"), tier="sagemaker-gpu", workload=Workload(requests_per_month=30_000))
+    busy = plan(load_profile("llama3-8b"), tier="sagemaker-gpu", workload=Workload(requests_per_month=30_000_000))
+    spiky = plan(load_profile("llama3-8b"), tier="sagemaker-gpu",
+                 workload=Workload(requests_per_month=30_000_000, peak_factor=6))
+    assert quiet.capacity["instances"] == 1
+    assert busy.settings.max_instances > quiet.settings.max_instances
+    assert spiky.settings.max_instances > busy.settings.max_instances
+    assert spiky.settings.min_instances == busy.settings.min_instances  # the average load is the same
+    assert busy.monthly_cost_usd is None or busy.monthly_cost_usd > quiet.monthly_cost_usd
+
+
+def test_lambda_concurrency_past_the_default_quota_is_a_warning():
+    p = plan(load_profile("tinyllama-1.1b"), tier="lambda-gguf", workload=Workload(requests_per_month=300_000_000))
+    assert p.capacity["peak_concurrency"] > 1000
+    assert any("'Concurrent executions'" in w for w in p.warnings)
+
+
+def test_bedrock_on_demand_quota_and_lifecycle():
+    nova = plan(load_profile("nova-pro"), workload=Workload(requests_per_month=10_000_000, input_tokens=2000, output_tokens=100))
+    assert nova.tier == "bedrock-provisioned" and nova.settings.model_id == "amazon.nova-pro-v1:0:24k"
+    assert "default on-demand quotas" in nova.rejected["bedrock-on-demand"]
+    eol = candidates(load_profile("llama3.2-1b"))["bedrock-on-demand"]
+    assert isinstance(eol, str) and "EOL" in eol

@@ -70,3 +70,15 @@ def test_fused_qkv_and_70b_attn_v():
     # 80 layers: attn_v at Q4_K becomes Q5_K
     assert _t("Q4_K_M", "attn_v", 11, layers=80) == "Q5_K"  # (11 - 10) % 3 != 2: not a more-bits layer
     assert _t("Q4_K_M", "attn_v", 0, layers=80) == "Q6_K"
+
+
+def test_every_recipe_rule_names_a_layer_selector_and_a_known_type():
+    from tierwise.facts import recipes
+    from tierwise.quant import _LAYER_SELECTORS, quant_types
+
+    data = recipes()
+    for name, recipe in data.recipes.items():
+        assert recipe.base in quant_types(), name
+        for rule in recipe.rules:
+            assert rule.layers in _LAYER_SELECTORS, (name, rule)
+            assert rule.type in quant_types(), (name, rule)

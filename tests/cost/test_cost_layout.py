@@ -16,7 +16,8 @@ def test_the_template_review_imports_neither_placement_nor_the_catalogue_nor_cdk
         "import sys\n"
         + "".join(f"import tierwise.cost.{m}\n" for m in REVIEW_MODULES)
         + "bad = sorted(m for m in sys.modules if m.startswith(('tierwise.placement', 'tierwise.throughput',"
-        " 'tierwise.sizing', 'model_profiles', 'aws_cdk', 'stacks', 'tiers')))\n"
+        # model_profiles.errors (the exception tierwise.errors re-raises) is not the catalogue
+        " 'tierwise.sizing', 'model_profiles.loader', 'model_profiles.schema', 'aws_cdk', 'stacks', 'tiers')))\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -40,11 +40,15 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("node is needed to synthesize CDK stacks")
     root = tmp_path_factory.mktemp("apps")
     return {
-        "ctx4k": _synth(root / "ctx4k", model="qwen2.5-7b", context="4096"),
-        "ctx32k": _synth(root / "ctx32k", model="qwen2.5-7b", context="32768"),
+        # batch work hosted by us keeps the 7B model on Lambda (interactive, it needs a GPU)
+        "ctx4k": _synth(root / "ctx4k", model="qwen2.5-7b", context="4096", **LAMBDA_7B),
+        "ctx32k": _synth(root / "ctx32k", model="qwen2.5-7b", context="32768", **LAMBDA_7B),
         "lambda": _synth(root / "lambda", model="qwen2.5-0.5b", tier="lambda-gguf"),
         "serverless": _synth(root / "serverless", model="qwen2.5-0.5b", tier="sagemaker-serverless"),
     }
+
+
+LAMBDA_7B = {"hosting": "self", "batch": "true"}
 
 
 def _template(cdk_out: Path, stack: str) -> dict:
@@ -82,7 +86,10 @@ def test_diff_of_a_context_change_is_the_lambda_change_worked_by_hand(apps, book
     [changed] = project["diff"]["resources"]
     assert changed["resourceType"] == "AWS::Lambda::Function" and changed["metadata"]["change"] == "changed"
     assert float(changed["monthlyCost"]) == pytest.approx(expected, rel=1e-6)
-    assert {c["name"] for c in changed["costComponents"]} >= {"Duration (x86_64)"}
+    arch = _template(apps["ctx32k"], stack)["Metadata"]["tierwise"].get("architecture") or next(
+        r["Properties"].get("Architectures", ["x86_64"])[0] for r in _template(apps["ctx32k"], stack)["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("PackageType") == "Image")
+    assert {c["name"] for c in changed["costComponents"]} >= {f"Duration ({arch})"}
 
     text = "\n".join(diff_lines(data, width=80))
     assert f"~ {changed['name']}  (AWS::Lambda::Function)" in text
@@ -99,13 +106,13 @@ def test_the_review_of_a_tierwise_stack_prices_request_time_as_placement_did(app
     from tierwise.cost.estimates import estimate_tier_cost
     from tierwise.placement import plan
 
-    placed = plan(load_profile("qwen2.5-7b"), context=4096)
+    placed = plan(load_profile("qwen2.5-7b"), context=4096, hosting="self", workload=W.model_copy(update={"batch": True}))
     estimate = estimate_tier_cost(placed.tier, placed.settings, placed.profile, W, "us-east-1",
                                   placed.tokens_per_second, prompt_tokens_per_second=placed.prompt_tokens_per_second,
                                   prices=book)
     report = review(apps["ctx4k"], W, prices=book)
     [fn] = [r for r in report.projects[0].resources if r.resource_type == "AWS::Lambda::Function"]
-    for name in ("Requests", "Duration (x86_64)"):
+    for name in ("Requests", f"Duration ({placed.settings.architecture})"):
         line = next(c for c in fn.components if c.name == name)
         planned = next(c for c in estimate.components if c.name == name)
         assert line.monthly_cost == pytest.approx(planned.monthly_cost, rel=1e-9), name
@@ -168,7 +175,7 @@ def test_budget_guard_in_process_fails_synth_naming_stack_cost_and_budget(apps, 
 
     expected = review(apps["ctx4k"], W, prices=book).monthly_usd
     with pytest.raises(RuntimeError, match="ValidationFailed"):
-        app.main(context={"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": "100"},
+        app.main(context={"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": "100", **LAMBDA_7B},
                  outdir=str(tmp_path / "over")).synth()
     report = json.loads((tmp_path / "over" / "validation-report.json").read_text())
     [plugin] = [p for p in report["pluginReports"] if p["pluginName"] == "tierwise-budget-guard"]
@@ -176,7 +183,7 @@ def test_budget_guard_in_process_fails_synth_naming_stack_cost_and_budget(apps, 
     assert violation["description"].startswith(
         f"tierwise-qwen2-5-7b: estimated ${expected:,.2f}/month exceeds the budget of $100.00/month")
     # within budget: the same app synthesizes
-    app.main(context={"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": str(round(expected) + 1)},
+    app.main(context={"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": str(round(expected) + 1), **LAMBDA_7B},
              outdir=str(tmp_path / "within")).synth()
     assert (tmp_path / "within" / "tierwise-qwen2-5-7b.template.json").is_file()
 

@@ -9,7 +9,6 @@ price book."""
 from __future__ import annotations
 
 from collections import Counter
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -17,8 +16,6 @@ from hypothesis import strategies as st
 
 from model_profiles.loader import load_profile
 from tierwise import placement
-from tierwise.cost import estimates as cost_model
-from tierwise.cost.estimates import estimate_tier_cost
 from tierwise.errors import TierwiseError
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.workload import Workload
@@ -38,27 +35,16 @@ def _book_with_data_price() -> PriceBook:
 BOOK = _book_with_data_price()
 
 
-def _pool(profile, options):
-    feasible = {t: p for t, p in options.items() if isinstance(p, placement.Placement)}
-    rejected = {t: r for t, r in options.items() if isinstance(r, str)}
-    pool_of = getattr(placement, "_policy_pool", None)
-    return pool_of(profile, feasible, rejected) if pool_of else feasible
-
-
 def _check(model: str, workload: Workload) -> tuple[str, int] | None:
     profile = load_profile(model)
-    with mock.patch.object(cost_model, "load_prices", return_value=BOOK):
-        try:
-            chosen = placement.plan(profile, workload=workload)
-        except TierwiseError:
-            return None  # no tier can serve this workload
-        pool = _pool(profile, placement.candidates(profile, workload=workload))
-        costs = {
-            tier: estimate_tier_cost(tier, p.settings, p.profile, workload, "us-east-1",
-                                     p.tokens_per_second,
-                                     prompt_tokens_per_second=p.prompt_tokens_per_second).monthly_usd
-            for tier, p in pool.items()
-        }
+    try:
+        chosen = placement.plan(profile, workload=workload, prices=BOOK)
+    except TierwiseError:
+        return None  # no tier can serve this workload
+    options = placement.candidates(profile, workload=workload, prices=BOOK)
+    feasible = {t: p for t, p in options.items() if isinstance(p, placement.Placement)}
+    pool = placement._policy_pool(profile, feasible, {}, "auto")
+    costs = {tier: placement.tier_cost(p, "us-east-1", BOOK).monthly_usd for tier, p in pool.items()}
     if any(c is None for c in costs.values()):
         return None  # placement cannot rank by cost here
     assert chosen.tier in costs
@@ -88,7 +74,7 @@ def test_the_grid_ranks_real_alternatives_and_traffic_changes_the_winner():
     winners: Counter = Counter()
     ranked_several = 0
     for requests in REQUESTS:
-        result = _check("llama3-8b", Workload(requests_per_month=requests))
+        result = _check("llama3-8b", Workload(requests_per_month=requests, batch=True))
         if result is not None:
             winners[result[0]] += 1
             ranked_several += result[1] > 1

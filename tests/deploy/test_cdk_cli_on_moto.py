@@ -46,6 +46,7 @@ from scripts.moto_deploy import (
     start_server,
 )
 from tierwise.placement import Placement, plan
+from tierwise.workload import Workload
 
 pytestmark = [
     pytest.mark.deploy,
@@ -363,10 +364,14 @@ def test_predictive_model_deploys_to_sagemaker_serverless_and_destroys_to_nothin
 # it comes from ECR as a pipeline pushed it (-c image_uri). The update goes to a longer context.
 GGUF_MODEL, GGUF_STACK, GGUF_TIER = "qwen2.5-0.5b", "tierwise-qwen2-5-0-5b", "sagemaker-serverless"
 GGUF_UPDATE_CONTEXT = 32768
+# serverless memory is sized for speed (the largest size costs no more per request), so the
+# longer context alone leaves the ServerlessConfig as it was; more concurrency changes it
+GGUF_UPDATE_CONCURRENCY = 20
 
 
-def gguf_plan(context: int | None = None) -> Placement:
-    placement = plan(load_profile(GGUF_MODEL), tier=GGUF_TIER, context=context, region=REGION)
+def gguf_plan(context: int | None = None, max_concurrency: int = 5) -> Placement:
+    placement = plan(load_profile(GGUF_MODEL), tier=GGUF_TIER, context=context, region=REGION,
+                     workload=Workload(max_concurrency=max_concurrency))
     assert placement.settings.container == "gguf"
     return placement
 
@@ -406,11 +411,12 @@ def test_gguf_serverless_update_to_a_longer_context_through_cloudformation(moto,
     stack's FunctionUrl output (a GetAtt of the skipped AWS::Lambda::Url) then fails every
     DescribeStacks, the CLI's destroy included ("Template error: instance of Fn::GetAtt
     references undefined resource EndpointFunctionFunctionUrl...")."""
-    before, after = gguf_plan(), gguf_plan(GGUF_UPDATE_CONTEXT)
-    assert after.settings.memory_mb > before.settings.memory_mb  # the update has something to show
+    before, after = gguf_plan(), gguf_plan(GGUF_UPDATE_CONTEXT, GGUF_UPDATE_CONCURRENCY)
+    assert after.settings.max_concurrency > before.settings.max_concurrency  # the update has something to show
     assembly = moto.outdir("cdk.out-gguf-serverless-update")
     moto.cli.run("synth", GGUF_STACK, "-c", f"model={GGUF_MODEL}", "-c", f"tier={GGUF_TIER}", "-c", f"image_uri={gguf_image}",
-                 "-c", f"context={GGUF_UPDATE_CONTEXT}", "--output", str(assembly), "--quiet")
+                 "-c", f"context={GGUF_UPDATE_CONTEXT}", "-c", f"max_concurrency={GGUF_UPDATE_CONCURRENCY}",
+                 "--output", str(assembly), "--quiet")
     template = (assembly / f"{GGUF_STACK}.template.json").read_text()
     old_config = one(stack_resources(moto, GGUF_STACK), "AWS::SageMaker::EndpointConfig").rsplit("/", 1)[1]
 
@@ -442,10 +448,14 @@ LAMBDA_MODEL, LAMBDA_STACK = "llama3-8b", "tierwise-llama3-8b"
 # update handler, the key drops out of the stack and the next GetAtt fails with "Template
 # error: instance of Fn::GetAtt references undefined resource Key...".)
 LAMBDA_UPDATE_CONTEXT = 8192
+LAMBDA_CONTEXT = {"model": LAMBDA_MODEL, "hosting": "self", "batch": "true"}
 
 
 def lambda_plan(context: int | None = None) -> Placement:
-    placement = plan(load_profile(LAMBDA_MODEL), context=context, region=REGION)
+    # hosted by us and batch work: on-demand Bedrock would be cheaper, and a CPU misses the
+    # interactive target for an 8B model
+    placement = plan(load_profile(LAMBDA_MODEL), context=context, region=REGION, hosting="self",
+                     workload=Workload(batch=True))
     assert placement.tier == "lambda-gguf"
     return placement
 
@@ -461,7 +471,7 @@ def lambda_stack(moto, pushed_image):
     """llama3-8b deployed with `cdk deploy -c model=llama3-8b -c image_uri=...`; returns the
     assembly it was deployed from. Destroyed at the end if a test did not."""
     assembly = moto.outdir("cdk.out-lambda")
-    moto.cli.deploy(LAMBDA_STACK, {"model": LAMBDA_MODEL, "image_uri": pushed_image[0]}, assembly)
+    moto.cli.deploy(LAMBDA_STACK, {**LAMBDA_CONTEXT, "image_uri": pushed_image[0]}, assembly)
     yield assembly
     _destroy_if_left(moto, LAMBDA_STACK, assembly)
 
@@ -506,9 +516,9 @@ def test_lambda_gguf_update_through_the_cli(moto, lambda_stack, pushed_image):
     KNOWN_CLI_UPDATE_FAILURE): recorded as an expected failure with that reason. Once moto
     takes it, the test checks the updated function by itself; any other failure fails it."""
     before, after = lambda_plan(), lambda_plan(LAMBDA_UPDATE_CONTEXT)
-    assert after.settings.memory_mb > before.settings.memory_mb  # the update has something to show
+    assert after.settings.n_ctx > before.settings.n_ctx  # the update has something to show
     done = moto.cli.deploy(
-        LAMBDA_STACK, {"model": LAMBDA_MODEL, "image_uri": pushed_image[0], "context": str(LAMBDA_UPDATE_CONTEXT)},
+        LAMBDA_STACK, {**LAMBDA_CONTEXT, "image_uri": pushed_image[0], "context": str(LAMBDA_UPDATE_CONTEXT)},
         moto.outdir("cdk.out-lambda-update"), check=False,
     )
     output = done.stdout + done.stderr

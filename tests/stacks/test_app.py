@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 
 from stacks.app_context import read
 from stacks.model_stack import ModelStack
-from tierwise.errors import TierwiseError
+from tierwise.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ({"model": "llama3-8b", "region": "moon-1"}, "-c region: 'moon-1' is not an AWS region"),
         ({"model": "llama3-8b", "commitment": "forever"}, "-c commitment: unknown commitment 'forever'; allowed: none, OneMonth, SixMonths"),
         ({"model": "llama3-8b", "architecture": "sparc"}, "-c architecture: one of x86_64, arm64"),
-        ({"model": "llama3-70b", "architecture": "arm64"}, "-c architecture applies to lambda-gguf; llama3-70b is placed on sagemaker-gpu"),
+        ({"model": "llama3-70b", "hosting": "self", "architecture": "arm64"}, "-c architecture applies to lambda-gguf; llama3-70b is placed on sagemaker-gpu"),
         ({"model": "llama3-8b", "min_instances": "2"}, "-c min_instances applies to sagemaker-gpu"),
         ({"model": "llama3-70b", "min_instances": "3", "max_instances": "2"}, "must not exceed -c max_instances"),
         ({"model": "all", "model_uri": "s3://models/m.gguf"}, "cannot be used with model=all"),
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_bad_context_is_one_clear_error(context, message):
-    with pytest.raises(TierwiseError) as err:
+    with pytest.raises(UserError) as err:
         read(context, environ={})
     assert message in str(err.value)
     assert "\n" not in str(err.value)
@@ -59,7 +59,7 @@ def _single(context: dict, tmp_path) -> Template:
 
 
 def test_gpu_scaling_bounds_from_context(tmp_path):
-    t = _single({"model": "llama3-70b", "min_instances": "2", "max_instances": "4"}, tmp_path)
+    t = _single({"model": "llama3-70b", "hosting": "self", "min_instances": "2", "max_instances": "4"}, tmp_path)
     target = next(iter(t.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").values()))["Properties"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
     (variant,) = next(iter(t.find_resources("AWS::SageMaker::EndpointConfig").values()))["Properties"]["ProductionVariants"]
@@ -79,7 +79,7 @@ def test_lambda_overrides_from_context(tmp_path):
 
 def test_prebuilt_image_from_context_needs_no_docker(tmp_path):
     uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-runtime:llama3-8b-q4km"
-    t = _single({"model": "llama3-8b", "image_uri": uri}, tmp_path)
+    t = _single({"model": "llama3-8b", "hosting": "self", "batch": "true", "image_uri": uri}, tmp_path)
     fn = next(iter(t.find_resources("AWS::Lambda::Function").values()))["Properties"]
     assert "tierwise-runtime:llama3-8b-q4km" in json.dumps(fn["Code"]["ImageUri"])
     manifest = json.loads((tmp_path / "tierwise-llama3-8b.assets.json").read_text())

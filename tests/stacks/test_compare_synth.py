@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.stacks.conftest import Synthesis
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_synth.py"
-LAMBDA_STACK = "tierwise-llama3-8b"
+LAMBDA_STACK = "tierwise-tinyllama-1-1b"  # a model=all stack on lambda-gguf (its image is an asset)
 
 
 def run(*args: Path) -> subprocess.CompletedProcess:

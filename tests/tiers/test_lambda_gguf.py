@@ -186,6 +186,6 @@ def test_a_placement_for_another_tier_is_refused(make_stack):
     from model_profiles import load_profile
     from tierwise.placement import plan
 
-    placement = plan(load_profile("llama3-70b"))
+    placement = plan(load_profile("llama3-70b"), hosting="self")
     with pytest.raises(PropError, match="LambdaGgufEndpoint: the placement is for tier sagemaker-gpu"):
         LambdaGgufEndpoint.for_placement(make_stack(), "Llm", placement)

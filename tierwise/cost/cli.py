@@ -26,7 +26,7 @@ from tierwise.cost.refresh import refresh_prices
 from tierwise.cost.render import render_diff, render_table, diff_markdown, to_markdown
 from tierwise.cost.review import review
 from tierwise.cost.usage import UsageFile, load_usage
-from tierwise.errors import TierwiseError
+from tierwise.errors import TierwiseError, UserError, report
 from tierwise.validate import check_region, check_volume, check_writable_file
 from tierwise.workload import Workload
 
@@ -39,9 +39,8 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except TierwiseError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+        except UserError as exc:
+            raise typer.Exit(report(exc)) from None
 
     return run
 

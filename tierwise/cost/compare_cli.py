@@ -11,12 +11,16 @@ from typing import Any
 import typer
 
 from tierwise.cost.cli import CONCURRENCY, FLOOR, INPUT, OUTPUT, REQUESTS, _check_format, cdk_context, resolve_workload
-from tierwise.cost.estimates import Comparison, TierOption, compare_tiers
+from tierwise.cost.estimates import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers
 from tierwise.errors import TierwiseError
 from tierwise.validate import check_quant_for_model, check_region, check_writable_file
 from tierwise.workload import Workload
 
 CHART_SUFFIXES = (".png", ".svg")
+# volumes the step function is evaluated at: 1k to 100M requests a month, ~2 per decade
+VOLUMES = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 30_000_000, 100_000_000)
+SELF_HOSTED = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu")
+MANAGED = "bedrock-on-demand"
 
 
 # -- compare ------------------------------------------------------------------------------
@@ -31,19 +35,82 @@ def build_comparison(
     region: str,
     quant: str | None = None,
     context: int | None = None,
+    hosting: str = "auto",
 ) -> Comparison:
-    """Every tier for ``model`` from tierwise's placement, priced and compared."""
+    """Every tier for ``model`` from tierwise's placement, priced and compared; the chosen
+    tier is the one ``plan`` picks under ``hosting``."""
     from model_profiles.loader import load_profile
     from tierwise import placement as placement_mod
 
     profile = load_profile(model)
     check_quant_for_model(profile, quant)
-    options = placement_mod.candidates(profile, quant, context, workload)
+    options = placement_mod.candidates(profile, quant, context, workload, region=region)
     try:
-        chosen = placement_mod.plan(profile, quant, context, workload, region=region).tier
+        chosen = placement_mod.plan(profile, quant, context, workload, region=region, hosting=hosting).tier
     except TierwiseError:
         chosen = None
-    return compare_tiers(options, workload, region, _speeds, chosen_tier=chosen, model=model)
+    comparison = compare_tiers(options, workload, region, _speeds, chosen_tier=chosen, model=model)
+
+    def step(requests: int) -> VolumeStep:
+        at = workload.model_copy(update={"requests_per_month": int(requests)})
+        totals: dict[str, float | None] = {}
+        known: dict[str, float] = {}
+        instances: dict[str, int] = {}
+        for tier, p in placement_mod.candidates(profile, quant, context, at, region=region).items():
+            if isinstance(p, str):
+                totals[tier] = None
+                continue
+            cost = placement_mod.tier_cost(p, region)
+            totals[tier], known[tier] = cost.monthly_usd, cost.known_usd
+            if tier == "sagemaker-gpu":
+                instances[tier] = p.settings.min_instances
+        return VolumeStep(requests_per_month=int(requests), monthly_cost_usd=totals, known_usd=known, instances=instances)
+
+    steps = [step(v) for v in VOLUMES]
+    return comparison.model_copy(update={"steps": steps, "self_vs_managed": _crossovers(steps, step)})
+
+
+def _winner(s: VolumeStep) -> str | None:
+    """The cheaper side at one volume: the cheapest self-hosted tier or Bedrock on demand (a
+    known part stands in for an unpriced total: a lower bound); one side alone when the
+    other cannot serve the load (e.g. past Bedrock's default quotas)."""
+    own = {t: s.monthly_cost_usd[t] if s.monthly_cost_usd.get(t) is not None else s.known_usd.get(t)
+           for t in SELF_HOSTED if t in s.known_usd}
+    managed = s.monthly_cost_usd.get(MANAGED)
+    best = min(own, key=lambda t: own[t]) if own else None
+    if best is None:
+        return MANAGED if managed is not None else None
+    if managed is None:
+        return best if MANAGED not in s.known_usd else None  # on demand feasible but unpriced: undecided
+    return best if own[best] < managed else MANAGED
+
+
+def _side(winner: str | None) -> str | None:
+    return None if winner is None else ("managed" if winner == MANAGED else "self")
+
+
+def _crossovers(steps: list[VolumeStep], step: Any) -> list[BreakEven]:
+    """Volumes where self-hosting overtakes Bedrock on demand, or back: the cheaper side
+    changes between two grid points, then bisection (in log volume) finds the step."""
+    out = []
+    for a, b in zip(steps, steps[1:]):
+        wa, wb = _winner(a), _winner(b)
+        if _side(wa) is None or _side(wb) is None or _side(wa) == _side(wb):
+            continue
+        low, high = a.requests_per_month, b.requests_per_month
+        for _ in range(12):
+            mid = int((low * high) ** 0.5)
+            if mid in (low, high):
+                break
+            side = _side(_winner(step(mid)))
+            if side is None:
+                break
+            if side == _side(wa):
+                low = mid
+            else:
+                high = mid
+        out.append(BreakEven(tiers=(wa, wb), requests_per_month=float(high), cheaper_below=wa, cheaper_above=wb))
+    return out
 
 
 def _usd(value: float | None, known: float | None = None) -> str:
@@ -68,6 +135,7 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
             known_monthly_cost_usd=o.cost.known_usd,
             unknown=o.cost.unknown,
             tokens_per_second=o.tokens_per_second,
+            seconds_per_request=o.seconds_per_request,
             request_seconds=o.cost.request_seconds,
             cold_start_s=o.cold_start_s,
             cold_start=o.cold_start,
@@ -85,9 +153,15 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "tiers": [option(o) for o in c.options],
         "break_even": [
             {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
-             "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above}
+             "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above,
+             "kind": "self-hosted vs bedrock-on-demand (step function)"}
+            for b in c.self_vs_managed
+        ] + [
+            {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
+             "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above, "kind": "linear fit at this workload"}
             for b in c.break_evens
         ],
+        "volumes": [s.model_dump() for s in c.steps],
     }
 
 
@@ -115,6 +189,26 @@ def render_comparison(c: Comparison, console: Any = None) -> None:
                       "; ".join(o.cannot))
     console.print(table)
     console.print(f"Placement chose: {c.chosen_tier or 'nothing (see plan)'}")
+    if c.steps:
+        tiers = [t for t in c.steps[0].monthly_cost_usd if any(s.monthly_cost_usd.get(t) is not None or t in s.known_usd for s in c.steps)]
+        by_volume = Table(title="monthly cost by volume (re-planned at each volume; GPU instances in brackets)")
+        by_volume.add_column("requests/month", justify="right")
+        for t in tiers:
+            by_volume.add_column(t, justify="right")
+        for s in c.steps:
+            cells = []
+            for t in tiers:
+                if t not in s.known_usd:
+                    cells.append("—")
+                    continue
+                text = _usd(s.monthly_cost_usd[t], s.known_usd[t])
+                cells.append(text + (f" [{s.instances[t]}]" if t in s.instances else ""))
+            by_volume.add_row(f"{s.requests_per_month:,}", *cells)
+        console.print(by_volume)
+    for b in c.self_vs_managed:
+        console.print(f"Self-hosting vs Bedrock on demand: {b.cheaper_below} is cheaper below "
+                      f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above"
+                      + _why_switch(c, b))
     if c.break_evens:
         console.print("Break-even (requests per month):")
         for b in c.break_evens:
@@ -125,6 +219,13 @@ def render_comparison(c: Comparison, console: Any = None) -> None:
     for o in c.options:
         if o.feasible and o.cost is not None and o.cost.unknown:
             console.print(f"  {o.tier}: unknown — " + "; ".join(o.cost.unknown))
+
+
+def _why_switch(c: Comparison, b: BreakEven) -> str:
+    above = next((st for st in c.steps if st.requests_per_month >= b.requests_per_month), None)
+    if b.cheaper_above != MANAGED and above is not None and above.monthly_cost_usd.get(MANAGED) is None:
+        return " (past its default quotas Bedrock on demand cannot carry the load)"
+    return ""
 
 
 def plot_comparison(c: Comparison, path: str | Path) -> Path:
@@ -171,6 +272,21 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
         ax.scatter([b.requests_per_month], [y], marker="o", s=45, color="black", zorder=5)
         ax.annotate(f"{b.tiers[0]} = {b.tiers[1]}\n{_requests(b.requests_per_month)}/mo",
                     (b.requests_per_month, y), textcoords="offset points", xytext=(6, -24), fontsize=7)
+    # tiers whose capacity grows in whole instances: their cost is a staircase, not a line
+    stepped = {t for st in c.steps for t in st.instances}
+    for tier in sorted(stepped):
+        points = [(s.requests_per_month, s.monthly_cost_usd.get(tier) or s.known_usd.get(tier)) for s in c.steps
+                  if tier in s.known_usd]
+        points = [(x, y) for x, y in points if y]
+        if len(points) > 1:
+            drawn += [y for _, y in points]
+            ax.step([x for x, _ in points], [y for _, y in points], where="post", marker=".", linewidth=1.0,
+                    alpha=0.7, label=f"{tier}: re-planned per volume, instances added with load")
+    for b in c.self_vs_managed:
+        ax.axvline(b.requests_per_month, color="black", linestyle="--", linewidth=0.8)
+        ax.annotate(f"{b.cheaper_above} cheaper above\n{_requests(b.requests_per_month)}/mo",
+                    (b.requests_per_month, max(drawn) if drawn else 1), fontsize=7, textcoords="offset points",
+                    xytext=(4, -20))
     ax.axvline(anchor, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -205,6 +321,10 @@ def compare_command(
     output_tokens: int = OUTPUT,
     tokens_per_second_floor: float = FLOOR,
     max_concurrency: int = CONCURRENCY,
+    max_seconds: float = typer.Option(None, "--max-seconds", help="longest acceptable warm request (default 30 s)"),
+    batch: bool = typer.Option(False, "--batch", help="offline work: no interactive target, only hard limits"),
+    peak_factor: float = typer.Option(None, "--peak-factor", help="peak / average arrival rate (default 3)"),
+    hosting: str = typer.Option(None, "--hosting", help="auto, self or managed: the policy the chosen tier follows"),
 ) -> None:
     """Every feasible tier for MODEL side by side, where each wins, and the break-even traffic."""
     _check_format(fmt)
@@ -220,9 +340,17 @@ def compare_command(
         output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor,
         max_concurrency=max_concurrency,
+        max_seconds=max_seconds,
+        batch=batch or None,
+        peak_factor=peak_factor,
     )
     region = check_region(region or ctx.get("region") or "us-east-1")
-    comparison = build_comparison(model, workload, str(region), quant, context)
+    from tierwise.placement import HOSTING
+
+    policy = str(hosting or ctx.get("hosting") or "auto")
+    if policy not in HOSTING:
+        raise TierwiseError(f"--hosting: one of {', '.join(HOSTING)} (got {policy!r})")
+    comparison = build_comparison(model, workload, str(region), quant, context, hosting=policy)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":
@@ -250,6 +378,17 @@ def comparison_markdown(c: Comparison) -> str:
         out.append(f"| {name} | {_usd(o.cost.monthly_usd, o.cost.known_usd)} | {tps} | {cold}: {o.cold_start} | "
                    f"{'; '.join(o.cannot)} |")
     out.append("")
+    if c.steps:
+        tiers = list(c.steps[0].known_usd)
+        out += ["| requests/month | " + " | ".join(tiers) + " |", "|---:|" + "---:|" * len(tiers)]
+        for st in c.steps:
+            cells = [(_usd(st.monthly_cost_usd.get(t), st.known_usd.get(t)) if t in st.known_usd else "—")
+                     + (f" [{st.instances[t]}]" if t in st.instances else "") for t in tiers]
+            out.append(f"| {st.requests_per_month:,} | " + " | ".join(cells) + " |")
+        out.append("")
+    for b in c.self_vs_managed:
+        out.append(f"- self-hosting vs Bedrock on demand: {b.cheaper_below} cheaper below "
+                   f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above" + _why_switch(c, b))
     for b in c.break_evens:
         out.append(f"- {b.tiers[0]} = {b.tiers[1]} at {_requests(b.requests_per_month)} requests/month "
                    f"({b.cheaper_below} cheaper below, {b.cheaper_above} above)")

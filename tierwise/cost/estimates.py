@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.contract import TIERS, TierSettings
 from tierwise.errors import TierwiseError
+from tierwise.facts import lambda_limits, realtime_limits, serverless_limits, speed_model
 from tierwise.cost.prices import PriceBook, Quote, commitment_key, load_prices, price_key
 from tierwise.workload import Workload
 
@@ -227,13 +228,16 @@ def estimate_tier_cost(
     tokens_per_second: float | None,
     *,
     prompt_tokens_per_second: float | None = None,
+    seconds_per_request: float | None = None,
     prices: PriceBook | None = None,
 ) -> TierCost:
     """Monthly cost of ``tier`` with its Placement ``settings`` for ``workload`` in ``region``.
 
     ``tokens_per_second`` is the decode rate the tier delivers for the model (from
     ``tierwise.throughput``); it sets how long each request bills on Lambda and SageMaker
-    Serverless. ``profile`` is the ModelProfile (used for its name in notes only).
+    Serverless. ``seconds_per_request``, when given, is how long one request bills instead
+    (a classifier reads its prompt once and generates nothing). ``profile`` is the
+    ModelProfile (used for its name in notes only).
     """
     book = prices or load_prices()
     if tier not in TIERS:
@@ -243,8 +247,13 @@ def estimate_tier_cost(
     seconds: float | None = None
     lines: list[CostComponent]
 
+    def billed_seconds() -> tuple[float | None, list[str]]:
+        if seconds_per_request is not None:
+            return seconds_per_request, []
+        return request_seconds(workload, tokens_per_second, prompt_tokens_per_second)
+
     if tier == "lambda-gguf":
-        seconds, notes = request_seconds(workload, tokens_per_second, prompt_tokens_per_second)
+        seconds, notes = billed_seconds()
         lines = lambda_components(
             book,
             region,
@@ -255,7 +264,7 @@ def estimate_tier_cost(
             seconds=seconds,
         )
     elif tier == "sagemaker-serverless":
-        seconds, notes = request_seconds(workload, tokens_per_second, prompt_tokens_per_second)
+        seconds, notes = billed_seconds()
         memory_mb = int(_setting(settings, "memory_mb", tier))
         gb_seconds = _usage(requests, seconds, memory_mb / 1024)
         lines = [
@@ -374,6 +383,7 @@ class TierOption(BaseModel):
     line: LinearCost | None = None
     known_line: LinearCost | None = Field(None, description="lower bound from the known prices only")
     tokens_per_second: float | None = None
+    seconds_per_request: float | None = None
     cold_start_s: float | None = None
     cold_start: str = ""
     cannot: list[str] = Field(default_factory=list)
@@ -389,6 +399,18 @@ class BreakEven(BaseModel):
     cheaper_above: str
 
 
+class VolumeStep(BaseModel):
+    """Every tier's monthly cost at one volume, re-planned for that load (GPU instances are
+    added as the load grows, so a tier's cost is a step function of volume)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests_per_month: int
+    monthly_cost_usd: dict[str, float | None] = Field(description="tier -> total; None: infeasible or unpriced")
+    known_usd: dict[str, float] = Field(description="tier -> known part (a lower bound)")
+    instances: dict[str, int] = Field(default_factory=dict, description="GPU instances running at this load")
+
+
 class Comparison(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -398,64 +420,53 @@ class Comparison(BaseModel):
     chosen_tier: str | None
     options: list[TierOption]
     break_evens: list[BreakEven]
+    steps: list[VolumeStep] = Field(default_factory=list)
+    self_vs_managed: list[BreakEven] = Field(
+        default_factory=list, description="volumes where the cheapest self-hosted tier and Bedrock on demand swap")
 
     def feasible(self) -> list[TierOption]:
         return [o for o in self.options if o.feasible]
 
 
-def _facts(name: str) -> dict:
-    try:
-        from tierwise import facts
-
-        return facts.load(name) or {}
-    except Exception:  # a missing data file only loses the cold-start / limits columns
-        return {}
-
-
 def cold_start(tier: str, settings: TierSettings | Mapping[str, Any]) -> tuple[float | None, str]:
     """Estimated seconds to a first token after scaling from zero, and what drives it."""
-    est = _facts("throughput").get("cold_start", {})
-    try:
-        if tier == "lambda-gguf":
-            gb = float(_optional(settings, "file_bytes") or 0) / 1e9
-            seconds = est["lambda_base_s"] + est["lambda_image_s_per_gb"] * gb
-            return seconds, f"scales to zero; a cold start pulls the image and loads {gb:.1f} GB of weights"
-        if tier == "sagemaker-serverless":
-            warm = _optional(settings, "provisioned_concurrency")
-            if warm:
-                return 0.0, f"{warm} provisioned instance(s) kept warm; beyond them, cold starts"
-            return float(est["serverless_base_s"]), "scales to zero; a cold start starts the container"
-        if tier == "sagemaker-gpu":
-            if int(_optional(settings, "min_instances", 1)) >= 1:
-                return float(est["gpu_s"]), "none: min_instances stay running"
-            return None, "scales to zero: a new GPU instance takes minutes"
-        return float(est["bedrock_s"]), "none: AWS keeps the model loaded"
-    except (KeyError, TypeError, ValueError):
-        return None, "unknown"
+    est = speed_model().cold_start
+    if tier == "lambda-gguf":
+        gb = float(_optional(settings, "file_bytes") or 0) / 1e9
+        seconds = est.lambda_base_s + est.lambda_image_s_per_gb * gb
+        return seconds, f"scales to zero; a cold start pulls the image and loads {gb:.1f} GB of weights"
+    if tier == "sagemaker-serverless":
+        warm = _optional(settings, "provisioned_concurrency")
+        if warm:
+            return 0.0, f"{warm} provisioned instance(s) kept warm; beyond them, cold starts"
+        return est.serverless_base_s, "scales to zero; a cold start starts the container"
+    if tier == "sagemaker-gpu":
+        if int(_optional(settings, "min_instances", 1)) >= 1:
+            return est.gpu_s, "none: min_instances stay running"
+        return None, "scales to zero: a new GPU instance takes minutes"
+    return est.bedrock_s, "none: AWS keeps the model loaded"
 
 
 def limitations(tier: str, settings: TierSettings | Mapping[str, Any], seconds: float | None) -> list[str]:
     """What a tier cannot do, including where this workload's requests would break a limit."""
-    limits = _facts("aws_limits")
     out: list[str] = []
     if tier == "lambda-gguf":
-        lam = limits.get("lambda", {})
-        timeout = _optional(settings, "timeout_s") or lam.get("timeout_s_max", 900)
+        lam = lambda_limits()
+        timeout = _optional(settings, "timeout_s") or lam.timeout_s_max
         out += ["no GPU", f"no request longer than {timeout} s",
-                f"no payload over {lam.get('sync_payload_bytes_max', 6291456) // 2**20} MB"]
+                f"no payload over {lam.sync_payload_bytes_max // 2**20} MB"]
         if seconds is not None and seconds > float(timeout):
             out.insert(0, f"this workload's requests take {seconds:.0f} s, over the {timeout} s timeout")
     elif tier == "sagemaker-serverless":
-        sls = limits.get("sagemaker_serverless", {})
-        timeout = sls.get("invocation_timeout_s", 60)
+        sls = serverless_limits()
+        timeout = sls.invocation_timeout_s
         out += ["no GPU", f"no request longer than {timeout} s",
-                f"no payload over {sls.get('payload_bytes_max', 4194304) // 2**20} MB",
-                f"no more than {max(sls.get('memory_mb_allowed', [6144]))} MB of memory"]
+                f"no payload over {sls.payload_bytes_max // 2**20} MB",
+                f"no more than {max(sls.memory_mb_allowed)} MB of memory"]
         if seconds is not None and seconds > float(timeout):
             out.insert(0, f"this workload's requests take {seconds:.0f} s, over the {timeout} s limit")
     elif tier == "sagemaker-gpu":
-        rt = limits.get("sagemaker_realtime", {})
-        timeout = rt.get("invocation_timeout_s", 60)
+        timeout = realtime_limits().invocation_timeout_s
         out += [f"no scale to zero: {_optional(settings, 'min_instances', 1)} instance(s) bill around the clock",
                 f"no request longer than {timeout} s"]
         if seconds is not None and seconds > float(timeout):
@@ -500,10 +511,12 @@ def compare_tiers(
         tps, prompt_tps = throughput(placement)
         settings = placement.settings
         profile = getattr(placement, "profile", None)
+        # placement's own request time (a classifier's forward pass has no tokens/s)
+        seconds = getattr(placement, "seconds_per_request", None)
 
-        def estimate(w: Workload, _t=tier, _s=settings, _p=profile, _tps=tps, _ptps=prompt_tps) -> TierCost:
+        def estimate(w: Workload, _t=tier, _s=settings, _p=profile, _tps=tps, _ptps=prompt_tps, _sec=seconds) -> TierCost:
             return estimate_tier_cost(_t, _s, _p, w, region, _tps,
-                                      prompt_tokens_per_second=_ptps, prices=book)
+                                      prompt_tokens_per_second=_ptps, seconds_per_request=_sec, prices=book)
 
         cost = estimate(workload)
         seconds_cold, what = cold_start(tier, settings)
@@ -515,6 +528,7 @@ def compare_tiers(
                 line=linear_cost(estimate, workload, tier),
                 known_line=linear_cost(estimate, workload, tier, known_only=True),
                 tokens_per_second=tps,
+                seconds_per_request=seconds if seconds is not None else cost.request_seconds,
                 cold_start_s=seconds_cold,
                 cold_start=what,
                 cannot=limitations(tier, settings, cost.request_seconds),
