@@ -110,7 +110,9 @@ S3_MODEL = "s3://tierwise-models-example/llama3/Meta-Llama-3-8B-Instruct-Q4_K_M.
 # stack name -> (model, options): every way a VPC can be asked for, on both tiers that take one
 # (tiers forced: the test is about the network, whatever the prices decide)
 VPC_STACKS = {
-    "tierwise-llama3-8b": ("llama3-8b", {"tier": "lambda-gguf", "subnet_type": "isolated", "model_uri": S3_MODEL}),
+    # batch: an 8B model on Lambda CPU misses the interactive target; the test is about the network
+    "tierwise-llama3-8b": ("llama3-8b", {"tier": "lambda-gguf", "batch": True, "subnet_type": "isolated",
+                                         "model_uri": S3_MODEL}),
     "tierwise-llama3-70b-vpc": ("llama3-70b", {"tier": "sagemaker-gpu"}),
     "tierwise-llama3-2-1b-shared-vpc": (
         "llama3.2-1b",
