@@ -28,7 +28,7 @@ def assembly(tmp_path):
 
 def test_cost_json_uses_flags_and_cdk_json_workload(assembly, capsys):
     (assembly.parent / "cdk.json").write_text(json.dumps(
-        {"app": "python app.py", "context": {"workload": {"requests_per_month": 1000, "output_tokens": 100}}}))
+        {"app": "python app.py", "context": {"requests_per_month": 1000, "output_tokens": 100}}))
     code, out, err = run(capsys, "cost", str(assembly), "--format", "json", "--tokens-per-second", "10",
                          "--input-tokens", "50")
     assert code == 0, err

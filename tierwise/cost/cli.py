@@ -1,8 +1,9 @@
 """`tierwise cost` (price a synthesized cloud assembly), `tierwise cost diff` (compare two),
 `tierwise refresh-prices`; registers `tierwise compare` (tierwise/cost/compare_cli.py) too.
 
-Workload figures come from, in order of precedence: the command's flags, the ``workload``
-context in cdk.json (keys as in tierwise.workload.Workload), then Workload's defaults.
+Workload figures come from, in order of precedence: the command's flags, cdk.json's context
+keys named as tierwise.workload.Workload's fields (the keys `cdk synth -c` takes), then
+Workload's defaults.
 """
 
 from __future__ import annotations
@@ -60,12 +61,12 @@ def cdk_context(*directories: Path) -> dict[str, Any]:
 
 
 def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
-    """Workload defaults, overridden by cdk.json's ``workload`` context, overridden by flags."""
-    values: dict[str, Any] = {}
-    from_context = context.get("workload") or {}
-    if not isinstance(from_context, dict):
-        raise TierwiseError("cdk.json context 'workload' must be a mapping of Workload fields")
-    values.update(from_context)
+    """Workload defaults, overridden by cdk.json's context, overridden by flags.
+
+    cdk.json holds the workload as flat context keys (``requests_per_month``, ``input_tokens``…),
+    the same keys ``cdk synth -c`` takes, so the review prices what the app planned.
+    """
+    values: dict[str, Any] = {name: context[name] for name in Workload.model_fields if name in context}
     values.update({k: v for k, v in flags.items() if v is not None})
     check_volume(values)
     try:
@@ -73,7 +74,7 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "workload"
-        origin = "--" + name.replace("_", "-") if name in flags and flags[name] is not None else f"workload {name}"
+        origin = "--" + name.replace("_", "-") if name in flags and flags[name] is not None else f"cdk.json context {name}"
         raise TierwiseError(f"{origin}: {err['msg']} (got {err.get('input')!r})") from None
 
 
