@@ -74,7 +74,9 @@ def run_checkov(templates: list[Path], originals: dict[Path, Path] | None = None
         results = report["results"]
 
         def finding(check: dict) -> Finding:
-            path = Path(os.path.normpath(check["file_path"]))  # checkov writes "/../../tmp/..." for -f paths
+            # file_path is relative to the working directory ("/../../tmp/..." from /work/main, a
+            # different string from a deeper clone); file_abs_path names the file itself
+            path = Path(os.path.normpath(check["file_abs_path"]))
             return Finding(str(originals.get(path, path)), check["resource"].split(".", 1)[1], check["check_id"])
 
         scan.passed |= {finding(c) for c in results.get("passed_checks", [])}
