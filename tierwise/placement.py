@@ -283,7 +283,8 @@ def _lambda(profile: ModelProfile, recipe: str, context: int, workload: Workload
     warnings = []
     if arch == "arm64":
         reasons.append(
-            "arm64 is 20% cheaper per GB-second at the same assumed speed per vCPU; the image must be built for "
+            f"arm64 is 20% cheaper per GB-second and decodes {speed_model().cpu.arm64_speed_ratio:g}x as fast per vCPU "
+            f"({speed_model().cpu.arm64_speed_source}); the image must be built for "
             "linux/arm64 (docker buildx --platform linux/arm64, QEMU or an arm64 builder) with "
             "CMAKE_ARGS=-DGGML_NATIVE=OFF so llama.cpp does not assume the build host's CPU"
         )

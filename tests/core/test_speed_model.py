@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from tierwise.facts import Measurement, gpu_instances, speed_model, throughput_measurements
-from tierwise.throughput import cpu_bandwidth_gbps, cpu_prompt_tokens_per_second, gpu_step_seconds
+from tierwise.facts import Measurement, architecture_pairs, gpu_instances, speed_model, throughput_measurements
+from tierwise.throughput import cpu_bandwidth_gbps, cpu_prompt_tokens_per_second, cpu_speed, gpu_step_seconds
 
 BAND = 0.35
 BITS_PER_WEIGHT = {"Q4_0": 4.5, "FP16": 16, "BF16": 16}
@@ -88,3 +88,19 @@ def test_speed_model_lands_within_35_percent_of_each_published_measurement(m):
         assert abs(error) > BAND, f"{m.id} now agrees ({error:+.0%}): take it off KNOWN_MISSES"
     else:
         assert abs(error) <= BAND, f"{m.id}: model {predict(m):.1f} against {m.value} measured ({error:+.0%}), {m.source}"
+
+
+# --- Lambda: arm64 against x86_64 -------------------------------------------------------------
+
+@pytest.mark.parametrize("pair", architecture_pairs(), ids=lambda p: p.id)
+def test_lambda_arm64_to_x86_decode_ratio_matches_the_published_pair(pair):
+    """The only published llama.cpp-on-Lambda figures are a pair without a named model, so the
+    model's absolute tokens/s cannot be checked against them; the arm64/x86_64 ratio the
+    placement uses (through cpu_speed, the function plans call) can, at the pair's vCPUs."""
+    kw = dict(vcpus=pair.vcpus, weights_bytes=4_000_000_000, kv_bytes_per_token_read=0, parameters=7_000_000_000)
+    arm, x86 = cpu_speed(architecture="arm64", **kw), cpu_speed(architecture="x86_64", **kw)
+    measured = pair.x86_64_ms_per_token / pair.arm64_ms_per_token
+    for modelled in (arm.decode_tokens_per_second / x86.decode_tokens_per_second,
+                     arm.prompt_tokens_per_second / x86.prompt_tokens_per_second):
+        assert abs(modelled / measured - 1) <= BAND, f"arm64/x86 {modelled:.2f} against {measured:.2f} measured ({pair.source})"
+    assert modelled > 1, "the source measured arm64 faster: the model must not make it slower or equal"
