@@ -62,6 +62,18 @@ HOSTING: tuple[str, ...] = get_args(Hosting)
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 
 
+# How a client gets tokens as they are generated from what each tier's construct deploys
+# (issue #11): (streams, the door or why not). README "Calling a deployed model" says the same.
+STREAMING: dict[Tier, tuple[bool, str]] = {
+    Tier.LAMBDA_GGUF: (True, "Function URL in RESPONSE_STREAM invoke mode (server-sent events as tokens are generated)"),
+    Tier.SAGEMAKER_GPU: (True, "InvokeEndpointWithResponseStream relays the container's chunked answer"),
+    Tier.SAGEMAKER_SERVERLESS: (False, "InvokeEndpoint only: SageMaker streams responses from real-time endpoints, "
+                                       "not serverless ones, so the events arrive together at the end"),
+    Tier.BEDROCK_ON_DEMAND: (True, "ConverseStream"),
+    Tier.BEDROCK_PROVISIONED: (True, "ConverseStream on the provisioned model's ARN"),
+}
+
+
 class Placement(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -95,6 +107,12 @@ class Placement(BaseModel):
             values = {**values, "settings": settings_for(values["tier"], values["settings"])}
         return values
 
+    def streaming(self) -> tuple[bool, str]:
+        """Whether a client of the deployed model gets tokens as they are generated, and how."""
+        if self.tokens_per_second is None:
+            return False, "a predictive model answers once: there are no tokens to stream"
+        return STREAMING[self.tier]
+
     def contract(self) -> dict[str, Any]:
         """The `tierwise plan --json` contract."""
 
@@ -120,6 +138,8 @@ class Placement(BaseModel):
             "monthly_cost_usd": r(self.monthly_cost_usd),
             "runner_up": self.runner_up,
             "workload": self.workload.model_dump(),
+            "streaming": self.streaming()[0],
+            "streaming_via": self.streaming()[1],
         }
         if self.memory is not None:
             out["memory"] = self.memory.contract()
