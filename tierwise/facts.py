@@ -295,7 +295,6 @@ class GpuSpeed(_Fact):
 
 
 class BedrockSpeed(_Fact):
-    output_tokens_per_second: float
     input_tokens_per_second: float
     source: str
 
@@ -365,9 +364,21 @@ class ArchitecturePair(_Fact):
     taken: str
 
 
+class BedrockMeasurement(_Fact):
+    """One Bedrock on-demand model's published speed (a live-service benchmark)."""
+
+    id: str
+    model_id: str
+    output_tokens_per_second: float = Field(gt=0)
+    time_to_first_token_s: float = Field(gt=0)
+    source: str
+    taken: str
+
+
 class _MeasurementFile(_Fact):
     measurements: list[Measurement]
     architecture_pairs: list[ArchitecturePair]
+    bedrock_on_demand: list[BedrockMeasurement]
 
 
 @cache
@@ -378,6 +389,11 @@ def throughput_measurements() -> tuple[Measurement, ...]:
 @cache
 def architecture_pairs() -> tuple[ArchitecturePair, ...]:
     return tuple(_typed("throughput_measurements", _MeasurementFile).architecture_pairs)
+
+
+@cache
+def bedrock_measurements() -> tuple[BedrockMeasurement, ...]:
+    return tuple(_typed("throughput_measurements", _MeasurementFile).bedrock_on_demand)
 
 
 # --- bedrock_models.yaml ----------------------------------------------------------------------

@@ -619,7 +619,7 @@ def _bedrock(profile: ModelProfile, tier: Tier, commitment: str | None, context:
         raise Rejection(f"Bedrock does not serve {profile.name}")
     model_id = offer.model_ids[0]
     _, facts = _bedrock_facts(model_id)
-    speed = bedrock_speed()
+    speed = bedrock_speed(model_id)
     seconds = speed.request_seconds(workload.input_tokens, workload.output_tokens)
     peak_rpm = peak_requests_per_second(workload) * 60
     peak_tpm = peak_rpm * (workload.input_tokens + workload.output_tokens)
@@ -645,6 +645,7 @@ def _bedrock(profile: ModelProfile, tier: Tier, commitment: str | None, context:
                             "tokens a minute is unchecked")
         reasons = [
             f"Bedrock serves {model_id} on demand: pay per token, no capacity of ours",
+            f"~{speed.decode_tokens_per_second:g} tokens/s: {speed.basis}",
             f"peak ~{peak_tpm:,.0f} tokens a minute"
             + (f" against a default quota of {capacity['tokens_per_minute_quota']:,}" if "tokens_per_minute_quota" in capacity else ""),
         ]
