@@ -175,6 +175,8 @@ def print_plan(p: Placement) -> None:
         console.print(f"requirement: {' and '.join(parts) or 'hard limits only'} ({t['why']}); hosting {p.hosting}",
                       highlight=False)
     console.print(_performance(p), highlight=False)
+    streams, via = p.streaming()
+    console.print(f"streaming: {'yes, ' if streams else 'no: '}{via}", highlight=False)
     console.print("why:", highlight=False)
     for r in p.reasons:
         console.print(f"  - {r}", highlight=False)

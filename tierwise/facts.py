@@ -278,6 +278,8 @@ class CpuSpeed(_Fact):
     prefill_gflops_per_vcpu: float
     serverless_mb_per_vcpu: int
     arm64_speed_ratio: float
+    arm64_speed_source: str
+    arm64_speed_taken: str
     reference_hosts: dict[str, CpuHost]
     source: str
 
@@ -293,7 +295,6 @@ class GpuSpeed(_Fact):
 
 
 class BedrockSpeed(_Fact):
-    output_tokens_per_second: float
     input_tokens_per_second: float
     source: str
 
@@ -348,13 +349,51 @@ class Measurement(_Fact):
     taken: str
 
 
+class ArchitecturePair(_Fact):
+    """One source's decode speed of the same function on arm64 and on x86_64."""
+
+    id: str
+    engine: str
+    hardware: str
+    memory_mb: int
+    vcpus: int
+    model: str | None
+    x86_64_ms_per_token: float
+    arm64_ms_per_token: float
+    source: str
+    taken: str
+
+
+class BedrockMeasurement(_Fact):
+    """One Bedrock on-demand model's published speed (a live-service benchmark)."""
+
+    id: str
+    model_id: str
+    output_tokens_per_second: float = Field(gt=0)
+    time_to_first_token_s: float = Field(gt=0)
+    source: str
+    taken: str
+
+
 class _MeasurementFile(_Fact):
     measurements: list[Measurement]
+    architecture_pairs: list[ArchitecturePair]
+    bedrock_on_demand: list[BedrockMeasurement]
 
 
 @cache
 def throughput_measurements() -> tuple[Measurement, ...]:
     return tuple(_typed("throughput_measurements", _MeasurementFile).measurements)
+
+
+@cache
+def architecture_pairs() -> tuple[ArchitecturePair, ...]:
+    return tuple(_typed("throughput_measurements", _MeasurementFile).architecture_pairs)
+
+
+@cache
+def bedrock_measurements() -> tuple[BedrockMeasurement, ...]:
+    return tuple(_typed("throughput_measurements", _MeasurementFile).bedrock_on_demand)
 
 
 # --- bedrock_models.yaml ----------------------------------------------------------------------

@@ -62,6 +62,18 @@ HOSTING: tuple[str, ...] = get_args(Hosting)
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 
 
+# How a client gets tokens as they are generated from what each tier's construct deploys
+# (issue #11): (streams, the door or why not). README "Calling a deployed model" says the same.
+STREAMING: dict[Tier, tuple[bool, str]] = {
+    Tier.LAMBDA_GGUF: (True, "Function URL in RESPONSE_STREAM invoke mode (server-sent events as tokens are generated)"),
+    Tier.SAGEMAKER_GPU: (True, "InvokeEndpointWithResponseStream relays the container's chunked answer"),
+    Tier.SAGEMAKER_SERVERLESS: (False, "InvokeEndpoint only: SageMaker streams responses from real-time endpoints, "
+                                       "not serverless ones, so the events arrive together at the end"),
+    Tier.BEDROCK_ON_DEMAND: (True, "ConverseStream"),
+    Tier.BEDROCK_PROVISIONED: (True, "ConverseStream on the provisioned model's ARN"),
+}
+
+
 class Placement(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -95,6 +107,12 @@ class Placement(BaseModel):
             values = {**values, "settings": settings_for(values["tier"], values["settings"])}
         return values
 
+    def streaming(self) -> tuple[bool, str]:
+        """Whether a client of the deployed model gets tokens as they are generated, and how."""
+        if self.tokens_per_second is None:
+            return False, "a predictive model answers once: there are no tokens to stream"
+        return STREAMING[self.tier]
+
     def contract(self) -> dict[str, Any]:
         """The `tierwise plan --json` contract."""
 
@@ -120,6 +138,8 @@ class Placement(BaseModel):
             "monthly_cost_usd": r(self.monthly_cost_usd),
             "runner_up": self.runner_up,
             "workload": self.workload.model_dump(),
+            "streaming": self.streaming()[0],
+            "streaming_via": self.streaming()[1],
         }
         if self.memory is not None:
             out["memory"] = self.memory.contract()
@@ -283,7 +303,8 @@ def _lambda(profile: ModelProfile, recipe: str, context: int, workload: Workload
     warnings = []
     if arch == "arm64":
         reasons.append(
-            "arm64 is 20% cheaper per GB-second at the same assumed speed per vCPU; the image must be built for "
+            f"arm64 is 20% cheaper per GB-second and decodes {speed_model().cpu.arm64_speed_ratio:g}x as fast per vCPU "
+            f"({speed_model().cpu.arm64_speed_source}); the image must be built for "
             "linux/arm64 (docker buildx --platform linux/arm64, QEMU or an arm64 builder) with "
             "CMAKE_ARGS=-DGGML_NATIVE=OFF so llama.cpp does not assume the build host's CPU"
         )
@@ -598,7 +619,7 @@ def _bedrock(profile: ModelProfile, tier: Tier, commitment: str | None, context:
         raise Rejection(f"Bedrock does not serve {profile.name}")
     model_id = offer.model_ids[0]
     _, facts = _bedrock_facts(model_id)
-    speed = bedrock_speed()
+    speed = bedrock_speed(model_id)
     seconds = speed.request_seconds(workload.input_tokens, workload.output_tokens)
     peak_rpm = peak_requests_per_second(workload) * 60
     peak_tpm = peak_rpm * (workload.input_tokens + workload.output_tokens)
@@ -624,6 +645,7 @@ def _bedrock(profile: ModelProfile, tier: Tier, commitment: str | None, context:
                             "tokens a minute is unchecked")
         reasons = [
             f"Bedrock serves {model_id} on demand: pay per token, no capacity of ours",
+            f"~{speed.decode_tokens_per_second:g} tokens/s: {speed.basis}",
             f"peak ~{peak_tpm:,.0f} tokens a minute"
             + (f" against a default quota of {capacity['tokens_per_minute_quota']:,}" if "tokens_per_minute_quota" in capacity else ""),
         ]

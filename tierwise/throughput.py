@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tierwise.facts import gpu_family, speed_model
+from tierwise.facts import bedrock_measurements, gpu_family, speed_model
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,20 @@ def gpu_speed(*, family: str, gpu_count: int, weights_bytes: int, parameters: in
     return Speed(1 / step, prompt, basis)
 
 
-def bedrock_speed() -> Speed:
-    b = speed_model().bedrock
-    return Speed(b.output_tokens_per_second, b.input_tokens_per_second, b.source)
+def bedrock_speed(model_id: str) -> Speed:
+    """One request's speed on Bedrock for `model_id` (an inference-profile prefix names the same
+    model): its published output rate, or, for a model no benchmark
+    reports, the slowest published Bedrock rate, so an unmeasured model is never assumed fast."""
+    from tierwise.contract import base_model_id
+
+    rows = bedrock_measurements()
+    prompt = speed_model().bedrock.input_tokens_per_second
+    base = base_model_id(model_id)
+    for row in rows:
+        if row.model_id == base:
+            return Speed(row.output_tokens_per_second, prompt,
+                         f"{row.output_tokens_per_second:g} tokens/s published for {base} ({row.source}, {row.taken})")
+    slowest = min(rows, key=lambda r: r.output_tokens_per_second)
+    return Speed(slowest.output_tokens_per_second, prompt,
+                 f"no published speed for {base}: the slowest published Bedrock rate, "
+                 f"{slowest.output_tokens_per_second:g} tokens/s ({slowest.model_id}, {slowest.source})")

@@ -182,3 +182,21 @@ def test_catalogue_override_must_be_a_folder(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TIERWISE_CATALOGUE", str(tmp_path / "nowhere"))
     code, _, err = run(capsys, "models")
     assert code == 2 and "is not a folder of model profiles" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, tier, streams, via", [
+    (["tinyllama-1.1b", "--tier", "lambda-gguf"], "lambda-gguf", True, "RESPONSE_STREAM"),
+    (["llama3-8b", "--hosting", "self"], "sagemaker-gpu", True, "InvokeEndpointWithResponseStream"),
+    (["qwen2.5-0.5b", "--tier", "sagemaker-serverless"], "sagemaker-serverless", False, "arrive together at the end"),
+    (["llama3-8b", "--hosting", "managed"], "bedrock-on-demand", True, "ConverseStream"),
+    (["distilbert-sst2"], "sagemaker-serverless", False, "no tokens to stream"),
+])
+def test_the_plan_says_whether_and_how_the_deployed_model_streams(capsys, args, tier, streams, via):
+    code, out, err = run(capsys, "plan", *args, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["tier"] == tier and data["streaming"] is streams and via in data["streaming_via"]
+    assert {"monthly_cost_usd", "tier", "settings", "reasons", "rejected", "warnings", "runner_up"} <= set(data)
+    code, out, _ = run(capsys, "plan", *args)
+    text = " ".join(out.split())  # the console wraps long lines
+    assert f"streaming: {'yes, ' if streams else 'no: '}{data['streaming_via']}" in text

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from tierwise.facts import Measurement, gpu_instances, speed_model, throughput_measurements
-from tierwise.throughput import cpu_bandwidth_gbps, cpu_prompt_tokens_per_second, gpu_step_seconds
+from tierwise.facts import Measurement, architecture_pairs, bedrock_measurements, gpu_instances, speed_model, throughput_measurements
+from tierwise.throughput import bedrock_speed, cpu_bandwidth_gbps, cpu_prompt_tokens_per_second, cpu_speed, gpu_step_seconds
 
 BAND = 0.35
 BITS_PER_WEIGHT = {"Q4_0": 4.5, "FP16": 16, "BF16": 16}
@@ -88,3 +88,57 @@ def test_speed_model_lands_within_35_percent_of_each_published_measurement(m):
         assert abs(error) > BAND, f"{m.id} now agrees ({error:+.0%}): take it off KNOWN_MISSES"
     else:
         assert abs(error) <= BAND, f"{m.id}: model {predict(m):.1f} against {m.value} measured ({error:+.0%}), {m.source}"
+
+
+# --- Lambda: arm64 against x86_64 -------------------------------------------------------------
+
+@pytest.mark.parametrize("pair", architecture_pairs(), ids=lambda p: p.id)
+def test_lambda_arm64_to_x86_decode_ratio_matches_the_published_pair(pair):
+    """The only published llama.cpp-on-Lambda figures are a pair without a named model, so the
+    model's absolute tokens/s cannot be checked against them; the arm64/x86_64 ratio the
+    placement uses (through cpu_speed, the function plans call) can, at the pair's vCPUs."""
+    kw = dict(vcpus=pair.vcpus, weights_bytes=4_000_000_000, kv_bytes_per_token_read=0, parameters=7_000_000_000)
+    arm, x86 = cpu_speed(architecture="arm64", **kw), cpu_speed(architecture="x86_64", **kw)
+    measured = pair.x86_64_ms_per_token / pair.arm64_ms_per_token
+    for modelled in (arm.decode_tokens_per_second / x86.decode_tokens_per_second,
+                     arm.prompt_tokens_per_second / x86.prompt_tokens_per_second):
+        assert abs(modelled / measured - 1) <= BAND, f"arm64/x86 {modelled:.2f} against {measured:.2f} measured ({pair.source})"
+    assert modelled > 1, "the source measured arm64 faster: the model must not make it slower or equal"
+
+
+# --- Bedrock on demand: per model, from published live-service benchmarks -----------------------
+
+CATALOGUE_ON_BEDROCK = ["mistral-7b", "nova-pro", "llama3-8b", "llama3-70b"]
+
+
+@pytest.mark.parametrize("name", CATALOGUE_ON_BEDROCK)
+def test_a_bedrock_plan_decodes_at_its_models_published_rate_or_the_slowest_published_one(name):
+    """What a user sees in `plan --hosting managed`: the model's published output speed (within
+    +-35%) where a benchmark reports it, else the slowest published Bedrock rate, said in the
+    reasons; never the old flat 50 tokens/s."""
+    from model_profiles import load_profile
+    from tierwise.contract import base_model_id
+    from tierwise.placement import plan
+
+    p = plan(load_profile(name), hosting="managed", tier="bedrock-on-demand")
+    model_id = base_model_id(p.settings.model_id)
+    rows = {m.model_id: m for m in bedrock_measurements()}
+    if model_id in rows:
+        published = rows[model_id].output_tokens_per_second
+        assert abs(p.tokens_per_second / published - 1) <= BAND, (model_id, p.tokens_per_second, published)
+        assert any(rows[model_id].source in r for r in p.reasons)
+    else:
+        slowest = min(rows.values(), key=lambda m: m.output_tokens_per_second)
+        assert p.tokens_per_second == slowest.output_tokens_per_second
+        assert any(f"no published speed for {model_id}" in r for r in p.reasons)
+    assert p.seconds_per_request == pytest.approx(
+        p.workload.input_tokens / speed_model().bedrock.input_tokens_per_second
+        + p.workload.output_tokens / p.tokens_per_second, rel=1e-3)
+
+
+@pytest.mark.parametrize("m", bedrock_measurements(), ids=lambda m: m.id)
+def test_bedrock_time_to_first_token_of_a_500_token_prompt_is_within_35_percent_of_each_published_one(m):
+    """The one Bedrock coefficient that is not read from a measurement, the prompt rate, against
+    the published first-token times (which include a network round trip and an unstated prompt)."""
+    predicted = bedrock_speed(m.model_id).time_to_first_token(500)
+    assert abs(predicted / m.time_to_first_token_s - 1) <= BAND, (m.id, predicted, m.time_to_first_token_s)

@@ -210,3 +210,41 @@ def test_a_system_inference_profile_of_any_geography_is_priced_as_its_model(book
                                  prices=book)
     assert direct.monthly_usd is not None and direct.monthly_usd > 0
     assert profile.monthly_usd == direct.monthly_usd
+
+
+# --- the plan's Lambda bill is the deployed function's bill --------------------------------------
+
+@pytest.fixture(scope="module")
+def baked_7b(tmp_path_factory):
+    """qwen2.5-7b planned and synthesized once with the plan's default model source (the GGUF
+    baked into the image): `tierwise plan --json` and the stack `cdk synth` writes."""
+    import shutil
+
+    pytest.importorskip("aws_cdk")
+    if shutil.which("node") is None:
+        pytest.skip("node is needed to synthesize CDK stacks")
+    import app
+
+    context = {"model": "qwen2.5-7b", "hosting": "self", "batch": "true"}  # batch keeps the 7B on Lambda
+    outdir = tmp_path_factory.mktemp("baked-7b") / "cdk.out"
+    app.main(context=dict(context), outdir=str(outdir)).synth()
+    return context, outdir
+
+
+def test_the_plans_lambda_cost_is_what_tierwise_cost_bills_the_synthesized_stack(baked_7b, capsys):
+    """A 5 GB GGUF baked into the image leaves /tmp at 512 MB in the deployed function, so the
+    plan must not charge the /tmp room a model read from S3 would need (issue #9 follow-up: the
+    plan said $551.38 where the deployed function's bill was $550.59)."""
+    import json
+
+    from tierwise.cli import main
+
+    _, outdir = baked_7b
+    assert main(["plan", "qwen2.5-7b", "--hosting", "self", "--batch", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["tier"] == "lambda-gguf" and plan["settings"]["ephemeral_storage_mb"] > 512  # room for an S3 copy
+    assert main(["cost", str(outdir), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [fn] = [r for p in data["projects"] for r in p["breakdown"]["resources"] if r["resourceType"] == "AWS::Lambda::Function"]
+    assert not any("Ephemeral" in c["name"] for c in fn["costComponents"])
+    assert round(float(fn["monthlyCost"]), 2) == round(plan["monthly_cost_usd"], 2)

@@ -176,6 +176,16 @@ def _data_processed(book: PriceBook, region: str, workload: Workload) -> list[Co
     ]
 
 
+def _deployed_ephemeral_mb(settings: TierSettings | Mapping[str, Any]) -> int:
+    """The /tmp size the function is deployed with: a plan's settings name the GGUF that
+    LambdaGgufEndpoint bakes into the image (gguf_url), and then /tmp holds nothing of the model
+    and the construct keeps Lambda's minimum; ephemeral_storage_mb is the room a model read from
+    S3 would need, billed only when the settings say the model comes from there."""
+    if _optional(settings, "gguf_url"):
+        return lambda_limits().ephemeral_storage_mb_min
+    return int(_optional(settings, "ephemeral_storage_mb", LAMBDA_FREE_EPHEMERAL_MB))
+
+
 def lambda_components(
     book: PriceBook,
     region: str,
@@ -259,7 +269,7 @@ def estimate_tier_cost(
             region,
             memory_mb=float(_setting(settings, "memory_mb", tier)),
             architecture=str(_setting(settings, "architecture", tier)),
-            ephemeral_storage_mb=float(_optional(settings, "ephemeral_storage_mb", LAMBDA_FREE_EPHEMERAL_MB)),
+            ephemeral_storage_mb=float(_deployed_ephemeral_mb(settings)),
             requests=requests,
             seconds=seconds,
         )
