@@ -68,6 +68,11 @@ FREE_TYPES = frozenset(
         "AWS::SSM::Parameter",
         "AWS::CloudFormation::WaitConditionHandle",
         "AWS::SNS::TopicPolicy",
+        # Security groups and their rules have no charge (Amazon VPC pricing bills endpoints,
+        # NAT gateways and IP addresses, not the firewall rules).
+        "AWS::EC2::SecurityGroup",
+        "AWS::EC2::SecurityGroupIngress",
+        "AWS::EC2::SecurityGroupEgress",
         # Custom resources run a Lambda function on deploy, priced itself; a nested stack's
         # template is read and priced as a project of its own.
         "AWS::CloudFormation::CustomResource",
@@ -75,7 +80,9 @@ FREE_TYPES = frozenset(
     }
 )
 
-Pricer = Callable[["PricingContext", str, dict], ResourceCost]
+# A pricer returns None for a resource that turns out to cost nothing (an S3 gateway endpoint):
+# the review lists it with the free resources, as Infracost does.
+Pricer = Callable[["PricingContext", str, dict], "ResourceCost | None"]
 _REGISTRY: dict[str, Pricer] = {}
 
 
@@ -479,6 +486,55 @@ def price_log_group(ctx: PricingContext, logical_id: str, resource: dict) -> Res
     return ResourceCost(logical_id, "AWS::Logs::LogGroup", ctx.tags(resource), lines, [f"retention: {retention}"])
 
 
+_ENDPOINT_SERVICE = re.compile(r"com\.amazonaws\.(?:[a-z0-9-]+\.)?([a-z0-9.-]+)$")
+
+
+def _endpoint_service(service_name: Any) -> str:
+    """The service an endpoint reaches (``ecr.dkr``), readable through CDK's Fn::Join of the region."""
+    text = "".join(strings(service_name))
+    match = _ENDPOINT_SERVICE.search(text)
+    return match.group(1) if match else (text or "unknown service")
+
+
+@pricer("AWS::EC2::VPCEndpoint")
+def price_vpc_endpoint(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost | None:
+    props = _props(resource)
+    # CloudFormation's default type is Gateway; gateway endpoints (S3, DynamoDB) have no charge.
+    kind = props.get("VpcEndpointType", "Gateway")
+    if kind == "Gateway":
+        return None
+    tags = ctx.tags(resource)
+    service = _endpoint_service(props.get("ServiceName"))
+    r = ctx.region
+    hour_key = price_key(r, "vpc", "interface_endpoint_az_hour")
+    data_key = price_key(r, "vpc", "interface_endpoint_data_gb")
+    if kind != "Interface":
+        # Gateway Load Balancer, Resource and ServiceNetwork endpoints bill at other rates the
+        # price file does not hold: an unknown line, never a zero.
+        line = CostComponent(name=f"{kind} endpoint", unit="endpoint-hours", monthly_quantity=None, price=None,
+                             monthly_cost=None)
+        return ResourceCost(logical_id, "AWS::EC2::VPCEndpoint", tags, [line],
+                            [f"{service}: {kind} endpoints are not priced by tierwise's review"])
+    subnets = props.get("SubnetIds")
+    # An interface endpoint puts one network interface in each subnet, at most one per
+    # Availability Zone, and is billed per AZ-hour: the AZ count is the subnet count.
+    if isinstance(subnets, list) and subnets:
+        azs: float | None = float(len(subnets))
+        notes = [f"{service}: interface endpoint in {len(subnets)} Availability Zone(s), billed "
+                 f"{HOURS_PER_MONTH:.0f} h a month each"]
+    else:
+        azs = None
+        notes = [f"{service}: SubnetIds is not a literal list in the template (a parameter, an import or "
+                 "absent): the number of Availability Zones, and so the hourly cost, is unknown"]
+    hours = None if azs is None else azs * HOURS_PER_MONTH
+    lines = [
+        component(f"Endpoint ({azs:g} AZ)" if azs is not None else "Endpoint (AZ count unknown)",
+                  "endpoint AZ-hours", hours, ctx.book.interface_endpoint_az_hour(r), hour_key),
+        _not_estimated("Data processed", "GB", ctx.book.interface_endpoint_data_gb(r), data_key),
+    ]
+    return ResourceCost(logical_id, "AWS::EC2::VPCEndpoint", tags, lines, notes)
+
+
 def _check_finite(stack: StackTemplate, logical_id: str, cost: ResourceCost) -> None:
     """A figure no deployment could have (1e308 instances, say) is the template's error, not a bill."""
     for c in cost.components:
@@ -519,6 +575,10 @@ def price_stack(
         priced = pricer_for(rtype)
         if priced is not None:
             cost = priced(ctx, logical_id, resource)
+            if cost is None:
+                project.free[rtype] += 1
+                project.free_ids.append((logical_id, rtype))
+                continue
             cost.path = ctx.construct_path(resource)
             _check_finite(stack, logical_id, cost)
             project.resources.append(cost)
