@@ -173,11 +173,33 @@ class PricingContext:
         workload = self.workload_for(logical_id)
         if usage and usage.request_duration_ms:
             return usage.request_duration_ms / 1000, [f"{usage.request_duration_ms:g} ms per request (usage file)"]
+        recorded = self._recorded_request_seconds(usage, workload)
+        if recorded is not None:
+            return recorded
         tps, prompt_tps, notes = self._throughput(usage, tags, props, memory_mb)
         seconds, more = request_seconds(workload, tps, prompt_tps)
         notes += more
         if seconds is not None:
             notes.append(f"{seconds:.1f} s per request at {tps:.1f} tokens/s")
+        return seconds, notes
+
+    def _recorded_request_seconds(self, usage: Usage | None, workload: Workload) -> tuple[float, list[str]] | None:
+        """A classifier's request time as tierwise recorded it at synth (``secondsPerRequest``),
+        when nothing more specific is given: no token rate from a usage file, the caller or the
+        template. The forward pass is linear in the prompt, so another prompt length scales it."""
+        if (usage and usage.tokens_per_second) or self.tokens_per_second is not None:
+            return None
+        meta = self.stack.tierwise_metadata
+        seconds = number(meta.get("secondsPerRequest"))
+        if seconds is None or seconds <= 0 or number(meta.get("decodeTokensPerSecond")) is not None:
+            return None
+        notes = [f"{seconds:.3f} s per request: one forward pass, recorded by tierwise at synth "
+                 "(template Metadata.tierwise.secondsPerRequest)"]
+        planned = number(meta.get("plannedInputTokens"))
+        if planned and planned > 0 and planned != workload.input_tokens:
+            seconds *= workload.input_tokens / planned
+            notes.append(f"scaled to {workload.input_tokens} input tokens from the {planned:g} planned: "
+                         f"{seconds:.3f} s")
         return seconds, notes
 
     def _throughput(
