@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
@@ -45,6 +45,14 @@ class Usage(BaseModel):
     request_duration_ms: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="how long one request runs, instead of tokens per second"
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_false(cls, value: Any) -> Any:
+        # YAML's true/false would otherwise be read as 1 and 0 requests, tokens or seconds
+        if isinstance(value, bool):
+            raise ValueError("a number is needed, not a true/false value")
+        return value
 
     def over(self, base: "Usage") -> "Usage":
         """This usage, with ``base``'s figures where this one gives none."""
