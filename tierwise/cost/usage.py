@@ -100,7 +100,9 @@ def parse_usage(data: Any, origin: str) -> UsageFile:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])
-        raise TierwiseError(f"usage file {origin}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+        got = err.get("input")
+        typed = str(got).lower() if isinstance(got, bool) else repr(got)  # as the YAML spells it
+        raise TierwiseError(f"usage file {origin}: {where}: {err['msg']} (got {typed})") from None
     except TypeError:
         raise TierwiseError(f"usage file {origin}: keys must be version and resource_usage") from None
     usage._origin = origin
