@@ -63,6 +63,8 @@ INT32_MAX = 2**31 - 1
 
 
 def _int(name: str, raw: Any, minimum: int = 1, maximum: int = INT32_MAX) -> int:
+    if isinstance(raw, bool):  # cdk.json's true/false: int() would read it as 1 or 0
+        raise TierwiseError(f"-c {name}: must be a whole number, not a true/false value (got {str(raw).lower()})")
     try:
         value = int(str(raw).strip())
     except ValueError:

@@ -30,6 +30,11 @@ def throughput_metadata(placement: Placement) -> dict[str, Any]:
             # full precision (the review must price what placement did), as a string: CloudFormation
             # (cfn-lint E4002) takes no floating-point numbers in template Metadata
             meta[key] = repr(float(value)) if key != "memoryMb" else int(value)
+    if placement.tokens_per_second is None and placement.seconds_per_request is not None:
+        # a classifier has no token rates: its request time is one forward pass over the prompt,
+        # linear in the prompt's length, so the review needs the prompt it was planned for
+        meta["secondsPerRequest"] = repr(float(placement.seconds_per_request))
+        meta["plannedInputTokens"] = int(placement.workload.input_tokens)
     return meta
 
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from tierwise.contract import Tier
 from tierwise.errors import TierwiseError
@@ -78,9 +78,60 @@ def volume_bounds() -> dict[str, Any]:
     return load("input_bounds")["workload"]
 
 
+def _number_fields() -> dict[str, bool]:
+    """Workload's number fields, each with whether it has a bound in input_bounds.yaml."""
+    from tierwise.workload import Workload  # the workload model imports nothing of ours
+
+    bounded = volume_bounds()["max"]
+    out = {}
+    for name, field in Workload.model_fields.items():
+        kinds = get_args(field.annotation) or (field.annotation,)
+        if bool not in kinds and any(k in (int, float) for k in kinds):
+            out[name] = name in bounded
+    return out
+
+
+def check_workload_numbers(values: Mapping[str, Any], prefix: str = "--") -> None:
+    """A number the workload needs, given as true/false or as nan/inf, is an error: pydantic
+    would read `true` in cdk.json as 1 request a month, and nan passes no bound but says
+    nothing useful. Infinity on a bounded figure is left to check_volume, which names the bound."""
+    for name, bounded in _number_fields().items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
+            typed = str(value).lower() if isinstance(value, bool) else repr(shown(value))  # as cdk.json spells it
+            raise TierwiseError(f"{flag(prefix, name)}: a number is needed, not a true/false value (got {typed})")
+        if isinstance(value, (int, str)) and not isinstance(value, float):
+            try:
+                number = float(value)
+            except (OverflowError, TypeError, ValueError):
+                continue  # too large for a float, or not a number: check_volume / the model say so
+        elif isinstance(value, float):
+            number = value
+        else:
+            continue
+        if number != number or (math.isinf(number) and not bounded):
+            raise TierwiseError(f"{flag(prefix, name)}: must be a finite number (got {shown(value)})")
+
+
+def check_rate(value: Any, option: str = "--tokens-per-second") -> float:
+    """A tokens-per-second rate: a finite number above zero (inf would price every request at
+    zero seconds, nan at nothing at all)."""
+    try:
+        rate = float(value)
+    except (OverflowError, TypeError, ValueError):
+        raise TierwiseError(f"{option}: must be a finite number greater than 0 (got {shown(value)!r})") from None
+    if isinstance(value, bool) or not (rate > 0 and math.isfinite(rate)):
+        raise TierwiseError(f"{option}: must be a finite number greater than 0 (got {shown(value)})")
+    return rate
+
+
 def check_volume(values: Mapping[str, Any], prefix: str = "--") -> None:
     """Reject workload figures no real deployment could see, before they are planned or priced
-    (1e26 requests a month would otherwise be planned and priced in good faith)."""
+    (1e26 requests a month would otherwise be planned and priced in good faith); true/false and
+    nan where a number belongs are refused first (check_workload_numbers)."""
+    check_workload_numbers(values, prefix)
     for name, limit in volume_bounds()["max"].items():
         value = values.get(name)
         if value is None:

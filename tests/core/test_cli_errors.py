@@ -56,6 +56,10 @@ def _workspace(folder: Path) -> None:
     data = (folder / "tiny.gguf").read_bytes()
     (folder / "half.gguf").write_bytes(data[: len(data) // 2])
     (folder / "v1.gguf").write_bytes(b"GGUF" + (1).to_bytes(4, "little") + bytes(16))
+    # apps whose cdk.json gives a workload figure as true/false or nan (`tierwise cost` reads it)
+    for app_name, context in (("bool-app", {"requests_per_month": True}), ("nan-app", {"peak_factor": "nan"})):
+        (folder / app_name / "cdk.out").mkdir(parents=True)
+        (folder / app_name / "cdk.json").write_text(json.dumps({"app": "python app.py", "context": context}))
     (folder / "huge-counts.gguf").write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (2**60).to_bytes(8, "little") * 2)
 
 
@@ -127,7 +131,20 @@ CLI_CASES = {
     "plan-request-beyond-context": (["plan", "llama3-8b", "--hosting", "self", "--input-tokens", "5000", "--context", "2048"], {},
                                     ["5,200 tokens do not fit the 2,048-token context", "--context (up to llama3-8b's 8,192)"]),
     "plan-floor-infinite": (["plan", "llama3-8b", "--tokens-per-second-floor", "inf"], {}, ["inf", "at most 10,000"]),
-    "plan-floor-nan": (["plan", "llama3-8b", "--tokens-per-second-floor", "nan"], {}, ["(got nan)", "greater than or equal to 0"]),
+    "plan-floor-nan": (["plan", "llama3-8b", "--tokens-per-second-floor", "nan"], {},
+                       ["--tokens-per-second-floor", "(got nan)", "finite number"]),
+    "plan-peak-factor-inf": (["plan", "llama3-8b", "--peak-factor", "inf"], {},
+                             ["--peak-factor", "(got inf)", "finite number"]),
+    # a rate the cost review divides by: checked before the assembly is read ('models' is none)
+    **{f"cost-tokens-per-second-{name}": (["cost", "models", "--tokens-per-second", value], {},
+                                          ["--tokens-per-second", f"(got {shown})", "finite number greater than 0"])
+       for name, value, shown in (("inf", "inf", "inf"), ("nan", "nan", "nan"), ("minus-inf", "-inf", "-inf"),
+                                  ("negative", "-5", "-5.0"), ("zero", "0", "0.0"))},
+    "cost-diff-tokens-per-second-nan": (["cost", "diff", "models", "models", "--tokens-per-second", "nan"], {},
+                                        ["--tokens-per-second", "(got nan)"]),
+    "cost-cdk-json-true-for-a-number": (["cost", "bool-app/cdk.out"], {},
+                                        ["cdk.json context requests_per_month", "true/false", "(got true)"]),
+    "cost-cdk-json-nan": (["cost", "nan-app/cdk.out"], {}, ["cdk.json context peak_factor", "finite", "(got nan)"]),
     "compare-quant-on-bedrock-model": (["compare", "nova-pro", "--quant", "Q4_0"], {},
                                        ["--quant Q4_0", "served by Bedrock only"]),
     "compare-quant-on-classifier": (["compare", "distilbert-sst2", "--quant", "Q4_0"], {},
@@ -198,6 +215,18 @@ APP_CASES = {
                                 ["'tiny.gguf' holds a llama model with 2 layers, 64 wide",
                                  "llama3-8b is llama with 32 layers, 4096 wide"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
+    # true/false where a number belongs: cdk.json's JSON booleans and -c's strings, never read as 1 or 0
+    "volume-json-true": ({"model": "llama3-8b", "requests_per_month": True},
+                         ["-c requests_per_month", "not a true/false value", "(got true)"]),
+    "volume-string-true": ({"model": "llama3-8b", "requests_per_month": "true"},
+                           ["-c requests_per_month", "not a true/false value", "(got 'true')"]),
+    "tokens-json-false": ({"model": "llama3-8b", "input_tokens": False}, ["-c input_tokens", "(got false)"]),
+    "concurrency-json-true": ({"model": "llama3-8b", "max_concurrency": True}, ["-c max_concurrency", "(got true)"]),
+    "context-json-true": ({"model": "llama3-8b", "context": True}, ["-c context", "whole number", "(got true)"]),
+    "instances-json-false": ({"model": "llama3-70b", "min_instances": False}, ["-c min_instances", "(got false)"]),
+    "peak-factor-nan": ({"model": "llama3-8b", "peak_factor": "nan"}, ["-c peak_factor", "finite number", "(got nan)"]),
+    "max-seconds-inf": ({"model": "llama3-8b", "max_seconds": "inf"}, ["-c max_seconds", "finite number", "(got inf)"]),
+    "floor-nan": ({"model": "llama3-8b", "tokens_per_second_floor": "nan"}, ["-c tokens_per_second_floor", "(got nan)"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
 CDK_OWN_KEYS = {

@@ -27,7 +27,7 @@ from tierwise.cost.render import render_diff, render_table, diff_markdown, to_ma
 from tierwise.cost.review import review
 from tierwise.cost.usage import UsageFile, load_usage
 from tierwise.errors import TierwiseError, UserError, report
-from tierwise.validate import check_region, check_volume, check_writable_file
+from tierwise.validate import check_rate, check_region, check_volume, check_writable_file
 from tierwise.workload import Workload
 
 FORMATS = ("table", "json", "markdown")
@@ -66,8 +66,10 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
     the same keys ``cdk synth -c`` takes, so the review prices what the app planned.
     """
     values: dict[str, Any] = {name: context[name] for name in Workload.model_fields if name in context}
-    values.update({k: v for k, v in flags.items() if v is not None})
-    check_volume(values)
+    check_volume(values, prefix="cdk.json context ")
+    given = {k: v for k, v in flags.items() if v is not None}
+    check_volume(given)
+    values.update(given)
     try:
         return Workload(**values)
     except ValidationError as exc:
@@ -141,6 +143,7 @@ def breakdown_command(
     """Price what `cdk synth` wrote: every priced resource and the monthly total."""
     _check_format(fmt)
     region = check_region(region) if region is not None else None
+    tokens_per_second = check_rate(tokens_per_second) if tokens_per_second is not None else None
     workload, usage = _workload_and_usage(
         cdk_out_dir, usage_file, requests_per_month=requests_per_month, input_tokens=input_tokens,
         output_tokens=output_tokens, tokens_per_second_floor=tokens_per_second_floor,
@@ -180,6 +183,7 @@ def diff_command(
     """Monthly cost change from BASE to HEAD, per resource and in total (like `infracost diff`)."""
     _check_format(fmt)
     region = check_region(region) if region is not None else None
+    tokens_per_second = check_rate(tokens_per_second) if tokens_per_second is not None else None
     workload, usage = _workload_and_usage(
         head if head.is_dir() else Path.cwd() / "cdk.out", usage_file, requests_per_month=requests_per_month,
         input_tokens=input_tokens, output_tokens=output_tokens,

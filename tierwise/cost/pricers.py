@@ -68,6 +68,11 @@ FREE_TYPES = frozenset(
         "AWS::SSM::Parameter",
         "AWS::CloudFormation::WaitConditionHandle",
         "AWS::SNS::TopicPolicy",
+        # Security groups and their rules have no charge (Amazon VPC pricing bills endpoints,
+        # NAT gateways and IP addresses, not the firewall rules).
+        "AWS::EC2::SecurityGroup",
+        "AWS::EC2::SecurityGroupIngress",
+        "AWS::EC2::SecurityGroupEgress",
         # Custom resources run a Lambda function on deploy, priced itself; a nested stack's
         # template is read and priced as a project of its own.
         "AWS::CloudFormation::CustomResource",
@@ -75,7 +80,9 @@ FREE_TYPES = frozenset(
     }
 )
 
-Pricer = Callable[["PricingContext", str, dict], ResourceCost]
+# A pricer returns None for a resource that turns out to cost nothing (an S3 gateway endpoint):
+# the review lists it with the free resources, as Infracost does.
+Pricer = Callable[["PricingContext", str, dict], "ResourceCost | None"]
 _REGISTRY: dict[str, Pricer] = {}
 
 
@@ -166,11 +173,33 @@ class PricingContext:
         workload = self.workload_for(logical_id)
         if usage and usage.request_duration_ms:
             return usage.request_duration_ms / 1000, [f"{usage.request_duration_ms:g} ms per request (usage file)"]
+        recorded = self._recorded_request_seconds(usage, workload)
+        if recorded is not None:
+            return recorded
         tps, prompt_tps, notes = self._throughput(usage, tags, props, memory_mb)
         seconds, more = request_seconds(workload, tps, prompt_tps)
         notes += more
         if seconds is not None:
             notes.append(f"{seconds:.1f} s per request at {tps:.1f} tokens/s")
+        return seconds, notes
+
+    def _recorded_request_seconds(self, usage: Usage | None, workload: Workload) -> tuple[float, list[str]] | None:
+        """A classifier's request time as tierwise recorded it at synth (``secondsPerRequest``),
+        when nothing more specific is given: no token rate from a usage file, the caller or the
+        template. The forward pass is linear in the prompt, so another prompt length scales it."""
+        if (usage and usage.tokens_per_second) or self.tokens_per_second is not None:
+            return None
+        meta = self.stack.tierwise_metadata
+        seconds = number(meta.get("secondsPerRequest"))
+        if seconds is None or seconds <= 0 or number(meta.get("decodeTokensPerSecond")) is not None:
+            return None
+        notes = [f"{seconds:.3f} s per request: one forward pass, recorded by tierwise at synth "
+                 "(template Metadata.tierwise.secondsPerRequest)"]
+        planned = number(meta.get("plannedInputTokens"))
+        if planned and planned > 0 and planned != workload.input_tokens:
+            seconds *= workload.input_tokens / planned
+            notes.append(f"scaled to {workload.input_tokens} input tokens from the {planned:g} planned: "
+                         f"{seconds:.3f} s")
         return seconds, notes
 
     def _throughput(
@@ -479,6 +508,55 @@ def price_log_group(ctx: PricingContext, logical_id: str, resource: dict) -> Res
     return ResourceCost(logical_id, "AWS::Logs::LogGroup", ctx.tags(resource), lines, [f"retention: {retention}"])
 
 
+_ENDPOINT_SERVICE = re.compile(r"com\.amazonaws\.(?:[a-z0-9-]+\.)?([a-z0-9.-]+)$")
+
+
+def _endpoint_service(service_name: Any) -> str:
+    """The service an endpoint reaches (``ecr.dkr``), readable through CDK's Fn::Join of the region."""
+    text = "".join(strings(service_name))
+    match = _ENDPOINT_SERVICE.search(text)
+    return match.group(1) if match else (text or "unknown service")
+
+
+@pricer("AWS::EC2::VPCEndpoint")
+def price_vpc_endpoint(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost | None:
+    props = _props(resource)
+    # CloudFormation's default type is Gateway; gateway endpoints (S3, DynamoDB) have no charge.
+    kind = props.get("VpcEndpointType", "Gateway")
+    if kind == "Gateway":
+        return None
+    tags = ctx.tags(resource)
+    service = _endpoint_service(props.get("ServiceName"))
+    r = ctx.region
+    hour_key = price_key(r, "vpc", "interface_endpoint_az_hour")
+    data_key = price_key(r, "vpc", "interface_endpoint_data_gb")
+    if kind != "Interface":
+        # Gateway Load Balancer, Resource and ServiceNetwork endpoints bill at other rates the
+        # price file does not hold: an unknown line, never a zero.
+        line = CostComponent(name=f"{kind} endpoint", unit="endpoint-hours", monthly_quantity=None, price=None,
+                             monthly_cost=None)
+        return ResourceCost(logical_id, "AWS::EC2::VPCEndpoint", tags, [line],
+                            [f"{service}: {kind} endpoints are not priced by tierwise's review"])
+    subnets = props.get("SubnetIds")
+    # An interface endpoint puts one network interface in each subnet, at most one per
+    # Availability Zone, and is billed per AZ-hour: the AZ count is the subnet count.
+    if isinstance(subnets, list) and subnets:
+        azs: float | None = float(len(subnets))
+        notes = [f"{service}: interface endpoint in {len(subnets)} Availability Zone(s), billed "
+                 f"{HOURS_PER_MONTH:.0f} h a month each"]
+    else:
+        azs = None
+        notes = [f"{service}: SubnetIds is not a literal list in the template (a parameter, an import or "
+                 "absent): the number of Availability Zones, and so the hourly cost, is unknown"]
+    hours = None if azs is None else azs * HOURS_PER_MONTH
+    lines = [
+        component(f"Endpoint ({azs:g} AZ)" if azs is not None else "Endpoint (AZ count unknown)",
+                  "endpoint AZ-hours", hours, ctx.book.interface_endpoint_az_hour(r), hour_key),
+        _not_estimated("Data processed", "GB", ctx.book.interface_endpoint_data_gb(r), data_key),
+    ]
+    return ResourceCost(logical_id, "AWS::EC2::VPCEndpoint", tags, lines, notes)
+
+
 def _check_finite(stack: StackTemplate, logical_id: str, cost: ResourceCost) -> None:
     """A figure no deployment could have (1e308 instances, say) is the template's error, not a bill."""
     for c in cost.components:
@@ -519,6 +597,10 @@ def price_stack(
         priced = pricer_for(rtype)
         if priced is not None:
             cost = priced(ctx, logical_id, resource)
+            if cost is None:
+                project.free[rtype] += 1
+                project.free_ids.append((logical_id, rtype))
+                continue
             cost.path = ctx.construct_path(resource)
             _check_finite(stack, logical_id, cost)
             project.resources.append(cost)

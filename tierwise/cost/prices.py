@@ -96,6 +96,15 @@ class CloudWatchPrices(_Strict):
     logs_stored_gb_month: PriceFigure
 
 
+class VpcPrices(_Strict):
+    """AWS PrivateLink interface endpoints: billed per endpoint per Availability Zone-hour, plus
+    per GB processed (the first tier, up to 1 PB a month in the region). Gateway endpoints (S3,
+    DynamoDB) cost nothing and have no figure here."""
+
+    interface_endpoint_az_hour: PriceFigure
+    interface_endpoint_data_gb: PriceFigure
+
+
 class RegionPrices(_Strict):
     lambda_: LambdaPrices = Field(alias="lambda")
     sagemaker: SageMakerPrices
@@ -103,6 +112,7 @@ class RegionPrices(_Strict):
     s3: S3Prices
     kms: KmsPrices
     cloudwatch: CloudWatchPrices
+    vpc: VpcPrices
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -180,6 +190,12 @@ class PriceBook(_Strict):
         return self.quote(
             region, "bedrock", "provisioned_model_unit_hour", model_id, commitment_key(commitment)
         )
+
+    def interface_endpoint_az_hour(self, region: str) -> Quote | None:
+        return self.quote(region, "vpc", "interface_endpoint_az_hour")
+
+    def interface_endpoint_data_gb(self, region: str) -> Quote | None:
+        return self.quote(region, "vpc", "interface_endpoint_data_gb")
 
     def unknown_figures(self, region: str | None = None) -> list[str]:
         """Keys of every figure whose value is unknown (for reports and the final summary)."""

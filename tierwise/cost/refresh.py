@@ -238,6 +238,7 @@ def _empty_region(template: RegionPrices | None) -> dict:
                 "logs_stored_gb_month",
             )
         },
+        "vpc": {k: _unknown(unit).model_dump() for k in ("interface_endpoint_az_hour", "interface_endpoint_data_gb")},
     }
 
 

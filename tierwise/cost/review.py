@@ -18,6 +18,7 @@ from tierwise.cost.pricers import TokensPerSecond, price_stack
 from tierwise.cost.report import CostReport
 from tierwise.cost.usage import UsageFile
 from tierwise.errors import TierwiseError
+from tierwise.validate import check_rate
 from tierwise.workload import Workload
 
 DEFAULT_REGION = "us-east-1"
@@ -26,9 +27,7 @@ DEFAULT_REGION = "us-east-1"
 def _resolver(tokens_per_second: TokensPerSecond | float | None) -> TokensPerSecond | None:
     if tokens_per_second is None or callable(tokens_per_second):
         return tokens_per_second
-    rate = float(tokens_per_second)
-    if not rate > 0 or rate == float("inf"):
-        raise TierwiseError(f"--tokens-per-second must be greater than 0 (got {tokens_per_second!r})")
+    rate = check_rate(tokens_per_second)
 
     def fixed(*_args: Any) -> tuple[float | None, float | None]:
         return rate, None

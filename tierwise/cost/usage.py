@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
@@ -45,6 +45,14 @@ class Usage(BaseModel):
     request_duration_ms: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="how long one request runs, instead of tokens per second"
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_false(cls, value: Any) -> Any:
+        # YAML's true/false would otherwise be read as 1 and 0 requests, tokens or seconds
+        if isinstance(value, bool):
+            raise ValueError("a number is needed, not a true/false value")
+        return value
 
     def over(self, base: "Usage") -> "Usage":
         """This usage, with ``base``'s figures where this one gives none."""
@@ -92,7 +100,9 @@ def parse_usage(data: Any, origin: str) -> UsageFile:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])
-        raise TierwiseError(f"usage file {origin}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+        got = err.get("input")
+        typed = str(got).lower() if isinstance(got, bool) else repr(got)  # as the YAML spells it
+        raise TierwiseError(f"usage file {origin}: {where}: {err['msg']} (got {typed})") from None
     except TypeError:
         raise TierwiseError(f"usage file {origin}: keys must be version and resource_usage") from None
     usage._origin = origin
