@@ -24,26 +24,53 @@ from pathlib import Path
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-runtime:ci"
 S3_GGUF = "s3://my-models/qwen/qwen2.5-0.5b-instruct-q4_k_m.gguf"  # the plan's own file name
-# a local "model" for the S3-asset variants: same bytes in every run, so the same asset
-TINY_GGUF = b"GGUF\x03\x00\x00\x00tierwise synth variant"
 
 
-def variants(tiny_gguf: str) -> dict[str, dict[str, str]]:
+
+def stand_in_gguf(model: str, path: Path) -> str:
+    """A GGUF header with `model`'s shape and one 1-element tensor: what a local -c model_uri must
+    declare (the app checks the file holds the catalogue model), the same bytes in every run so the
+    S3 asset's hash is stable."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    from model_profiles import load_profile
+
+    arch = load_profile(model).architecture
+    writer = GGUFWriter(str(path), arch.gguf_architecture)
+    writer.add_block_count(arch.layers)
+    writer.add_context_length(arch.max_context)
+    writer.add_embedding_length(arch.embedding_width)
+    writer.add_head_count(arch.attention_heads)
+    writer.add_head_count_kv(arch.kv_heads)
+    writer.add_tensor("stand_in", np.zeros(1, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return str(path)
+
+
+def variants(inputs: Path) -> dict[str, dict[str, str]]:
     return {
         "all": {"model": "all"},
         "all-us-east-1": {"model": "all", "region": "us-east-1"},
         "serverless-gguf": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless"},
         "serverless-s3-image": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "model_uri": S3_GGUF,
                                 "image_uri": IMAGE},
-        "serverless-file": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "model_uri": tiny_gguf},
+        "serverless-file": {"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "model_uri": str(inputs / "qwen2.5-0.5b.gguf")},
         "provisioned": {"model": "nova-pro", "tier": "bedrock-provisioned", "commitment": "OneMonth"},
-        "lambda-s3": {"model": "llama3-8b", "model_uri": "s3://my-models/llama/x.gguf"},
-        "lambda-file": {"model": "llama3-8b", "model_uri": tiny_gguf},
-        "lambda-image": {"model": "llama3-8b", "image_uri": IMAGE},
-        "lambda-s3-image-arm": {"model": "llama3-8b", "image_uri": IMAGE, "model_uri": "s3://my-models/llama/x.gguf",
+        "lambda-s3": {"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "model_uri": "s3://my-models/llama/x.gguf"},
+        "lambda-file": {"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "model_uri": str(inputs / "llama3-8b.gguf")},
+        "lambda-image": {"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "image_uri": IMAGE},
+        "lambda-s3-image-arm": {"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "image_uri": IMAGE, "model_uri": "s3://my-models/llama/x.gguf",
                                 "architecture": "arm64"},
-        "gpu-scaling": {"model": "llama3-70b", "min_instances": "2", "max_instances": "3", "hf_token_secret": "hf-token"},
-        "gpu-image": {"model": "llama3-70b", "image_uri": IMAGE},
+        "gpu-scaling": {"model": "llama3-70b", "tier": "sagemaker-gpu", "min_instances": "2", "max_instances": "3", "hf_token_secret": "hf-token"},
+        "gpu-8b": {"model": "llama3-8b", "tier": "sagemaker-gpu", "requests_per_month": "1000000"},
+        "classifier-2m": {"model": "distilbert-sst2", "requests_per_month": "2000000"},
+        "lambda-batch": {"model": "tinyllama-1.1b", "tier": "lambda-gguf", "requests_per_month": "200000",
+                         "input_tokens": "1500", "output_tokens": "400", "batch": "true"},
+        "gpu-image": {"model": "llama3-70b", "tier": "sagemaker-gpu", "image_uri": IMAGE},
     }
 
 
@@ -53,15 +80,16 @@ def main(argv: list[str]) -> int:
         return 2
     outdir = Path(argv[0]).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    tiny = outdir / ".inputs" / "tiny.gguf"  # a dot folder: `ls OUTDIR` lists only assemblies
-    tiny.parent.mkdir(exist_ok=True)
-    tiny.write_bytes(TINY_GGUF)
-    table = variants(str(tiny))
+    inputs = outdir / ".inputs"  # a dot folder: `ls OUTDIR` lists only assemblies
+    inputs.mkdir(exist_ok=True)
+    sys.path.insert(0, os.getcwd())  # the source tree being synthesized, not this script's
+    for model in ("qwen2.5-0.5b", "llama3-8b"):
+        stand_in_gguf(model, inputs / f"{model}.gguf")
+    table = variants(inputs)
     unknown = [name for name in argv[1:] if name not in table]
     if unknown:
         print(f"error: unknown variant {unknown[0]!r}; variants: {', '.join(table)}", file=sys.stderr)
         return 2
-    sys.path.insert(0, os.getcwd())  # the source tree being synthesized, not this script's
     import app
 
     for name in argv[1:] or table:

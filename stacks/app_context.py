@@ -11,24 +11,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from model_profiles import load_catalogue, load_profile
-from tierwise.contract import OPTION_TIERS, Tier
+from tierwise import tiers
 from tierwise.errors import TierwiseError
+from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inputs, whole_number
 from tierwise.placement import Placement, plan
 from tierwise.validate import (
-    check_applicable, check_commitment, check_context_keys, check_gguf_path, check_model_file_matches, check_region,
-    check_request_fits, check_volume, shown,
+    check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
 )
-from tierwise.workload import Workload
 
-KNOWN = (
-    "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
-    "min_instances", "max_instances", "architecture", "hf_token_secret", "hosting",
+# what the stack options are (the deployment's, beyond the plan); which tier reads each is the
+# tier modules' (tierwise/tiers: `options`)
+STACK_OPTIONS = (
+    "model_uri", "image_uri", "min_instances", "max_instances", "architecture", "hf_token_secret",
     "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints",
+)
+KNOWN = (
+    *PLAN_FIELDS, *STACK_OPTIONS,
     "max_monthly_usd",  # read by app.py for the budget guard (tierwise.cost.budget)
-    *Workload.model_fields,
+    *WORKLOAD_FIELDS,
 )
 ARCHITECTURES = ("x86_64", "arm64")
 NETWORK_OPTIONS = ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints")
@@ -36,10 +37,6 @@ SUBNET_TYPE_NAMES = ("private", "isolated")  # the keys of tiers.network.SUBNET_
 VPC_ID = re.compile(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-NO_SERVERLESS_VPC = (
-    "SageMaker Serverless Inference supports no VPC configuration (a documented feature exclusion), so it "
-    "cannot run in the VPC"
-)
 ALL = "all"
 
 
@@ -58,22 +55,8 @@ class AppPlan:
     account: str | None = None
 
 
-# CloudFormation and the SageMaker API carry these counts as 32-bit integers
-INT32_MAX = 2**31 - 1
-
-
-def _int(name: str, raw: Any, minimum: int = 1, maximum: int = INT32_MAX) -> int:
-    if isinstance(raw, bool):  # cdk.json's true/false: int() would read it as 1 or 0
-        raise TierwiseError(f"-c {name}: must be a whole number, not a true/false value (got {str(raw).lower()})")
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise TierwiseError(f"-c {name}: must be a whole number (got {shown(raw)!r})") from None
-    if value < minimum:
-        raise TierwiseError(f"-c {name}: must be at least {minimum} (got {shown(value)})")
-    if value > maximum:
-        raise TierwiseError(f"-c {name}: must be at most {maximum:,}, a 32-bit integer (got {shown(value)})")
-    return value
+def _int(name: str, raw: Any) -> int:
+    return whole_number(f"-c {name}", raw)
 
 
 def stack_id(model: str) -> str:
@@ -91,11 +74,8 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     if not model:
         raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them)")
 
-    region = given.get("region") or environ.get("CDK_DEFAULT_REGION") or None
-    if region is not None:
-        region = check_region(region, "-c region" if given.get("region") else "CDK_DEFAULT_REGION")
-
-    commitment = check_commitment(given.get("commitment"), "-c commitment")
+    inputs = read_plan_inputs(Origin(context=given, context_prefix="-c "), environ)
+    region, commitment = inputs.region, inputs.commitment
 
     options: dict[str, Any] = {}
     for name in ("min_instances", "max_instances"):
@@ -139,30 +119,15 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
                 "with AWS credentials (the CLI sets CDK_DEFAULT_ACCOUNT) and a region (-c region=...)"
             )
 
-    workload_fields = {k: given[k] for k in Workload.model_fields if k in given}
-    check_volume(workload_fields, prefix="-c ")
-    try:
-        workload = Workload(**workload_fields)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise TierwiseError(f"-c {err['loc'][0]}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
-
-    plan_args: dict[str, Any] = {"workload": workload, "commitment": commitment}
-    if region:
-        plan_args["region"] = region
-    for name in ("tier", "quant", "hosting"):
-        if name in given:
-            plan_args[name] = str(given[name])
-    if "context" in given:
-        plan_args["context"] = _int("context", given["context"])
+    plan_args = inputs.plan_args()
 
     if model == ALL:
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
-        if "quant" in plan_args:
+        if inputs.quant is not None:
             raise TierwiseError(
-                f"-c quant {plan_args['quant']} is one GGUF recipe; with model=all most models are served at their "
+                f"-c quant {inputs.quant} is one GGUF recipe; with model=all most models are served at their "
                 "own precision (GPU, Bedrock, classifier): give it with -c model=NAME"
             )
         stacks = []
@@ -174,37 +139,28 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         if len(set(ids)) != len(ids):
             raise TierwiseError(f"two catalogue models map to the same stack name: {sorted(ids)}")
         if "vpc_id" in options:
-            serverless = sorted(s.placement.model for s in stacks if s.placement.tier == Tier.SAGEMAKER_SERVERLESS)
-            if serverless:
-                raise TierwiseError(
-                    f"-c vpc_id: {', '.join(serverless)} placed on sagemaker-serverless: {NO_SERVERLESS_VPC} "
-                    "(synthesize the models one by one, forcing another tier with -c tier=...)"
-                )
             for s in stacks:
-                _check_network(s.placement, s.options, "tier" in given)
+                refusal = tiers.get(s.placement.tier).refusal("vpc_id")
+                if refusal is not None:
+                    raise TierwiseError(
+                        f"-c vpc_id: {s.placement.model} is placed on {s.placement.tier}: {refusal} "
+                        "(synthesize the models one by one, forcing another tier with -c tier=...)"
+                    )
+            for s in stacks:
+                _check_options(s.placement, s.options, "tier" in given)
         return AppPlan(region, stacks, account)
 
     placement = plan(load_profile(model), **plan_args)
-    _check_network(placement, options, "tier" in given)
-    check_applicable(placement, quant=plan_args.get("quant"), commitment=commitment, prefix="-c ")
+    _check_options(placement, options, "tier" in given)
+    check_applicable(placement, quant=inputs.quant, commitment=commitment, prefix="-c ")
     check_request_fits(placement, prefix="-c ")
-    for name in options:
-        if placement.tier not in OPTION_TIERS[name]:
-            raise TierwiseError(
-                f"-c {name} applies to {' and '.join(OPTION_TIERS[name])}; {model} is placed on {placement.tier}"
-                + (" (force a tier with -c tier=...)" if "tier" not in given else "")
-            )
-    if placement.tier is Tier.SAGEMAKER_SERVERLESS and placement.settings.container != "gguf":
-        for name in ("model_uri", "image_uri"):
-            if name in options:
-                raise TierwiseError(f"-c {name} applies to GGUF models; {model} runs the Hugging Face CPU container")
     if "model_uri" in options and not options["model_uri"].startswith("s3://"):
         check_model_file_matches(placement.profile, options["model_uri"])
     return AppPlan(region, [StackPlan(stack_id(model), placement, options)], account)
 
 
 def _applicable(placement: Placement, options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if placement.tier in OPTION_TIERS[k]}
+    return {k: v for k, v in options.items() if k in tiers.get(placement.tier).options}
 
 
 def _network_options(given: dict[str, Any]) -> dict[str, Any]:
@@ -248,18 +204,19 @@ def _network_options(given: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _check_network(placement: Placement, options: dict[str, Any], tier_forced: bool) -> None:
-    """What the chosen tier can do in a VPC (tiers/network.py says why)."""
-    if "vpc_id" not in options:
-        return
+def _check_options(placement: Placement, options: dict[str, Any], tier_forced: bool) -> None:
+    """Every option given is one the chosen tier reads (a tier's own refusal says why it cannot),
+    then the tier's own checks of the values (tierwise/tiers: `check_options`)."""
+    module = tiers.get(placement.tier)
     force = "" if tier_forced else " (force a tier with -c tier=...)"
-    if placement.tier == Tier.SAGEMAKER_SERVERLESS:
-        raise TierwiseError(
-            f"-c vpc_id: {placement.model} is placed on sagemaker-serverless: {NO_SERVERLESS_VPC}; "
-            f"lambda-gguf and sagemaker-gpu can{force}"
-        )
-    if placement.tier == Tier.SAGEMAKER_GPU and options.get("subnet_type") == "isolated":
-        raise TierwiseError(
-            f"-c subnet_type=isolated: {placement.model} on sagemaker-gpu downloads its weights from the Hugging Face "
-            "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private"
-        )
+    for name in options:
+        if name in module.options:
+            continue
+        readers = tiers.reading(name)
+        refusal = module.refusal(name)
+        if refusal is not None:
+            raise TierwiseError(f"-c {name}: {placement.model} is placed on {placement.tier}: {refusal}; "
+                                f"{' and '.join(readers)} can{force}")
+        raise TierwiseError(f"-c {name} applies to {' and '.join(readers)}; {placement.model} is placed on "
+                            f"{placement.tier}{force}")
+    module.check_options(placement, options, forced=tier_forced)

@@ -10,32 +10,14 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from tiers import TIER_CONSTRUCTS, construct_for
+from tiers import construct_for
 from tiers.network import SUBNET_TYPES, PrivateNetwork
 from tiers.shared import PropError, TierOptions, create_key
-from tierwise.contract import NO_QUANT, OPTION_TIERS, TAG_MODEL, TAG_QUANT, TAG_TIER
+from tierwise import tiers
+from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.placement import Placement
-
-
-def throughput_metadata(placement: Placement) -> dict[str, Any]:
-    """How fast the planned deployment serves, recorded in the template (``Metadata.tierwise``)
-    so the cost review prices request time from the template alone, without placement."""
-    settings = placement.settings
-    memory_mb = settings.get("memory_mb") if isinstance(settings, dict) else getattr(settings, "memory_mb", None)
-    meta: dict[str, Any] = {"model": placement.model, "tier": placement.tier}
-    for key, value in (("decodeTokensPerSecond", placement.tokens_per_second),
-                       ("promptTokensPerSecond", placement.prompt_tokens_per_second),
-                       ("memoryMb", memory_mb)):
-        if value is not None:
-            # full precision (the review must price what placement did), as a string: CloudFormation
-            # (cfn-lint E4002) takes no floating-point numbers in template Metadata
-            meta[key] = repr(float(value)) if key != "memoryMb" else int(value)
-    if placement.tokens_per_second is None and placement.seconds_per_request is not None:
-        # a classifier has no token rates: its request time is one forward pass over the prompt,
-        # linear in the prompt's length, so the review needs the prompt it was planned for
-        meta["secondsPerRequest"] = repr(float(placement.seconds_per_request))
-        meta["plannedInputTokens"] = int(placement.workload.input_tokens)
-    return meta
+from tierwise.stack_metadata import KEY as METADATA_KEY
+from tierwise.stack_metadata import planned_metadata
 
 
 class ModelStack(cdk.Stack):
@@ -79,12 +61,14 @@ class ModelStack(cdk.Stack):
             "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids, "vpc_endpoints": vpc_endpoints,
         }
         tier = str(placement.tier)  # the plain id in tags, outputs and messages
-        if tier not in TIER_CONSTRUCTS:
-            raise PropError(f"ModelStack: placement.tier must be one of {', '.join(TIER_CONSTRUCTS)} (got {tier!r})")
+        module = tiers.get_or_none(tier)
+        if module is None:
+            raise PropError(f"ModelStack: placement.tier must be one of {', '.join(tiers.ids())} (got {tier!r})")
         for name, value in options.items():
-            if value is not None and tier not in OPTION_TIERS[name]:
+            if value is not None and name not in module.options:
                 raise PropError(
-                    f"ModelStack: {name} applies to {' and '.join(OPTION_TIERS[name])}; {placement.model} is placed on {tier}"
+                    f"ModelStack: {name} applies to {' and '.join(tiers.reading(name))}; {placement.model} is placed "
+                    f"on {tier}"
                 )
         stack_props.setdefault(
             "description",
@@ -96,7 +80,7 @@ class ModelStack(cdk.Stack):
         quant = placement.quant or NO_QUANT
         for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
             cdk.Tags.of(self).add(key, value)
-        self.template_options.metadata = {"tierwise": throughput_metadata(placement)}
+        self.template_options.metadata = {METADATA_KEY: planned_metadata(placement, placement.region)}
 
         construct = construct_for(tier)
         network_options = {k: self.options.pop(k) for k in ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints") if k in self.options}
@@ -107,7 +91,7 @@ class ModelStack(cdk.Stack):
             self.options.update(network_options)
         # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
-        if construct.USES_KEY:
+        if module.uses_key:
             self.key = create_key(self, "Key", description=f"tierwise {placement.model}: logs, environment, endpoint storage")
             props["options"] = TierOptions(encryption_key=self.key)
         self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)

@@ -7,7 +7,8 @@ key or role may be passed, never required), ``for_placement`` / ``for_profile`` 
 a tierwise plan, ``grant_invoke(grantee)``, the L1 resources as ``cfn_*`` attributes and the
 main one as the default child. The GGUF tiers take their model as a ``GgufModel``.
 
-This module is the one tier -> construct registry: ``construct_for(tier)``. Constructs are
+``construct_for(tier)`` finds the construct a tier's core module names (tierwise/tiers: each
+tier module's ``construct``, "module:Class"); nothing here lists the tiers again. Constructs are
 imported on first use, so the runtime image and the handler packages import without aws_cdk.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from tierwise.contract import Tier
+from tierwise import tiers
 
 # construct class name -> the module that defines it
 _WHERE = {
@@ -29,26 +30,18 @@ _WHERE = {
     "TierOptions": "tiers.shared",
     "PropError": "tiers.shared",
 }
-# the one tier -> construct registry (tierwise.contract.Tier names the tiers)
-TIER_CONSTRUCTS = {
-    Tier.LAMBDA_GGUF: "LambdaGgufEndpoint",
-    Tier.SAGEMAKER_SERVERLESS: "SageMakerServerlessEndpoint",
-    Tier.SAGEMAKER_GPU: "SageMakerGpuEndpoint",
-    Tier.BEDROCK_PROVISIONED: "BedrockProvisionedThroughput",
-    Tier.BEDROCK_ON_DEMAND: "BedrockOnDemand",
-}
-
-__all__ = [*_WHERE, "TIER_CONSTRUCTS", "construct_for"]
+__all__ = [*_WHERE, "construct_for"]
 
 
-def construct_for(tier: Tier | str) -> type:
-    """The construct class that deploys `tier` (a Tier, or its id such as "lambda-gguf")."""
-    name = TIER_CONSTRUCTS.get(tier) if isinstance(tier, str) else None
-    if name is None:
+def construct_for(tier: str) -> type:
+    """The construct class that deploys `tier` (its id, such as "lambda-gguf")."""
+    module = tiers.get_or_none(tier)
+    if module is None:
         from tiers.shared import PropError
 
-        raise PropError(f"no tier construct for tier {tier!r}; tiers: {', '.join(TIER_CONSTRUCTS)}")
-    return __getattr__(name)
+        raise PropError(f"no tier construct for tier {str(tier)[:60]!r}; tiers: {', '.join(tiers.ids())}")
+    where, name = module.construct.split(":")
+    return getattr(import_module(where), name)
 
 
 def __getattr__(name: str) -> Any:

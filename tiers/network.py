@@ -3,7 +3,7 @@
 A security group for the workload (no inbound rule: Lambda and SageMaker deliver requests
 through their own service, never through the ENIs in the VPC), a security group for the
 interface endpoints that admits HTTPS from the workload's group only, the S3 gateway endpoint,
-and the interface endpoints the tier uses (``TIER_ENDPOINTS``, each with its reason).
+and the interface endpoints the tier uses (its core module's ``vpc_endpoints``, each with its reason).
 
 What the tiers need, checked against the service guides:
 - Lambda: the function's ENIs carry only what its code calls. The image is pulled and the logs
@@ -35,26 +35,10 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tiers.shared import PropError, acknowledge
-from tierwise.contract import Tier
+from tierwise import tiers
 
 HTTPS = ec2.Port.tcp(443)
 SUBNET_TYPES = {"private": ec2.SubnetType.PRIVATE_WITH_EGRESS, "isolated": ec2.SubnetType.PRIVATE_ISOLATED}
-
-# tier -> interface endpoint service -> why that tier needs it
-TIER_ENDPOINTS: Mapping[Tier, Mapping[str, str]] = {
-    Tier.LAMBDA_GGUF: {
-        "lambda": "callers inside the VPC invoke the function (Invoke API) without leaving it",
-    },
-    Tier.SAGEMAKER_GPU: {
-        "sagemaker.runtime": "callers inside the VPC call InvokeEndpoint without leaving it",
-        "ecr.api": "the model container's registry API (image manifests, login tokens) from the VPC",
-        "ecr.dkr": "the model container's image layers from the VPC",
-        "logs": "the model container's log stream to CloudWatch Logs from the VPC",
-    },
-}
-# tiers whose workload must reach beyond AWS: the LMI container downloads hf_model_id from the Hub
-NEEDS_INTERNET = frozenset({Tier.SAGEMAKER_GPU})
-
 
 class PrivateNetwork(Construct):
     """Security groups and VPC endpoints for one workload in ``vpc``'s ``vpc_subnets``.
@@ -138,16 +122,19 @@ class PrivateNetwork(Construct):
         create_endpoints: bool = True,
         reads_s3: bool = False,
     ) -> "PrivateNetwork":
-        """The network of what ``tier`` runs: its interface endpoints (TIER_ENDPOINTS), the S3
-        gateway, and outbound HTTPS only where the tier reads S3 or needs the internet."""
-        if tier not in TIER_ENDPOINTS:
+        """The network of what ``tier`` runs: the interface endpoints its core module lists
+        (tierwise/tiers: ``vpc_endpoints``), the S3 gateway, and outbound HTTPS only where the
+        tier reads S3 or needs the internet (``needs_internet``)."""
+        module = tiers.get_or_none(tier)
+        in_vpc = [m.id for m in tiers.modules() if m.vpc_endpoints is not None]
+        if module is None or module.vpc_endpoints is None:
             raise PropError(
-                f"PrivateNetwork: tier must be one of {', '.join(TIER_ENDPOINTS)} (got {tier!r}): "
+                f"PrivateNetwork: tier must be one of {', '.join(in_vpc)} (got {str(tier)[:60]!r}): "
                 "SageMaker Serverless Inference supports no VPC configuration and Bedrock runs nothing in the account's VPC"
             )
         return cls(
-            scope, id, vpc=vpc, vpc_subnets=vpc_subnets, interface_endpoints=list(TIER_ENDPOINTS[tier]),
-            create_endpoints=create_endpoints, reaches_s3=reads_s3, reaches_internet=tier in NEEDS_INTERNET,
+            scope, id, vpc=vpc, vpc_subnets=vpc_subnets, interface_endpoints=list(module.vpc_endpoints),
+            create_endpoints=create_endpoints, reaches_s3=reads_s3, reaches_internet=module.needs_internet,
         )
 
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import aws_cdk as cdk
-import yaml
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -19,26 +16,11 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from tierwise.errors import TierwiseError
-from tierwise.facts import load as load_core_facts
+from tierwise.facts import containers
 
 
 class PropError(TierwiseError):
     """A construct prop is out of range: the message names the construct, the prop and what is allowed."""
-
-
-# --- facts ------------------------------------------------------------------------------------
-
-
-@cache
-def tier_facts(name: str) -> dict[str, Any]:
-    """tiers/data/<name>.yaml: facts only the constructs need (container images per region)."""
-    text = resources.files("tiers.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-def limits(service: str) -> dict[str, Any]:
-    """AWS limits from the decision core's data (tierwise/data/aws_limits.yaml): one place each."""
-    return load_core_facts("aws_limits")[service]
 
 
 # --- prop validation --------------------------------------------------------------------------
@@ -122,19 +104,18 @@ def ecr_image_repository_arn(scope: Construct, owner: str, prop: str, uri: str) 
 
 
 def dlc_regions() -> list[str]:
-    return sorted(tier_facts("containers")["registry"]["accounts"])
+    return sorted(containers().registry.accounts)
 
 
 def dlc_image_uri(scope: Construct, image: str) -> str:
-    """The Deep Learning Container image `image` (a key of tiers/data/containers.yaml) for the
+    """The Deep Learning Container image `image` (a key of tierwise/data/containers.yaml) for the
     stack's region: a plain string when the region is known at synth time, else a lookup in a
     CloudFormation mapping keyed by AWS::Region."""
-    facts = tier_facts("containers")
-    spec = facts["images"][image]
-    accounts: dict[str, str] = facts["registry"]["accounts"]
+    spec = containers().image(image)
+    accounts = containers().registry.accounts
     stack = cdk.Stack.of(scope)
     region = stack.region
-    path = f"{spec['repository']}:{spec['tag']}"
+    path = f"{spec.repository}:{spec.tag}"
     if not cdk.Token.is_unresolved(region):
         if region not in accounts:
             raise PropError(
@@ -154,12 +135,11 @@ def dlc_image_uri(scope: Construct, image: str) -> str:
 
 def dlc_repository_arn(scope: Construct, image: str) -> str:
     """ARN of the DLC repository `image` comes from, for a pull permission scoped to it."""
-    facts = tier_facts("containers")
-    repository = facts["images"][image]["repository"]
+    repository = containers().image(image).repository
     stack = cdk.Stack.of(scope)
     region = stack.region
     if not cdk.Token.is_unresolved(region):
-        account = facts["registry"]["accounts"][region]
+        account = containers().registry.accounts[region]
     else:
         dlc_image_uri(scope, image)  # makes sure the mapping exists
         account = cdk.Fn.find_in_map("DlcRegistry", cdk.Aws.REGION, "account")
@@ -381,9 +361,7 @@ class ForPlacement:
     Every tier construct also has ``outputs()``: output name -> (value, description), what to
     call and the exact command that calls it (ModelStack turns them into stack outputs)."""
 
-    TIER: str = ""
-    # whether the construct encrypts something of its own with a KMS key (it takes options.encryption_key)
-    USES_KEY: bool = True
+    TIER: str = ""  # the tier id, from the tier's core module (tierwise/tiers)
 
     @classmethod
     def props_for_placement(cls, placement: Any, **overrides: Any) -> dict[str, Any]:

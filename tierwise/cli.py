@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from model_profiles import load_catalogue, load_profile
 from tierwise import chat_cli
 from tierwise.cost import cli as cost_cli
+from tierwise import tiers
 from tierwise.errors import TierwiseError, UserError, report, usage_error_line
-from tierwise.placement import TIERS, Placement, plan
+from tierwise.inputs import cli_origin, read_plan_inputs
+from tierwise.placement import Placement, plan
 from tierwise.sizing import MemoryEstimate, estimate_framework, estimate_gguf_file, estimate_gguf_profile, fmt_bytes
-from tierwise.validate import check_applicable, check_commitment, check_region, check_request_fits, check_volume, shown
-from tierwise.workload import Workload
+from tierwise.validate import check_applicable, check_request_fits
 
 app = typer.Typer(
     help="Size an LLM, place it on the cheapest AWS tier that fits, and review the cost.",
@@ -32,17 +32,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 console = Console()
-
-
-def make_workload(**values) -> Workload:
-    given = {k: v for k, v in values.items() if v is not None}
-    check_volume(given)
-    try:
-        return Workload(**given)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]).replace("_", "-")
-        raise TierwiseError(f"--{field}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
 
 
 def _emit_json(data) -> None:
@@ -198,10 +187,10 @@ def print_plan(p: Placement) -> None:
 
 @app.command("plan")
 def plan_command(
-    model: str = typer.Argument(..., help="catalogue model name"),
+    model: Optional[str] = typer.Argument(None, help="catalogue model name (default: cdk.json's model)"),
     quant: Optional[str] = typer.Option(None, "--quant", "-q"),
     context: Optional[int] = typer.Option(None, "--context", "-c"),
-    tier: Optional[str] = typer.Option(None, "--tier", "-t", help=f"force a tier: {', '.join(TIERS)}"),
+    tier: Optional[str] = typer.Option(None, "--tier", "-t", help=f"force a tier: {', '.join(tiers.ids())}"),
     requests_per_month: Optional[int] = typer.Option(None, "--requests-per-month"),
     input_tokens: Optional[int] = typer.Option(None, "--input-tokens"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens"),
@@ -211,23 +200,27 @@ def plan_command(
         None, "--max-seconds", help="longest acceptable warm request (default 30 s for a generative task)"),
     batch: bool = typer.Option(False, "--batch", help="offline work: no interactive target, only hard limits"),
     peak_factor: Optional[float] = typer.Option(None, "--peak-factor", help="peak / average arrival rate (default 3)"),
-    hosting: str = typer.Option("auto", "--hosting", help="auto (cheapest, Bedrock included), self (tiers we host) or managed (Bedrock)"),
+    hosting: Optional[str] = typer.Option(None, "--hosting", help="auto (cheapest, Bedrock included; the default), self (tiers we host) or managed (Bedrock)"),
     max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency"),
     commitment: Optional[str] = typer.Option(None, "--commitment", help="Bedrock PT: OneMonth or SixMonths"),
     task: Optional[str] = typer.Option(None, "--task", help="what the model is for, e.g. classification: warns when a generative model is overkill"),
-    region: str = typer.Option("us-east-1", "--region"),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json's, else us-east-1)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The tier a model goes to, its settings, why, and why not the others."""
-    region, commitment = check_region(region), check_commitment(commitment)
-    workload = make_workload(
+    """The tier a model goes to, its settings, why, and why not the others.
+
+    Every option not given is read from the cdk.json in the working directory (the context keys
+    `cdk synth` reads), then defaults: plan, compare, cost and synth agree on the same inputs."""
+    inputs = read_plan_inputs(cli_origin(dict(
+        model=model, quant=quant, context=context, tier=tier, commitment=commitment, region=region, hosting=hosting,
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
-        max_seconds=max_seconds, batch=batch or None, peak_factor=peak_factor,
-    )
-    placement = plan(load_profile(model), quant=quant, context=context, workload=workload, tier=tier,
-                     commitment=commitment, region=region, task=task, hosting=hosting)
-    check_applicable(placement, quant=quant, commitment=commitment)
+        max_seconds=max_seconds, batch=batch, peak_factor=peak_factor,
+    )))
+    if inputs.model is None:
+        raise TierwiseError("give a model name (see `tierwise models`), or run where a cdk.json names one")
+    placement = plan(load_profile(inputs.model), task=task, **inputs.plan_args())
+    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment)
     check_request_fits(placement)
     if as_json:
         _emit_json(placement.contract())

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from tierwise import tiers
 from tierwise.errors import TierwiseError
 
 # stack outputs (tiers/*: outputs()) that say where the model is
@@ -40,7 +41,6 @@ CUSTOM_ATTRIBUTES_ROUTE = "route"
 SAGEMAKER_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models")
 # InvokeEndpointWithResponseStream is for real-time hosting (SageMaker developer guide,
 # "Invoke real-time endpoints"); serverless is called with InvokeEndpoint
-STREAMING_SAGEMAKER_TIERS = ("sagemaker-gpu",)
 
 
 def _openai() -> Any:
@@ -378,13 +378,15 @@ def for_stack(stack_name: str, *, region: str | None = None, session: Any = None
     tier = outputs.get(TIER_OUTPUT)
     if tier is None:
         raise TierwiseError(f"stack {stack_name!r} has no Tier output: it is not a tierwise model stack")
-    if tier == "lambda-gguf" and URL_OUTPUT in outputs:
+    module = tiers.get_or_none(tier)
+    door = module.client_door if module is not None else None
+    if door == "function-url" and URL_OUTPUT in outputs:
         return for_function_url(outputs[URL_OUTPUT], region=session.region_name, session=session, **client_options)
-    if tier in ("sagemaker-serverless", "sagemaker-gpu") and ENDPOINT_OUTPUT in outputs:
-        return for_sagemaker_endpoint(outputs[ENDPOINT_OUTPUT], session=session,
-                                      streaming=tier in STREAMING_SAGEMAKER_TIERS, **client_options)
+    if door == "sagemaker-endpoint" and ENDPOINT_OUTPUT in outputs:
+        return for_sagemaker_endpoint(outputs[ENDPOINT_OUTPUT], session=session, streaming=module.streaming[0],
+                                      **client_options)
     for name in BEDROCK_OUTPUTS:
-        if tier.startswith("bedrock-") and name in outputs:
+        if door == "bedrock" and name in outputs:
             return for_bedrock(outputs[name], session=session, **client_options)
     raise TierwiseError(f"stack {stack_name!r} (tier {tier}) has none of the outputs tierwise.client reads "
                         f"({URL_OUTPUT}, {ENDPOINT_OUTPUT}, {', '.join(BEDROCK_OUTPUTS)})")

@@ -90,6 +90,16 @@ class BedrockProvisionedLimits(_Fact):
     source: str
 
 
+class CloudFormationLimits(_Fact):
+    resources_per_template_max: int
+    source: str
+
+
+@cache
+def cloudformation_limits() -> CloudFormationLimits:
+    return _typed("aws_limits", CloudFormationLimits, "cloudformation")
+
+
 @cache
 def lambda_limits() -> LambdaLimits:
     return _typed("aws_limits", LambdaLimits, "lambda")
@@ -472,3 +482,35 @@ def _jumpstart() -> dict[str, JumpStartModel]:
 def jumpstart_model(catalogue_name: str) -> JumpStartModel | None:
     """SageMaker JumpStart's model for a catalogue model, or None when JumpStart offers none."""
     return _jumpstart().get(catalogue_name)
+
+
+# --- containers.yaml: the images the SageMaker tiers run ------------------------------------------
+
+
+class ContainerImage(_Fact):
+    repository: str
+    tag: str
+    release: str
+    source: str
+    no_bf16_families: list[str] = Field(default_factory=list)
+
+
+class _Registry(_Fact):
+    source: str
+    accounts: dict[str, str]
+
+
+class Containers(_Fact):
+    registry: _Registry
+    images: dict[str, ContainerImage]
+
+    def image(self, name: str) -> ContainerImage:
+        if name not in self.images:
+            raise TierwiseError(f"tierwise/data/containers.yaml has no image {name!r}; images: {', '.join(self.images)}")
+        return self.images[name]
+
+
+@cache
+def containers() -> Containers:
+    """Deep Learning Container images and their registry account per region."""
+    return _typed("containers", Containers)

@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-from tierwise.contract import Tier
 from tierwise.errors import TierwiseError
 from tierwise.facts import load
 
@@ -225,7 +224,6 @@ def check_context_keys(context: Mapping[str, Any], known: Iterable[str]) -> None
 # --- options that only some tiers or models take -----------------------------------------------
 
 COMMITMENTS = {"none": None, "onemonth": "OneMonth", "sixmonths": "SixMonths"}
-GGUF_TIERS = (Tier.LAMBDA_GGUF, Tier.SAGEMAKER_SERVERLESS)
 
 
 def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
@@ -241,23 +239,21 @@ def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
 def check_applicable(placement: Any, *, quant: str | None, commitment: str | None, prefix: str = "--") -> None:
     """An option the chosen tier does not read is an error, not silently dropped: a user who
     asked for Q4_K_M or a six-month commitment must not get a deployment without it."""
-    if commitment is not None and placement.tier is not Tier.BEDROCK_PROVISIONED:
+    from tierwise import tiers
+
+    module = tiers.get(placement.tier)
+    if commitment is not None and not module.reads("commitment", placement):
         force = "-c tier=" if prefix.startswith("-c") else "--tier "
+        readers = tiers.reading("commitment")
         raise TierwiseError(
-            f"{prefix}commitment {commitment} applies to bedrock-provisioned only; {placement.model} is "
-            f"placed on {placement.tier} (to commit, force it with {force}bedrock-provisioned)"
+            f"{prefix}commitment {commitment} applies to {' and '.join(readers)} only; {placement.model} is "
+            f"placed on {placement.tier} (to commit, force it with {force}{readers[0]})"
         )
-    if quant is not None:
-        runs_gguf = placement.tier in GGUF_TIERS and getattr(placement.settings, "container", "gguf") == "gguf"
-        if not runs_gguf:
-            what = {
-                "sagemaker-gpu": f"which serves {placement.quant} weights on GPUs",
-                "sagemaker-serverless": "with the Hugging Face CPU container, which serves F32",
-            }.get(placement.tier, "which serves AWS's own weights")
-            raise TierwiseError(
-                f"{prefix}quant {quant} applies to llama.cpp GGUF tiers ({', '.join(map(str, GGUF_TIERS))}); "
-                f"{placement.model} is placed on {placement.tier}, {what}"
-            )
+    if quant is not None and not module.reads("quant", placement):
+        raise TierwiseError(
+            f"{prefix}quant {quant} applies to llama.cpp GGUF tiers ({', '.join(tiers.reading('quant'))}); "
+            f"{placement.model} is placed on {placement.tier}, {module.weights(placement)}"
+        )
 
 
 def check_quant_for_model(profile: Any, quant: str | None, prefix: str = "--") -> None:
@@ -299,7 +295,9 @@ def check_model_file_matches(profile: Any, path: str | os.PathLike, option: str 
 def check_request_fits(placement: Any, prefix: str = "--") -> None:
     """A request longer than the context the deployment is sized for would be cut or refused by
     llama.cpp or vLLM at run time; say so now, with the flags that fix it."""
-    if not Tier(placement.tier).self_hosted:
+    from tierwise import tiers
+
+    if tiers.get(placement.tier).hosting != "self":
         return  # Bedrock serves the model at AWS's own context
     w = placement.workload
     generative = placement.profile.generative

@@ -29,7 +29,7 @@ def test_hosting_batch_and_targets_from_context():
 
 
 @pytest.mark.parametrize("context,message", [
-    ({"hosting": "cloud"}, "unknown hosting 'cloud'; allowed: auto, self, managed"),
+    ({"hosting": "cloud"}, "-c hosting: one of auto, self, managed (got 'cloud')"),
     ({"batch": "maybe"}, "-c batch:"),
     ({"peak_factor": "0.5"}, "-c peak_factor:"),
     ({"max_seconds": "0"}, "-c max_seconds:"),

@@ -2,7 +2,10 @@ import pytest
 
 from model_profiles import load_catalogue, load_profile
 from tierwise.errors import TierwiseError
-from tierwise.placement import TIERS, Placement, candidates, plan
+from tierwise import tiers
+from tierwise.placement import Placement, candidates, plan
+
+TIERS = tiers.ids()
 from tierwise.workload import Workload
 
 CATALOGUE = load_catalogue()

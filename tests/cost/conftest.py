@@ -63,6 +63,19 @@ def tagged(resource: dict[str, Any], model: str, tier: str, quant: str = "none")
     return resource
 
 
+def _recorded_by_model_stack(resources: dict[str, Any]) -> dict[str, Any]:
+    """What ModelStack records for a stack whose resources carry a tierwise tier tag: the tier and
+    the types of its resources that serve requests (Metadata.tierwise.servingResourceTypes)."""
+    from tierwise import tiers
+
+    for resource in resources.values():
+        for tag in (resource.get("Properties") or {}).get("Tags") or []:
+            if isinstance(tag, dict) and tag.get("Key") == "tierwise:tier" and tiers.is_tier(tag.get("Value")):
+                module = tiers.get(tag["Value"])
+                return {"tier": module.id, "servingResourceTypes": list(module.serving_resource_types)}
+    return {}
+
+
 def write_assembly(directory: Path, stacks: dict[str, tuple[str | None, dict]]) -> Path:
     """A cloud assembly folder like `cdk synth` writes: manifest.json plus one template per stack.
 
@@ -72,6 +85,9 @@ def write_assembly(directory: Path, stacks: dict[str, tuple[str | None, dict]]) 
     artifacts: dict[str, Any] = {}
     for name, (region, resources) in stacks.items():
         template = {"Resources": resources}
+        planned = _recorded_by_model_stack(resources)
+        if planned:
+            template["Metadata"] = {"tierwise": planned}
         (directory / f"{name}.template.json").write_text(json.dumps(template), encoding="utf-8")
         artifacts[name] = {
             "type": "aws:cloudformation:stack",
@@ -98,15 +114,19 @@ env = cdk.Environment(account="123456789012", region="us-east-1")
 image = sys.argv[2]
 
 def stack(name, tier, model, quant):
+    from tierwise import tiers
+
     s = cdk.Stack(app, name, env=env)
     for key, value in (("tierwise:model", model), ("tierwise:tier", tier), ("tierwise:quant", quant)):
         cdk.Tags.of(s).add(key, value)
+    # what ModelStack records: which resources serve requests
+    s.template_options.metadata = {"tierwise": {"servingResourceTypes": list(tiers.get(tier).serving_resource_types)}}
     return s
 
 lam = stack("LambdaStack", "lambda-gguf", "llama3-8b", "Q4_K_M")
 # what ModelStack records: the planned rates at the planned memory (4096 MB here, 8192 deployed)
 lam.template_options.metadata = {"tierwise": {"decodeTokensPerSecond": "6.0", "promptTokensPerSecond": "100.0",
-                                              "memoryMb": 4096}}
+                                              "memoryMb": 4096, "servingResourceTypes": ["AWS::Lambda::Function"]}}
 LambdaGgufEndpoint(lam, "Llm", image_uri=image, memory_mb=8192, ephemeral_storage_mb=1024, architecture="arm64")
 SageMakerServerlessEndpoint(stack("ServerlessStack", "sagemaker-serverless", "qwen2.5-0.5b", "Q4_K_M"), "Llm",
                             image_uri=image, memory_mb=4096, max_concurrency=5)

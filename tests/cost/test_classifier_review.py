@@ -54,7 +54,10 @@ def test_cost_of_the_synthesized_classifier_equals_the_plan(classifier_out, caps
     assert_infracost_valid(data)
     config = config_of(data)
     assert all(not c["priceNotFound"] for c in config["costComponents"])
-    assert round(float(config["monthlyCost"]), 2) == planned["monthly_cost_usd"]
+    # the plan bills the whole stack (endpoint, key, alarms), line for line as the review does
+    assert round(float(data["projects"][0]["breakdown"]["totalMonthlyCost"]), 2) == planned["monthly_cost_usd"]
+    assert round(float(config["monthlyCost"]), 4) == round(sum(
+        line["monthly_cost_usd"] for line in planned["bill"] if line["name"].startswith(("Serverless", "Data"))), 4)
     # by hand: 30,000 requests x seconds x 6 GB x the serverless GB-second price
     serverless = next(c for c in config["costComponents"] if c["name"].startswith("Serverless"))
     seconds = float(planned["seconds_per_request"])
@@ -70,7 +73,7 @@ def test_the_review_matches_placement_to_the_cent_fraction(classifier_out, book)
     report = review(classifier_out, workload, prices=book)
     config = next(r for r in report.projects[0].resources if r.resource_type == "AWS::SageMaker::EndpointConfig")
     assert config.unknown == []
-    assert config.monthly_usd == pytest.approx(placement.monthly_cost_usd, rel=1e-9)
+    assert report.projects[0].monthly_usd == pytest.approx(placement.monthly_cost_usd, rel=1e-9)
 
 
 def test_a_longer_prompt_scales_the_forward_pass_and_a_usage_rate_overrides_it(classifier_out, book):

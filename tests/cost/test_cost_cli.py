@@ -123,11 +123,11 @@ def test_chart_png_is_a_real_non_blank_image(tmp_path, capsys):
 
 
 def test_chart_marks_crossovers_and_svg_works(tmp_path):
-    from types import SimpleNamespace
-
+    from model_profiles import load_profile
+    from tierwise.cost.compare import compare_tiers
     from tierwise.cost.compare_cli import plot_comparison
-    from tierwise.cost.estimates import compare_tiers
     from tierwise.cost.prices import PriceBook, load_prices
+    from tierwise.placement import plan
     from tierwise.workload import Workload
 
     data = load_prices().model_dump(by_alias=True)
@@ -135,13 +135,11 @@ def test_chart_marks_crossovers_and_svg_works(tmp_path):
         data["regions"]["us-east-1"]["sagemaker"][key] = {
             "value": 0.016, "unit": "USD per GB", "source": "https://example.test", "taken": "2026-11-27"}
     book = PriceBook.model_validate(data)
-    options = {
-        "lambda-gguf": SimpleNamespace(settings={"memory_mb": 8192, "architecture": "arm64",
-                                                 "ephemeral_storage_mb": 512, "file_bytes": 4_000_000_000}),
-        "sagemaker-gpu": SimpleNamespace(settings={"instance_type": "ml.g5.2xlarge", "min_instances": 1}),
-    }
-    c = compare_tiers(options, Workload(requests_per_month=20_000), "us-east-1", lambda p: (5.0, 100.0),
-                      chosen_tier="lambda-gguf", model="toy", prices=book)
+    workload = Workload(requests_per_month=20_000)
+    profile = load_profile("tinyllama-1.1b")
+    options = {tier: plan(profile, tier=tier, workload=workload, prices=book)
+               for tier in ("lambda-gguf", "sagemaker-gpu")}
+    c = compare_tiers(options, workload, "us-east-1", chosen_tier="lambda-gguf", model="toy", prices=book)
     assert len(c.break_evens) == 1
     svg = plot_comparison(c, tmp_path / "cost.svg")
     root = ET.parse(svg).getroot()

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from tierwise.cost.estimates import (
-    HOURS_PER_MONTH,
-    LinearCost,
-    break_even_requests,
-    compare_tiers,
-    estimate_tier_cost,
-)
+from tierwise.cost import bills
+from tierwise.cost.bills import HOURS_PER_MONTH
+from tierwise.cost.compare import LinearCost, break_even_requests, compare_tiers
+from tierwise.cost.estimates import estimate_tier_cost
 from tierwise.errors import TierwiseError
 from tierwise.cost.prices import PriceBook
 from tierwise.workload import Workload
@@ -47,27 +42,55 @@ def without_price(book: PriceBook, *path) -> PriceBook:
     return PriceBook.model_validate(data)
 
 
-def test_lambda_gguf_by_hand(book):
-    settings = {"memory_mb": 6144, "architecture": "x86_64", "ephemeral_storage_mb": 5120, "timeout_s": 900}
+@pytest.fixture(scope="module")
+def planned():
+    """Real settings of each tier (from plans), for bills computed here by hand."""
+    from model_profiles import load_profile
+    from tierwise.placement import plan
+
+    tiny = load_profile("tinyllama-1.1b")
+    return {
+        "lambda-gguf": plan(tiny, tier="lambda-gguf"),
+        "sagemaker-serverless": plan(tiny, tier="sagemaker-serverless"),
+        "sagemaker-gpu": plan(tiny, tier="sagemaker-gpu"),
+    }
+
+
+def settings_of(planned, tier, **changes):
+    return planned[tier].settings.model_copy(update=changes)
+
+
+def test_lambda_gguf_by_hand(book, planned):
+    settings = settings_of(planned, "lambda-gguf", memory_mb=6144, architecture="x86_64")
     cost = estimate_tier_cost("lambda-gguf", settings, None, W, REGION, 8.0, prompt_tokens_per_second=120.0,
                               prices=book)
     seconds = 600 / 120 + 250 / 8
     expected = (
         40_000 / 1e6 * price(book, "lambda", "requests_per_million")
         + 40_000 * seconds * 6 * price(book, "lambda", "duration_gb_second", "x86_64")
-        + 40_000 * seconds * (5120 - 512) / 1024 * price(book, "lambda", "ephemeral_storage_gb_second")
     )
     assert cost.request_seconds == pytest.approx(seconds)
     assert cost.monthly_usd == pytest.approx(expected, rel=1e-12)
     assert cost.unknown == []
+    # the plan's GGUF is baked into the image: /tmp stays at Lambda's free 512 MB
+    assert not any("Ephemeral" in c.name for c in cost.components)
     # arm64 bills at its own rate
-    arm = estimate_tier_cost("lambda-gguf", {**settings, "architecture": "arm64"}, None, W, REGION, 8.0,
-                             prompt_tokens_per_second=120.0, prices=book)
+    arm = estimate_tier_cost("lambda-gguf", settings.model_copy(update={"architecture": "arm64"}), None, W, REGION,
+                             8.0, prompt_tokens_per_second=120.0, prices=book)
     assert arm.monthly_usd < cost.monthly_usd
 
 
-def test_sagemaker_serverless_by_hand_and_unknown_data_price_is_reported(book):
-    settings = {"memory_mb": 3072, "max_concurrency": 5, "provisioned_concurrency": None}
+def test_a_lambda_function_with_room_in_tmp_bills_it_by_hand(book):
+    """The bill line the plan and the review share: /tmp above 512 MB by the GB-second."""
+    lines = bills.lambda_function(book, REGION, memory_mb=6144, architecture="x86_64", ephemeral_storage_mb=5120,
+                                  requests=40_000, seconds=36.25)
+    storage = next(c for c in lines if c.name.startswith("Ephemeral"))
+    assert storage.monthly_cost == pytest.approx(
+        40_000 * 36.25 * (5120 - 512) / 1024 * price(book, "lambda", "ephemeral_storage_gb_second"))
+
+
+def test_sagemaker_serverless_by_hand_and_unknown_data_price_is_reported(book, planned):
+    settings = settings_of(planned, "sagemaker-serverless", memory_mb=3072)
     unpriced = without_price(without_price(book, "sagemaker", "data_processed_in_gb"), "sagemaker",
                              "data_processed_out_gb")
     cost = estimate_tier_cost("sagemaker-serverless", settings, None, W, REGION, 10.0,
@@ -88,8 +111,8 @@ def test_sagemaker_serverless_by_hand_and_unknown_data_price_is_reported(book):
     assert full.monthly_usd == pytest.approx(compute + data_gb * 0.016)
 
 
-def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book):
-    settings = {"instance_type": "ml.g5.12xlarge", "min_instances": 2, "max_instances": 4}
+def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book, planned):
+    settings = settings_of(planned, "sagemaker-gpu", instance_type="ml.g5.12xlarge", min_instances=2, max_instances=4)
     priced = with_price(with_price(book, 0.016, "sagemaker", "data_processed_in_gb"), 0.016, "sagemaker",
                         "data_processed_out_gb")
     cost = estimate_tier_cost("sagemaker-gpu", settings, None, W, REGION, 40.0, prices=priced)
@@ -99,8 +122,8 @@ def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book):
     assert cost.monthly_usd == pytest.approx(expected)
     # An instance type without a price is unknown, never free.
     unpriced = without_price(priced, "sagemaker", "instance_hour", "ml.g6e.xlarge")
-    unknown = estimate_tier_cost("sagemaker-gpu", {**settings, "instance_type": "ml.g6e.xlarge"}, None, W, REGION,
-                                 40.0, prices=unpriced)
+    unknown = estimate_tier_cost("sagemaker-gpu", settings.model_copy(update={"instance_type": "ml.g6e.xlarge"}),
+                                 None, W, REGION, 40.0, prices=unpriced)
     assert unknown.monthly_usd is None
     assert any("ml.g6e.xlarge" in u for u in unknown.unknown)
 
@@ -133,8 +156,27 @@ def test_bedrock_on_demand_by_hand(book):
     assert cost.monthly_usd == pytest.approx(expected)
 
 
-def test_unknown_speed_makes_usage_cost_unknown_but_zero_traffic_is_free(book):
-    settings = {"memory_mb": 2048, "architecture": "x86_64", "ephemeral_storage_mb": 512}
+def test_the_plan_bills_the_whole_stack_its_tier_and_the_parts_around_it(book, planned):
+    """plan's monthly cost is every line the synthesized stack is billed for: the tier's own, then
+    the KMS key and one standard alarm per alarm the construct creates."""
+    from tierwise import tiers
+    from tierwise.cost.estimates import estimate
+
+    for tier, p in planned.items():
+        whole = estimate(p, REGION, book)
+        own = estimate_tier_cost(tier, p.settings, None, p.workload, REGION, p.tokens_per_second,
+                                 prompt_tokens_per_second=p.prompt_tokens_per_second,
+                                 seconds_per_request=p.seconds_per_request, prices=book)
+        module = tiers.get(tier)
+        extra = price(book, "kms", "key_month") + len(module.alarms) * price(book, "cloudwatch", "alarm_standard_month")
+        assert module.uses_key and len(module.alarms) >= 2
+        if own.monthly_usd is not None:
+            assert whole.monthly_usd == pytest.approx(own.monthly_usd + extra)
+        assert whole.known_usd == pytest.approx(own.known_usd + extra)
+
+
+def test_unknown_speed_makes_usage_cost_unknown_but_zero_traffic_is_free(book, planned):
+    settings = settings_of(planned, "lambda-gguf", memory_mb=2048)
     cost = estimate_tier_cost("lambda-gguf", settings, None, W, REGION, None, prices=book)
     assert cost.monthly_usd is None and any("tokens per second" in u for u in cost.unknown)
     idle = estimate_tier_cost("lambda-gguf", settings, None, W.model_copy(update={"requests_per_month": 0}),
@@ -145,7 +187,7 @@ def test_unknown_speed_makes_usage_cost_unknown_but_zero_traffic_is_free(book):
 def test_bad_tier_and_missing_setting_are_user_errors(book):
     with pytest.raises(TierwiseError, match="unknown tier"):
         estimate_tier_cost("ec2", {}, None, W, REGION, 1.0, prices=book)
-    with pytest.raises(TierwiseError, match="lack 'instance_type'"):
+    with pytest.raises(TierwiseError, match="sagemaker-gpu settings: instance_type: Field required"):
         estimate_tier_cost("sagemaker-gpu", {"min_instances": 1}, None, W, REGION, 1.0, prices=book)
 
 
@@ -159,28 +201,25 @@ def test_break_even_of_two_lines():
     assert break_even_requests(lam, LinearCost(tier="y", fixed_usd=None, per_request_usd=0.0)) is None
 
 
-def test_compare_tiers_side_by_side(book):
-    profile = SimpleNamespace(name="toy")
+def test_compare_tiers_side_by_side(book, planned):
+    from tierwise.cost.estimates import estimate
+
     candidates = {
-        "lambda-gguf": SimpleNamespace(tier="lambda-gguf", profile=profile, tokens_per_second=10.0,
-                                       settings={"memory_mb": 4096, "architecture": "arm64",
-                                                 "ephemeral_storage_mb": 512, "timeout_s": 60,
-                                                 "file_bytes": 2_000_000_000}),
-        "sagemaker-gpu": SimpleNamespace(tier="sagemaker-gpu", profile=profile, tokens_per_second=60.0,
-                                         settings={"instance_type": "ml.g5.2xlarge", "min_instances": 1}),
+        "lambda-gguf": planned["lambda-gguf"].model_copy(update={"workload": W}),
+        "sagemaker-gpu": planned["sagemaker-gpu"].model_copy(update={"workload": W}),
         "bedrock-on-demand": "the model is not offered on Bedrock",
     }
     priced = with_price(with_price(book, 0.016, "sagemaker", "data_processed_in_gb"), 0.016, "sagemaker",
                         "data_processed_out_gb")
-    c = compare_tiers(candidates, W, REGION, lambda p: (p.tokens_per_second, 100.0), chosen_tier="lambda-gguf",
-                      model="toy", prices=priced)
+    c = compare_tiers(candidates, W, REGION, chosen_tier="lambda-gguf", model="toy", prices=priced)
     by_tier = {o.tier: o for o in c.options}
     assert by_tier["bedrock-on-demand"].feasible is False
     assert by_tier["bedrock-on-demand"].rejected_because == "the model is not offered on Bedrock"
     lam, gpu = by_tier["lambda-gguf"], by_tier["sagemaker-gpu"]
     assert lam.chosen and not gpu.chosen
-    # 600/100 + 250/10 = 31 s, over the function's 60 s? no; the limit shows up only past it.
-    assert lam.cost.request_seconds == pytest.approx(31.0)
+    # compare bills each tier as plan does: the whole stack
+    assert lam.cost.monthly_usd == pytest.approx(estimate(candidates["lambda-gguf"], REGION, priced).monthly_usd)
+    assert lam.cost.request_seconds == pytest.approx(planned["lambda-gguf"].seconds_per_request)
     assert "no GPU" in lam.cannot and gpu.cannot[0].startswith("no scale to zero")
     assert lam.cold_start_s and lam.cold_start_s > 0 and gpu.cold_start_s == 0
     [be] = c.break_evens
@@ -192,12 +231,12 @@ def test_compare_tiers_side_by_side(book):
     assert gpu.line.at(W.requests_per_month) == pytest.approx(gpu.cost.monthly_usd)
 
 
-def test_a_request_past_the_timeout_is_named(book):
-    slow = SimpleNamespace(tier="lambda-gguf", profile=None, tokens_per_second=0.5,
-                           settings={"memory_mb": 2048, "architecture": "x86_64", "ephemeral_storage_mb": 512,
-                                     "timeout_s": 300})
-    c = compare_tiers({"lambda-gguf": slow}, W, REGION, lambda p: (0.5, None), prices=book)
-    assert c.options[0].cannot[0] == "this workload's requests take 500 s, over the 300 s timeout"
+def test_a_request_past_the_timeout_is_named(book, planned):
+    slow = planned["lambda-gguf"].model_copy(update={
+        "workload": W, "seconds_per_request": 500.0,
+        "settings": settings_of(planned, "lambda-gguf", timeout_s=300)})
+    c = compare_tiers({"lambda-gguf": slow}, W, REGION, prices=book)
+    assert c.options[0].cannot[1] == "this workload's requests take 500 s, over the 300 s timeout"
 
 
 @pytest.mark.parametrize("geography", ["us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"])
@@ -247,4 +286,4 @@ def test_the_plans_lambda_cost_is_what_tierwise_cost_bills_the_synthesized_stack
     data = json.loads(capsys.readouterr().out)
     [fn] = [r for p in data["projects"] for r in p["breakdown"]["resources"] if r["resourceType"] == "AWS::Lambda::Function"]
     assert not any("Ephemeral" in c["name"] for c in fn["costComponents"])
-    assert round(float(fn["monthlyCost"]), 2) == round(plan["monthly_cost_usd"], 2)
+    assert round(float(data["projects"][0]["breakdown"]["totalMonthlyCost"]), 2) == round(plan["monthly_cost_usd"], 2)

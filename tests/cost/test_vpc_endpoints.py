@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tierwise.cli import main
-from tierwise.cost.estimates import HOURS_PER_MONTH
+from tierwise.cost.bills import HOURS_PER_MONTH
 from tierwise.cost.review import review
 from tierwise.workload import Workload
 

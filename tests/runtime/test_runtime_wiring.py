@@ -16,7 +16,7 @@ from tiers.gguf_runtime import GENERATION_MARGIN_S  # noqa: E402
 from tiers.lambda_gguf import LambdaGgufEndpoint  # noqa: E402
 from tiers.sagemaker_gpu import SageMakerGpuEndpoint  # noqa: E402
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint  # noqa: E402
-from tiers.shared import limits  # noqa: E402
+from tierwise.facts import realtime_limits, serverless_limits  # noqa: E402
 
 MODEL = "s3://my-models/llama/model.gguf"
 SHA = "ab" * 32
@@ -65,7 +65,7 @@ def test_serverless_generation_stops_before_sagemakers_60_s(synthesized):
         return env if "N_CTX" in env else None
 
     env = environment_of(template, "AWS::SageMaker::Model", gguf_env)
-    limit = limits("sagemaker_serverless")["invocation_timeout_s"]
+    limit = serverless_limits().invocation_timeout_s
     assert limit == 60 and env["GENERATION_TIMEOUT_S"] == str(limit - GENERATION_MARGIN_S) == "57"
 
 
@@ -77,7 +77,7 @@ def test_the_gpu_container_holds_requests_to_sagemakers_60_s(synthesized):
         return env if "HF_MODEL_ID" in env else None
 
     env = environment_of(template, "AWS::SageMaker::Model", lmi_env)
-    assert env["OPTION_PREDICT_TIMEOUT"] == str(limits("sagemaker_realtime")["invocation_timeout_s"]) == "60"
+    assert env["OPTION_PREDICT_TIMEOUT"] == str(realtime_limits().invocation_timeout_s) == "60"
 
 
 def test_outputs_say_how_to_chat(synthesized):

@@ -30,7 +30,8 @@ from tests.stacks.conftest import (
 from tests.stacks.test_moto_deploy import _create, aws  # noqa: F401  (aws: moto fixture)
 from tierwise.errors import TierwiseError
 from tierwise.placement import plan
-from tiers.network import SUBNET_TYPES, TIER_ENDPOINTS
+from tiers.network import SUBNET_TYPES
+from tierwise import tiers
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint
 from tiers.shared import PropError
 
@@ -112,7 +113,7 @@ def test_lambda_runs_in_the_chosen_isolated_subnets_with_only_its_endpoints(vpc_
     assert ingress(t, workload) == []
     assert egress(t, workload) == [("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 443, 443, endpoints)]
     assert ingress(t, endpoints) == [("tcp", 443, 443, workload)]
-    assert interface_services(t) == set(TIER_ENDPOINTS["lambda-gguf"]) == {"lambda"}
+    assert interface_services(t) == set(tiers.get("lambda-gguf").vpc_endpoints) == {"lambda"}
     for endpoint in of_type(t, "AWS::EC2::VPCEndpoint").values():
         p = endpoint["Properties"]
         assert p["VpcId"] == VPC_ID

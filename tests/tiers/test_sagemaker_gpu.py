@@ -10,10 +10,11 @@ from aws_cdk.assertions import Match
 
 from tests.tiers.conftest import grantee, only, resources, statements, template
 from tiers.sagemaker_gpu import SageMakerGpuEndpoint
-from tiers.shared import PropError, tier_facts
+from tiers.shared import PropError
+from tierwise.facts import containers
 
 MODEL = "meta-llama/Meta-Llama-3-70B-Instruct"
-LMI = tier_facts("containers")["images"]["lmi"]
+LMI = containers().image("lmi")
 
 
 def test_multi_gpu_instance_shards_across_all_gpus(make_stack):
@@ -32,7 +33,7 @@ def test_multi_gpu_instance_shards_across_all_gpus(make_stack):
     assert "KmsKeyId" not in only(t, "AWS::SageMaker::EndpointConfig")["Properties"]
 
     container = only(t, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
-    assert container["Image"] == f"763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:{LMI['tag']}"
+    assert container["Image"] == f"763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:{LMI.tag}"
     assert container["Environment"] == {
         "HF_MODEL_ID": MODEL,
         "OPTION_TENSOR_PARALLEL_DEGREE": "8",
@@ -89,7 +90,7 @@ def test_lmi_image_uri_per_region(make_stack, region, account):
     stack = make_stack(region)
     SageMakerGpuEndpoint(stack, "Gpu", hf_model_id=MODEL, instance_type="ml.g5.2xlarge")
     image = only(stack, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Image"]
-    assert image == f"{account}.dkr.ecr.{region}.amazonaws.com/djl-inference:{LMI['tag']}"
+    assert image == f"{account}.dkr.ecr.{region}.amazonaws.com/djl-inference:{LMI.tag}"
 
 
 def test_fp8_is_runtime_quantization(make_stack):

@@ -10,13 +10,14 @@ from aws_cdk import aws_sagemaker as sagemaker
 
 from tests.tiers.conftest import grantee, only, statements, template
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint
-from tiers.shared import PropError, tier_facts
+from tiers.shared import PropError
+from tierwise.facts import containers
 
 HF = {"container": "huggingface-cpu", "hf_model_id": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
       "hf_task": "text-classification"}
 GGUF = {"container": "gguf", "gguf_url": "https://huggingface.co/o/r/resolve/main/m.gguf", "gguf_sha256": "cd" * 32,
         "gguf_file": "m.gguf"}
-HF_TAG = tier_facts("containers")["images"]["huggingface-cpu"]["tag"]
+HF_TAG = containers().image("huggingface-cpu").tag
 
 
 def test_serverless_config_memory_concurrency_and_key(make_stack):
@@ -86,7 +87,7 @@ def test_region_agnostic_stack_looks_the_image_up_by_region(make_stack):
     image = t["Resources"][next(k for k, r in t["Resources"].items() if r["Type"] == "AWS::SageMaker::Model")][
         "Properties"]["PrimaryContainer"]["Image"]
     assert {"Fn::FindInMap": ["DlcRegistry", {"Ref": "AWS::Region"}, "account"]} in image["Fn::Join"][1]
-    accounts = tier_facts("containers")["registry"]["accounts"]
+    accounts = containers().registry.accounts
     assert t["Mappings"]["DlcRegistry"] == {r: {"account": a} for r, a in accounts.items()}
 
 

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn, foundation_model_arns
 from tiers.shared import ForPlacement, PropError, TierOptions, check_text, converse_command
+from tierwise.tiers import bedrock_on_demand
 
 NAME_MAX = 64
 
@@ -36,8 +37,7 @@ class BedrockOnDemand(ForPlacement, Construct):
     default child), ``inference_profile_arn``, ``model_id``.
     """
 
-    TIER = "bedrock-on-demand"
-    USES_KEY = False  # nothing of ours to encrypt
+    TIER = bedrock_on_demand.ID
 
     @classmethod
     def props_for_placement(cls, placement, **props) -> dict:

@@ -35,9 +35,10 @@ from tiers.shared import (
     check_int,
     check_text,
     create_key,
-    limits,
     log_group,
 )
+from tierwise.facts import bedrock_provisioned_limits
+from tierwise.tiers import bedrock_provisioned
 
 HANDLER_DIRECTORY = Path(__file__).resolve().parent / "handler"
 RESOURCE_TYPE = "Custom::BedrockProvisionedThroughput"
@@ -72,7 +73,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
     resource, also the default child), ``provider``, ``provisioned_model_arn``, ``encryption_key``.
     """
 
-    TIER = "bedrock-provisioned"
+    TIER = bedrock_provisioned.ID
 
     @classmethod
     def props_for_placement(cls, placement, **props) -> dict:
@@ -96,10 +97,10 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         opts = TierOptions.checked(owner, options, uses=("encryption_key", "log_retention", "removal_policy"))
         encryption_key, log_retention, removal_policy = opts.encryption_key, opts.log_retention, opts.removal_policy
         super().__init__(scope, id)
-        lim = limits("bedrock_provisioned")
+        lim = bedrock_provisioned_limits()
         check_text(owner, "model_id", model_id, r"[\w.:/-]+", "a Bedrock model id or ARN")
-        check_int(owner, "model_units", model_units, lim["model_units_min"])
-        check_choice(owner, "commitment", commitment, lim["commitments"])
+        check_int(owner, "model_units", model_units, lim.model_units_min)
+        check_choice(owner, "commitment", commitment, lim.commitments)
         if tags is not None and not (
             isinstance(tags, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
         ):

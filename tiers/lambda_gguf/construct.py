@@ -30,9 +30,10 @@ from tiers.shared import (
     check_model_name,
     check_runtime_directory,
     create_key,
-    limits,
     log_group,
 )
+from tierwise.facts import lambda_limits
+from tierwise.tiers import lambda_gguf
 
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 # the TierOptions the function uses: all of them
@@ -80,7 +81,7 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
     ``add_to_role_policy`` for what the function itself may reach.
     """
 
-    TIER = "lambda-gguf"
+    TIER = lambda_gguf.ID
 
     @classmethod
     def props_for_placement(
@@ -103,7 +104,7 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
                 cls.__name__, gguf_url=s.gguf_url, gguf_sha256=s.gguf_sha256, gguf_file=s.gguf_file
             )
             # baked into the image: /tmp holds nothing of the model, so no paid storage above 512 MB
-            ephemeral_mb = limits("lambda")["ephemeral_storage_mb_min"]
+            ephemeral_mb = lambda_limits().ephemeral_storage_mb_min
         return {
             "model": model,
             "model_name": placement.model,
@@ -145,20 +146,20 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
-        lim = limits("lambda")
+        lim = lambda_limits()
         if vpc is None and (vpc_subnets is not None or security_groups is not None):
             raise PropError(f"{owner}: vpc_subnets and security_groups need vpc (the VPC they belong to)")
         if vpc is not None:
             vpc_subnets = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
             check_subnets(owner, vpc, vpc_subnets)
-        check_int(owner, "memory_mb", memory_mb, lim["memory_mb_min"], lim["memory_mb_max"])
-        check_int(owner, "ephemeral_storage_mb", ephemeral_storage_mb, lim["ephemeral_storage_mb_min"], lim["ephemeral_storage_mb_max"])
-        check_int(owner, "timeout_s", timeout_s, 1, lim["timeout_s_max"])
+        check_int(owner, "memory_mb", memory_mb, lim.memory_mb_min, lim.memory_mb_max)
+        check_int(owner, "ephemeral_storage_mb", ephemeral_storage_mb, lim.ephemeral_storage_mb_min, lim.ephemeral_storage_mb_max)
+        check_int(owner, "timeout_s", timeout_s, 1, lim.timeout_s_max)
         check_choice(owner, "architecture", architecture, ARCHITECTURES)
         check_int(owner, "n_ctx", n_ctx, 16)
         check_int(owner, "max_tokens_default", max_tokens_default, 1)
         if threads is not None:
-            check_int(owner, "threads", threads, 1, lim["vcpus_max"])
+            check_int(owner, "threads", threads, 1, lim.vcpus_max)
         if reserved_concurrency is not None:
             check_int(owner, "reserved_concurrency", reserved_concurrency, 0)
         check_model_name(owner, model_name)
@@ -248,24 +249,26 @@ class LambdaGgufEndpoint(ForPlacement, OwnsRole, Construct):
         self.node.default_child = self.cfn_function
 
         alarm_actions = opts.alarm_actions
-        self.alarms = [
-            alarm(
+        # which alarms exist is the tier's (its bill counts them): tierwise/tiers/lambda_gguf.py
+        make = {
+            "Errors": lambda: alarm(
                 self, "ErrorsAlarm", metric=self.function.metric_errors(period=cdk.Duration.minutes(5)),
                 threshold=1, actions=alarm_actions,
                 description="the GGUF function failed at least once in 5 minutes (load error, out of memory, timeout)",
             ),
-            alarm(
+            "Throttles": lambda: alarm(
                 self, "ThrottlesAlarm", metric=self.function.metric_throttles(period=cdk.Duration.minutes(5)),
                 threshold=1, actions=alarm_actions,
                 description="requests were throttled: more in flight than the reserved concurrency allows",
             ),
-            alarm(
+            "Duration": lambda: alarm(
                 self, "DurationAlarm",
                 metric=self.function.metric_duration(period=cdk.Duration.minutes(5), statistic="Maximum"),
                 threshold=timeout_s * 1000 * 0.8, actions=alarm_actions,
                 description="a request used more than 80% of the timeout: generation is close to being cut off",
             ),
-        ]
+        }
+        self.alarms = [make[name]() for name in lambda_gguf.TIER.alarms]
 
     def outputs(self) -> dict[str, tuple[str, str]]:
         region, name, body = cdk.Aws.REGION, self.function.function_name, EXAMPLE_REQUESTS["openai-chat"]

@@ -25,30 +25,24 @@ from tiers.shared import (
     check_text,
     dlc_image_uri,
     dlc_repository_arn,
-    limits,
     ecr_image_repository_arn,
-    tier_facts,
 )
-from tierwise.facts import load as load_core_facts
+from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits
+from tierwise.tiers import sagemaker_gpu
 
 # serving dtype (model_profiles ServingDtype) -> LMI's option.dtype, and the runtime
 # quantization LMI applies on top (option.quantize); see the vLLM user guide of djl-serving.
 LMI_DTYPE = {"F32": ("fp32", None), "F16": ("fp16", None), "BF16": ("bf16", None), "FP8": ("bf16", "fp8")}
 
 
-def gpu_instance(instance_type: str) -> dict:
-    """GPU count, memory and local-NVMe flag of a GPU instance type, from tierwise/data/gpu_instances.yaml."""
-    data = load_core_facts("gpu_instances")
-    if instance_type not in data["instances"]:
+def gpu_instance(instance_type: str) -> GpuInstance:
+    """A GPU instance type of tierwise/data/gpu_instances.yaml (its GPU count, memory, local NVMe)."""
+    known = {i.instance_type: i for i in gpu_instances()}
+    if instance_type not in known:
         raise PropError(
-            f"SageMakerGpuEndpoint: instance_type must be one of {', '.join(data['instances'])} (got {instance_type!r})"
+            f"SageMakerGpuEndpoint: instance_type must be one of {', '.join(known)} (got {instance_type!r})"
         )
-    gpus, vcpus, host_gib = data["instances"][instance_type]
-    family = data["families"][instance_type.rsplit(".", 1)[0]]
-    return {
-        "gpu_count": gpus, "vcpus": vcpus, "host_memory_gib": host_gib,
-        "gpu_memory_gb": family["memory_per_gpu_gib"], "local_nvme": family["local_nvme"], "gpu": family["gpu"],
-    }
+    return known[instance_type]
 
 
 class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
@@ -79,7 +73,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``local_nvme``: whether the instance keeps its volume on NVMe (no KMS key, no volume size).
       Default: from the instance type's data.
     - ``image_uri``: a pushed LMI-compatible image (ECR). Default: the LMI Deep Learning
-      Container of the stack's region (tiers/data/containers.yaml).
+      Container of the stack's region (tierwise/data/containers.yaml).
     - ``hf_token_secret``: a Secrets Manager secret (or its name) holding a Hub token. Default: none (public models only).
     - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
       logs, destroyed with the stack, alarms without actions.
@@ -90,7 +84,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
       model cannot run with network isolation.
     """
 
-    TIER = "sagemaker-gpu"
+    TIER = sagemaker_gpu.ID
 
     @classmethod
     def props_for_placement(
@@ -141,10 +135,10 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
-        lim = limits("sagemaker_realtime")
+        lim = realtime_limits()
         check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
         spec = gpu_instance(instance_type)
-        gpus = spec["gpu_count"]
+        gpus = spec.gpu_count
         tp = gpus if tensor_parallel_degree is None else tensor_parallel_degree
         check_int(owner, "tensor_parallel_degree", tp, 1, gpus)
         if gpus % tp:
@@ -157,14 +151,14 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         check_int(owner, "max_batch_size", max_batch_size, 1)
         check_int(
             owner, "startup_health_check_timeout_s", startup_health_check_timeout_s,
-            lim["startup_health_check_timeout_s_min"], lim["startup_health_check_timeout_s_max"],
+            lim.startup_health_check_timeout_s_min, lim.startup_health_check_timeout_s_max,
         )
         check_int(owner, "min_instances", min_instances, 1)
         check_int(owner, "max_instances", max_instances, min_instances)
         check_int(owner, "invocations_per_instance_target", invocations_per_instance_target, 1)
-        nvme = spec["local_nvme"] if local_nvme is None else local_nvme
+        nvme = spec.spec.local_nvme if local_nvme is None else local_nvme
         if volume_size_gb is not None:
-            check_int(owner, "volume_size_gb", volume_size_gb, 1, lim["volume_size_gb_max"])
+            check_int(owner, "volume_size_gb", volume_size_gb, 1, lim.volume_size_gb_max)
         opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
         super().__init__(scope, id, options=opts)
         self.instance_type = instance_type
@@ -173,11 +167,11 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
 
         dtype, quantize = LMI_DTYPE[serving_dtype]
         family = instance_type.rsplit(".", 1)[0]
-        if dtype == "bf16" and family in tier_facts("containers")["images"]["lmi"]["no_bf16_families"]:
+        if dtype == "bf16" and family in containers().image("lmi").no_bf16_families:
             dtype = "fp16"
             cdk.Annotations.of(self).add_warning_v2(
                 "tierwise:fp16-fallback",
-                f"{spec['gpu']} ({family}) has no bfloat16: {serving_dtype} weights are served as FP16 (same memory)",
+                f"{spec.spec.gpu} ({family}) has no bfloat16: {serving_dtype} weights are served as FP16 (same memory)",
             )
         self.dtype = dtype
         environment = {
@@ -188,7 +182,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             "OPTION_MAX_ROLLING_BATCH_SIZE": str(max_batch_size),
             # LMI's own request timeout (option.predict_timeout, seconds; djl-serving
             # docs/configurations_model.md) held to the 60 s SageMaker allows an InvokeEndpoint
-            "OPTION_PREDICT_TIMEOUT": str(lim["invocation_timeout_s"]),
+            "OPTION_PREDICT_TIMEOUT": str(lim.invocation_timeout_s),
         }
         if quantize:
             environment["OPTION_QUANTIZE"] = quantize
@@ -248,13 +242,15 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             scale_out_cooldown=cdk.Duration.minutes(5),
         )
         alarm_actions = opts.alarm_actions
-        self.alarms = [
-            self._errors_alarm(alarm_actions),
-            alarm(
+        # which alarms exist is the tier's (its bill counts them): tierwise/tiers/sagemaker_gpu.py
+        make = {
+            "Errors": lambda: self._errors_alarm(alarm_actions),
+            "GpuMemory": lambda: alarm(
                 self, "GpuMemoryAlarm",
                 metric=self.metric("GPUMemoryUtilization", namespace="/aws/sagemaker/Endpoints", statistic="Maximum"),
                 # per instance the metric adds up its GPUs: 100% per GPU
-                threshold=95 * spec["gpu_count"], evaluation_periods=3, actions=alarm_actions,
+                threshold=95 * spec.gpu_count, evaluation_periods=3, actions=alarm_actions,
                 description="GPU memory has stayed above 95% for 15 minutes: the KV cache is full, requests queue",
             ),
-        ]
+        }
+        self.alarms = [make[name]() for name in sagemaker_gpu.TIER.alarms]

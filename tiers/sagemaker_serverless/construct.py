@@ -27,8 +27,10 @@ from tiers.shared import (
     check_text,
     dlc_image_uri,
     dlc_repository_arn,
-    limits,
 )
+from tierwise.facts import serverless_limits
+from tierwise import tiers
+from tierwise.tiers import sagemaker_serverless
 
 CONTAINERS = ("gguf", "huggingface-cpu")
 HF_TASKS = (
@@ -48,7 +50,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
     it (its sha256 is checked the same way). ``container="huggingface-cpu"`` runs the Hugging
     Face CPU inference container on ``hf_model_id`` / ``hf_task``: the choice for a predictive
     model (classification, embeddings) that needs no generative runtime; its image URI is
-    resolved for the stack's region from tiers/data/containers.yaml. Props (all keyword):
+    resolved for the stack's region from tierwise/data/containers.yaml. Props (all keyword):
 
     - ``container``: ``"gguf"`` or ``"huggingface-cpu"``. Default ``"gguf"``.
     - ``memory_mb``: 1024, 2048, 3072, 4096, 5120 or 6144. Default 2048.
@@ -71,7 +73,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
       feature exclusion, so any other is an error.
     """
 
-    TIER = "sagemaker-serverless"
+    TIER = sagemaker_serverless.ID
 
     @classmethod
     def props_for_placement(
@@ -132,16 +134,16 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
     ) -> None:
         owner = type(self).__name__
-        lim = limits("sagemaker_serverless")
+        lim = serverless_limits()
         if vpc is not None or vpc_subnets is not None or security_groups is not None:
             raise PropError(
-                f"{owner}: vpc, vpc_subnets and security_groups cannot be used: SageMaker Serverless Inference "
-                "supports no VPC configuration (a documented feature exclusion); place the model on lambda-gguf "
-                "or sagemaker-gpu to run it in a VPC"
+                f"{owner}: vpc, vpc_subnets and security_groups cannot be used: "
+                f"{sagemaker_serverless.TIER.refusal('vpc_id')}; place the model on "
+                f"{' or '.join(tiers.reading('vpc_id'))} to run it in a VPC"
             )
         check_choice(owner, "container", container, CONTAINERS)
-        check_choice(owner, "memory_mb", memory_mb, lim["memory_mb_allowed"])
-        check_int(owner, "max_concurrency", max_concurrency, lim["max_concurrency_min"], lim["max_concurrency_max"])
+        check_choice(owner, "memory_mb", memory_mb, lim.memory_mb_allowed)
+        check_int(owner, "max_concurrency", max_concurrency, lim.max_concurrency_min, lim.max_concurrency_max)
         if provisioned_concurrency is not None:
             check_int(owner, "provisioned_concurrency", provisioned_concurrency, 1, max_concurrency)
         shorthand = {"gguf_url": gguf_url, "gguf_sha256": gguf_sha256, "gguf_file": gguf_file,
@@ -175,7 +177,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
                 "N_CTX": str(n_ctx), "MAX_TOKENS_DEFAULT": str(max_tokens_default),
                 # answer "length" before SageMaker's 60 s invocation limit instead of generating
                 # on for a caller that has already been sent an error
-                "GENERATION_TIMEOUT_S": str(generation_timeout_s(limits("sagemaker_serverless")["invocation_timeout_s"])),
+                "GENERATION_TIMEOUT_S": str(generation_timeout_s(serverless_limits().invocation_timeout_s)),
             }
             if threads is not None:
                 environment["N_THREADS"] = str(threads)
@@ -205,15 +207,17 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
             kms_key_on_config=True,
         )
         acknowledge_checkov(self.cfn_model, SAGEMAKER_SERVERLESS_NO_ISOLATION)
-        timeout_ms = limits("sagemaker_serverless")["invocation_timeout_s"] * 1000
+        timeout_ms = serverless_limits().invocation_timeout_s * 1000
         alarm_actions = opts.alarm_actions
-        self.alarms = [
-            self._errors_alarm(alarm_actions),
-            alarm(
+        # which alarms exist is the tier's (its bill counts them): tierwise/tiers/sagemaker_serverless.py
+        make = {
+            "Errors": lambda: self._errors_alarm(alarm_actions),
+            "Latency": lambda: alarm(
                 self, "LatencyAlarm",
                 metric=self.metric("ModelLatency", statistic="Maximum"),
                 # ModelLatency is in microseconds
                 threshold=timeout_ms * 1000 * 0.8, actions=alarm_actions,
                 description="a request used more than 80% of the 60 s serverless invocation limit",
             ),
-        ]
+        }
+        self.alarms = [make[name]() for name in sagemaker_serverless.TIER.alarms]

@@ -42,7 +42,7 @@ class StackTemplate:
 
 def max_resources_per_template() -> int:
     """CloudFormation's limit on resources declared in one template (tierwise/data/aws_limits.yaml)."""
-    return int(facts.load("aws_limits")["cloudformation"]["resources_per_template_max"])
+    return facts.cloudformation_limits().resources_per_template_max
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -101,8 +101,11 @@ def _region_of(environment: str | None) -> str | None:
     return None if region in ("", "unknown-region") else region
 
 
-def read_assembly(cdk_out_dir: str | Path) -> list[StackTemplate]:
-    """Every stack template of a cloud assembly (nested assemblies included), with its region."""
+def read_assembly(cdk_out_dir: str | Path, notes: list[str] | None = None) -> list[StackTemplate]:
+    """Every stack the cloud assembly's manifest lists (nested assemblies included), with its
+    region. A `*.template.json` the manifest does not list (left by an earlier synth of another
+    app or model) is not priced; `notes` gets a line naming it. A folder with no manifest is read
+    as a folder of templates."""
     root = Path(cdk_out_dir)
     if not root.is_dir():
         raise TierwiseError(f"no cloud assembly at {root}: run `cdk synth` first or pass its output folder")
@@ -137,6 +140,11 @@ def read_assembly(cdk_out_dir: str | Path) -> list[StackTemplate]:
             if path in seen:
                 continue
             seen.add(path)
+            if manifest_path.exists():
+                if notes is not None:
+                    notes.append(f"{extra.name} is not in {manifest_path}'s stacks (left by an earlier synth?): "
+                                 "not priced")
+                continue
             stacks.append(StackTemplate(name=extra.name.removesuffix(".template.json"), region=None, path=path,
                                         template=read_template(path)))
         if not manifest_path.exists():

@@ -15,7 +15,7 @@ from typing import Any
 
 from tierwise.cost.assembly import StackTemplate
 from tierwise.cost.prices import PriceBook, load_prices
-from tierwise.cost.pricers import price_stack
+from tierwise.cost.review import review_stacks
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
 
@@ -63,15 +63,16 @@ class BudgetFinding:
 def check_budget(
     stacks: list[StackTemplate],
     budget_usd: float,
-    workload: Workload,
-    region: str,
+    workload: Workload | None = None,
+    region: str | None = None,
     book: PriceBook | None = None,
 ) -> list[BudgetFinding]:
-    """A finding for every stack whose known monthly cost is above ``budget_usd``."""
-    book = book or load_prices()
+    """A finding for every stack whose known monthly cost is above ``budget_usd``, priced as
+    `tierwise cost` prices it: a tierwise stack for the workload it was planned for, any other
+    for ``workload`` (default: Workload())."""
+    report = review_stacks(stacks, None, region, prices=book or load_prices(), fallback=workload or Workload())
     findings = []
-    for stack in stacks:
-        project = price_stack(stack, workload, stack.region or region, book)
+    for stack, project in zip(stacks, report.projects):
         if project.monthly_usd > budget_usd:
             ranked = sorted(((r.logical_id, r.known_usd) for r in project.resources), key=lambda item: -item[1])
             # "Logical: Component: price unknown (key)" -> "Logical: Component", short enough for one line

@@ -1,9 +1,10 @@
 """`tierwise cost` (price a synthesized cloud assembly), `tierwise cost diff` (compare two),
 `tierwise refresh-prices`; registers `tierwise compare` (tierwise/cost/compare_cli.py) too.
 
-Workload figures come from, in order of precedence: the command's flags, cdk.json's context
-keys named as tierwise.workload.Workload's fields (the keys `cdk synth -c` takes), then
-Workload's defaults.
+Which workload a stack is priced for (tierwise/cost/review.py): a usage file's entry; the
+command's flags, field by field; the workload the stack was planned for (recorded in its
+template at synth); for a template that records none, cdk.json's context, then the defaults
+(tierwise/inputs.py reads flags and cdk.json the same way for plan, compare and synth).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
-
 from typer.core import TyperGroup
 
 from tierwise.cost.infracost import diff, load_breakdown, to_infracost
@@ -27,6 +26,7 @@ from tierwise.cost.render import render_diff, render_table, diff_markdown, to_ma
 from tierwise.cost.review import review
 from tierwise.cost.usage import UsageFile, load_usage
 from tierwise.errors import TierwiseError, UserError, report
+from tierwise.inputs import Origin, cdk_json_context, read_workload, workload_flags
 from tierwise.validate import check_rate, check_region, check_volume, check_writable_file
 from tierwise.workload import Workload
 
@@ -43,40 +43,6 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(report(exc)) from None
 
     return run
-
-
-def cdk_context(*directories: Path) -> dict[str, Any]:
-    """The ``context`` of the first cdk.json found in ``directories``."""
-    for directory in directories:
-        path = directory / "cdk.json"
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise TierwiseError(f"cannot read {path}: {exc}") from None
-            context = data.get("context") if isinstance(data, dict) else None
-            return context if isinstance(context, dict) else {}
-    return {}
-
-
-def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
-    """Workload defaults, overridden by cdk.json's context, overridden by flags.
-
-    cdk.json holds the workload as flat context keys (``requests_per_month``, ``input_tokens``…),
-    the same keys ``cdk synth -c`` takes, so the review prices what the app planned.
-    """
-    values: dict[str, Any] = {name: context[name] for name in Workload.model_fields if name in context}
-    check_volume(values, prefix="cdk.json context ")
-    given = {k: v for k, v in flags.items() if v is not None}
-    check_volume(given)
-    values.update(given)
-    try:
-        return Workload(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "workload"
-        origin = "--" + name.replace("_", "-") if name in flags and flags[name] is not None else f"cdk.json context {name}"
-        raise TierwiseError(f"{origin}: {err['msg']} (got {err.get('input')!r})") from None
 
 
 def _check_format(fmt: str) -> str:
@@ -114,10 +80,17 @@ cost_app = typer.Typer(
 )
 
 
-def _workload_and_usage(directory: Path, usage_file: Path | None, **flags: Any) -> tuple[Workload, UsageFile | None]:
-    context = cdk_context(directory.resolve().parent, Path.cwd())
-    workload = resolve_workload(context, **flags)
-    return workload, (load_usage(usage_file) if usage_file else None)
+def _workload_and_usage(
+    directory: Path, usage_file: Path | None, **flags: Any
+) -> tuple[dict[str, Any], Workload, UsageFile | None]:
+    """The flags' workload fields (they override what a stack was planned for), the workload for
+    stacks that record none (cdk.json's context beside the assembly or here, then defaults), and
+    the usage file."""
+    given = workload_flags(flags)
+    check_volume(given)
+    context = cdk_json_context(directory.resolve().parent, Path.cwd())
+    fallback = read_workload(Origin(flags=given, context=context, context_prefix="cdk.json context "))
+    return given, fallback, (load_usage(usage_file) if usage_file else None)
 
 
 def _book(prices_file: Path | None) -> PriceBook | None:
@@ -144,13 +117,13 @@ def breakdown_command(
     _check_format(fmt)
     region = check_region(region) if region is not None else None
     tokens_per_second = check_rate(tokens_per_second) if tokens_per_second is not None else None
-    workload, usage = _workload_and_usage(
+    overrides, fallback, usage = _workload_and_usage(
         cdk_out_dir, usage_file, requests_per_month=requests_per_month, input_tokens=input_tokens,
         output_tokens=output_tokens, tokens_per_second_floor=tokens_per_second_floor,
         max_concurrency=max_concurrency,
     )
-    report = review(cdk_out_dir, workload, region, prices=_book(prices_file), tokens_per_second=tokens_per_second,
-                    usage=usage)
+    report = review(cdk_out_dir, None, region, prices=_book(prices_file), tokens_per_second=tokens_per_second,
+                    usage=usage, overrides=overrides, fallback=fallback)
     if fmt == "json":
         sys.stdout.write(json.dumps(to_infracost(report), indent=2) + "\n")
     elif fmt == "markdown":
@@ -184,14 +157,15 @@ def diff_command(
     _check_format(fmt)
     region = check_region(region) if region is not None else None
     tokens_per_second = check_rate(tokens_per_second) if tokens_per_second is not None else None
-    workload, usage = _workload_and_usage(
+    overrides, fallback, usage = _workload_and_usage(
         head if head.is_dir() else Path.cwd() / "cdk.out", usage_file, requests_per_month=requests_per_month,
         input_tokens=input_tokens, output_tokens=output_tokens,
     )
     book = _book(prices_file)
 
     def price(path: Path) -> Any:
-        return review(path, workload, region, prices=book, tokens_per_second=tokens_per_second, usage=usage)
+        return review(path, None, region, prices=book, tokens_per_second=tokens_per_second, usage=usage,
+                      overrides=overrides, fallback=fallback)
 
     data = diff(_side(base, "BASE", price), _side(head, "HEAD", price))
     if fmt == "json":

@@ -10,8 +10,10 @@ from typing import Any
 
 import typer
 
-from tierwise.cost.cli import CONCURRENCY, FLOOR, INPUT, OUTPUT, REQUESTS, _check_format, cdk_context, resolve_workload
-from tierwise.cost.estimates import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers
+from tierwise.cost.cli import CONCURRENCY, FLOOR, INPUT, OUTPUT, REQUESTS, _check_format
+from tierwise.inputs import cli_origin, read_plan_inputs
+from tierwise import tiers
+from tierwise.cost.compare import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers
 from tierwise.errors import TierwiseError
 from tierwise.validate import check_quant_for_model, check_region, check_writable_file
 from tierwise.workload import Workload
@@ -19,14 +21,17 @@ from tierwise.workload import Workload
 CHART_SUFFIXES = (".png", ".svg")
 # volumes the step function is evaluated at: 1k to 100M requests a month, ~2 per decade
 VOLUMES = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 30_000_000, 100_000_000)
-SELF_HOSTED = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu")
-MANAGED = "bedrock-on-demand"
 
 
 # -- compare ------------------------------------------------------------------------------
 
-def _speeds(placement: Any) -> tuple[float | None, float | None]:
-    return getattr(placement, "tokens_per_second", None), getattr(placement, "prompt_tokens_per_second", None)
+def _self_hosted() -> list[str]:
+    return [m.id for m in tiers.modules() if m.hosting == "self"]
+
+
+def _managed_per_use() -> list[str]:
+    """The managed tiers billed per use: what self-hosting is weighed against as volume grows."""
+    return [m.id for m in tiers.modules() if m.hosting == "managed" and m.billing == "per-use"]
 
 
 def build_comparison(
@@ -36,34 +41,39 @@ def build_comparison(
     quant: str | None = None,
     context: int | None = None,
     hosting: str = "auto",
+    tier: str | None = None,
+    commitment: str | None = None,
 ) -> Comparison:
     """Every tier for ``model`` from tierwise's placement, priced and compared; the chosen
-    tier is the one ``plan`` picks under ``hosting``."""
+    tier is the one ``plan`` picks under ``hosting`` (or ``tier`` when one is forced)."""
     from model_profiles.loader import load_profile
     from tierwise import placement as placement_mod
 
     profile = load_profile(model)
     check_quant_for_model(profile, quant)
-    options = placement_mod.candidates(profile, quant, context, workload, region=region)
+    options = placement_mod.candidates(profile, quant, context, workload, commitment=commitment, region=region)
     try:
-        chosen = placement_mod.plan(profile, quant, context, workload, region=region, hosting=hosting).tier
+        chosen = placement_mod.plan(profile, quant, context, workload, region=region, hosting=hosting, tier=tier,
+                                    commitment=commitment).tier
     except TierwiseError:
         chosen = None
-    comparison = compare_tiers(options, workload, region, _speeds, chosen_tier=chosen, model=model)
+    comparison = compare_tiers(options, workload, region, chosen_tier=chosen, model=model)
 
     def step(requests: int) -> VolumeStep:
         at = workload.model_copy(update={"requests_per_month": int(requests)})
         totals: dict[str, float | None] = {}
         known: dict[str, float] = {}
         instances: dict[str, int] = {}
-        for tier, p in placement_mod.candidates(profile, quant, context, at, region=region).items():
+        for name, p in placement_mod.candidates(profile, quant, context, at, commitment=commitment,
+                                                region=region).items():
             if isinstance(p, str):
-                totals[tier] = None
+                totals[name] = None
                 continue
             cost = placement_mod.tier_cost(p, region)
-            totals[tier], known[tier] = cost.monthly_usd, cost.known_usd
-            if tier == "sagemaker-gpu":
-                instances[tier] = p.settings.min_instances
+            totals[name], known[name] = cost.monthly_usd, cost.known_usd
+            count = tiers.get(name).instances(p.settings)
+            if count is not None:
+                instances[name] = count
         return VolumeStep(requests_per_month=int(requests), monthly_cost_usd=totals, known_usd=known, instances=instances)
 
     steps = [step(v) for v in VOLUMES]
@@ -71,22 +81,25 @@ def build_comparison(
 
 
 def _winner(s: VolumeStep) -> str | None:
-    """The cheaper side at one volume: the cheapest self-hosted tier or Bedrock on demand (a
-    known part stands in for an unpriced total: a lower bound); one side alone when the
-    other cannot serve the load (e.g. past Bedrock's default quotas)."""
+    """The cheaper side at one volume: the cheapest self-hosted tier or the cheapest managed
+    per-use tier (Bedrock on demand; a known part stands in for an unpriced self-hosted total: a
+    lower bound); one side alone when the other cannot serve the load (e.g. past Bedrock's
+    default quotas)."""
     own = {t: s.monthly_cost_usd[t] if s.monthly_cost_usd.get(t) is not None else s.known_usd.get(t)
-           for t in SELF_HOSTED if t in s.known_usd}
-    managed = s.monthly_cost_usd.get(MANAGED)
+           for t in _self_hosted() if t in s.known_usd}
+    priced = {t: s.monthly_cost_usd[t] for t in _managed_per_use() if s.monthly_cost_usd.get(t) is not None}
+    managed = min(priced, key=lambda t: priced[t]) if priced else None
     best = min(own, key=lambda t: own[t]) if own else None
     if best is None:
-        return MANAGED if managed is not None else None
+        return managed
     if managed is None:
-        return best if MANAGED not in s.known_usd else None  # on demand feasible but unpriced: undecided
-    return best if own[best] < managed else MANAGED
+        # a managed tier feasible but unpriced: undecided
+        return None if any(t in s.known_usd for t in _managed_per_use()) else best
+    return best if own[best] < priced[managed] else managed
 
 
 def _side(winner: str | None) -> str | None:
-    return None if winner is None else ("managed" if winner == MANAGED else "self")
+    return None if winner is None else tiers.get(winner).hosting
 
 
 def _crossovers(steps: list[VolumeStep], step: Any) -> list[BreakEven]:
@@ -154,7 +167,8 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "break_even": [
             {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
              "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above,
-             "kind": "self-hosted vs bedrock-on-demand (step function)"}
+             "kind": f"self-hosted vs {b.cheaper_below if _side(b.cheaper_below) == 'managed' else b.cheaper_above} "
+                     "(step function)"}
             for b in c.self_vs_managed
         ] + [
             {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
@@ -223,8 +237,10 @@ def render_comparison(c: Comparison, console: Any = None) -> None:
 
 def _why_switch(c: Comparison, b: BreakEven) -> str:
     above = next((st for st in c.steps if st.requests_per_month >= b.requests_per_month), None)
-    if b.cheaper_above != MANAGED and above is not None and above.monthly_cost_usd.get(MANAGED) is None:
-        return " (past its default quotas Bedrock on demand cannot carry the load)"
+    below = b.cheaper_below
+    if (tiers.get(b.cheaper_above).hosting == "self" and tiers.get(below).hosting == "managed"
+            and above is not None and above.monthly_cost_usd.get(below) is None):
+        return f" (past its default quotas {below} cannot carry the load)"
     return ""
 
 
@@ -310,7 +326,7 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
 
 
 def compare_command(
-    model: str = typer.Argument(..., help="catalogue name, see `tierwise models`"),
+    model: str = typer.Argument(None, help="catalogue name, see `tierwise models` (default: cdk.json's model)"),
     quant: str = typer.Option(None, "--quant", help="llama.cpp recipe for the CPU tiers"),
     context: int = typer.Option(None, "--context", help="context length to size for"),
     region: str = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json, else us-east-1)"),
@@ -332,25 +348,17 @@ def compare_command(
         raise TierwiseError(f"--chart must end in .png or .svg (got {chart.name!r})")
     if chart is not None:
         check_writable_file(chart, "--chart")
-    ctx = cdk_context(Path.cwd())
-    workload = resolve_workload(
-        ctx,
-        requests_per_month=requests_per_month,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        tokens_per_second_floor=tokens_per_second_floor,
-        max_concurrency=max_concurrency,
-        max_seconds=max_seconds,
-        batch=batch or None,
-        peak_factor=peak_factor,
-    )
-    region = check_region(region or ctx.get("region") or "us-east-1")
-    from tierwise.placement import HOSTING
-
-    policy = str(hosting or ctx.get("hosting") or "auto")
-    if policy not in HOSTING:
-        raise TierwiseError(f"--hosting: one of {', '.join(HOSTING)} (got {policy!r})")
-    comparison = build_comparison(model, workload, str(region), quant, context, hosting=policy)
+    inputs = read_plan_inputs(cli_origin(dict(
+        model=model, quant=quant, context=context, region=region, hosting=hosting,
+        requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
+        tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency, max_seconds=max_seconds,
+        batch=batch, peak_factor=peak_factor,
+    )))
+    if inputs.model is None:
+        raise TierwiseError("give a model name (see `tierwise models`), or run where a cdk.json names one")
+    args = inputs.plan_args()
+    comparison = build_comparison(inputs.model, inputs.workload, args["region"], inputs.quant, inputs.context,
+                                  hosting=inputs.hosting, tier=inputs.tier, commitment=inputs.commitment)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from tierwise.cost.estimates import HOURS_PER_MONTH, CostComponent
+from tierwise.cost.bills import HOURS_PER_MONTH, CostComponent
 from tierwise.cost.report import CostReport, ProjectCost, ResourceCost, price_not_found
 from tierwise.errors import TierwiseError
 

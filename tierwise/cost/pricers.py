@@ -24,22 +24,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from tierwise import facts
-from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER, Tier
+from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER
+from tierwise.cost import bills
 from tierwise.cost.assembly import StackTemplate, number, refs, resource_tags, strings
-from tierwise.cost.estimates import (
-    HOURS_PER_MONTH,
-    CostComponent,
-    _data_processed,
-    component,
-    lambda_components,
-    provisioned_concurrency_component,
-    request_seconds,
-)
+from tierwise.cost.bills import HOURS_PER_MONTH, CostComponent, component, not_estimated, request_seconds
 from tierwise.cost.prices import PriceBook, commitment_key, price_key
 from tierwise.cost.report import ProjectCost, ResourceCost
 from tierwise.cost.usage import Usage, UsageFile
 from tierwise.errors import TierwiseError
+from tierwise.facts import lambda_limits
+from tierwise.stack_metadata import PlannedStack, read_planned
 from tierwise.workload import Workload
 
 
@@ -111,11 +105,6 @@ def is_free(resource_type: str) -> bool:
     return resource_type in FREE_TYPES or (resource_type.startswith("Custom::") and resource_type not in _REGISTRY)
 
 
-def _lambda_limits() -> tuple[float, float]:
-    limits = facts.load("aws_limits")["lambda"]
-    return float(limits["mb_per_vcpu"]), float(limits["vcpus_max"])
-
-
 @dataclass
 class PricingContext:
     stack: StackTemplate
@@ -124,6 +113,8 @@ class PricingContext:
     workload: Workload
     tokens_per_second: TokensPerSecond | None = None
     usage: UsageFile | None = None
+    # what the template says it was planned for (Metadata.tierwise)
+    planned: PlannedStack = PlannedStack()
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -158,8 +149,12 @@ class PricingContext:
         resource = self.resources.get(logical_id, {})
         return self.usage.for_resource(self.stack.name, logical_id, self.construct_path(resource)) is not None
 
-    def serves_model(self, logical_id: str, tags: Mapping[str, str], tiers: tuple[str, ...]) -> bool:
-        return tags.get(TAG_TIER) in tiers or self.named_in_usage(logical_id)
+    def serves_model(self, logical_id: str, tags: Mapping[str, str], resource_type: str) -> bool:
+        """Whether this resource serves the model: in a tierwise stack (its tier tag), of the type
+        the stack recorded as serving requests (Metadata.tierwise.servingResourceTypes); or one the
+        usage file names."""
+        serving = TAG_TIER in tags and resource_type in self.planned.serving_resource_types
+        return serving or self.named_in_usage(logical_id)
 
     def workload_for(self, logical_id: str) -> Workload:
         usage = self.resource_usage(logical_id)
@@ -173,7 +168,7 @@ class PricingContext:
         workload = self.workload_for(logical_id)
         if usage and usage.request_duration_ms:
             return usage.request_duration_ms / 1000, [f"{usage.request_duration_ms:g} ms per request (usage file)"]
-        recorded = self._recorded_request_seconds(usage, workload)
+        recorded = self._recorded_request_seconds(usage, workload, memory_mb)
         if recorded is not None:
             return recorded
         tps, prompt_tps, notes = self._throughput(usage, tags, props, memory_mb)
@@ -183,22 +178,30 @@ class PricingContext:
             notes.append(f"{seconds:.1f} s per request at {tps:.1f} tokens/s")
         return seconds, notes
 
-    def _recorded_request_seconds(self, usage: Usage | None, workload: Workload) -> tuple[float, list[str]] | None:
-        """A classifier's request time as tierwise recorded it at synth (``secondsPerRequest``),
-        when nothing more specific is given: no token rate from a usage file, the caller or the
-        template. The forward pass is linear in the prompt, so another prompt length scales it."""
+    def _recorded_request_seconds(
+        self, usage: Usage | None, workload: Workload, memory_mb: float | None
+    ) -> tuple[float, list[str]] | None:
+        """The request time tierwise recorded at synth (``secondsPerRequest``), when nothing more
+        specific is given (no token rate from a usage file or the caller): as planned when this is
+        the planned workload and size; a classifier's forward pass, linear in the prompt, scaled
+        to another prompt length; else None (the rates decide)."""
         if (usage and usage.tokens_per_second) or self.tokens_per_second is not None:
             return None
-        meta = self.stack.tierwise_metadata
-        seconds = number(meta.get("secondsPerRequest"))
-        if seconds is None or seconds <= 0 or number(meta.get("decodeTokensPerSecond")) is not None:
+        planned = self.planned
+        seconds = planned.seconds_per_request
+        if seconds is None:
+            return None
+        same_size = memory_mb is None or planned.memory_mb is None or memory_mb == planned.memory_mb
+        if workload == planned.workload and same_size:
+            return seconds, [f"{seconds:.3f} s per request, as planned at synth (template Metadata.tierwise)"]
+        if planned.decode_tokens_per_second is not None:
             return None
         notes = [f"{seconds:.3f} s per request: one forward pass, recorded by tierwise at synth "
                  "(template Metadata.tierwise.secondsPerRequest)"]
-        planned = number(meta.get("plannedInputTokens"))
-        if planned and planned > 0 and planned != workload.input_tokens:
-            seconds *= workload.input_tokens / planned
-            notes.append(f"scaled to {workload.input_tokens} input tokens from the {planned:g} planned: "
+        planned_tokens = planned.planned_input_tokens
+        if planned_tokens and planned_tokens != workload.input_tokens:
+            seconds *= workload.input_tokens / planned_tokens
+            notes.append(f"scaled to {workload.input_tokens} input tokens from the {planned_tokens:g} planned: "
                          f"{seconds:.3f} s")
         return seconds, notes
 
@@ -216,32 +219,24 @@ class PricingContext:
                 return None, None, [f"tokens per second unknown: {exc}"]
             if found and found[0] is not None:
                 return found[0], found[1], []
-        meta = self.stack.tierwise_metadata
-        decode = number(meta.get("decodeTokensPerSecond"))
-        if decode is None or decode <= 0:
+        decode = self.planned.decode_tokens_per_second
+        if decode is None:
             return None, None, [
                 "tokens per second unknown: no usage file entry, no --tokens-per-second and no "
                 "Metadata.tierwise.decodeTokensPerSecond in the template"
             ]
-        prompt = number(meta.get("promptTokensPerSecond"))
+        prompt = self.planned.prompt_tokens_per_second
         notes = ["tokens per second recorded by tierwise at synth (template Metadata.tierwise)"]
-        planned_mb = number(meta.get("memoryMb"))
-        if tags.get(TAG_TIER) == Tier.LAMBDA_GGUF and memory_mb and planned_mb and memory_mb != planned_mb:
+        planned_mb = self.planned.memory_mb
+        if props.get("_type") == "AWS::Lambda::Function" and memory_mb and planned_mb and memory_mb != planned_mb:
             # CPU decode speed is linear in vCPUs; Lambda gives one vCPU per mb_per_vcpu MB.
-            per_vcpu, vcpus_max = _lambda_limits()
+            lim = lambda_limits()
+            per_vcpu, vcpus_max = lim.mb_per_vcpu, lim.vcpus_max
             scale = min(memory_mb / per_vcpu, vcpus_max) / min(planned_mb / per_vcpu, vcpus_max)
             decode *= scale
             prompt = None if prompt is None else prompt * scale
             notes.append(f"rates scaled by vCPUs: {memory_mb:.0f} MB here, {planned_mb:.0f} MB planned")
         return decode, prompt, notes
-
-
-def _not_estimated(name: str, unit: str, quote: Any, key: str) -> CostComponent:
-    return CostComponent(
-        name=name, unit=unit, monthly_quantity=None, price=quote.value if quote else None, monthly_cost=None,
-        price_key=quote.key if quote else key, source=quote.source if quote else None,
-        usage_based=True, not_estimated=True,
-    )
 
 
 def _props(resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,7 +249,7 @@ def _model_server_functions(ctx: PricingContext) -> set[str]:
     (the container image one, else the largest) of a tierwise-tagged stack."""
     functions = [(lid, res) for lid, res in ctx.resources.items() if res.get("Type") == "AWS::Lambda::Function"]
     named = {lid for lid, _ in functions if ctx.named_in_usage(lid)}
-    tagged = [(lid, res) for lid, res in functions if ctx.tags(res).get(TAG_TIER) == Tier.LAMBDA_GGUF]
+    tagged = [(lid, res) for lid, res in functions if ctx.serves_model("", ctx.tags(res), "AWS::Lambda::Function")]
     if not tagged:
         return named
     images = [lid for lid, res in tagged if _props(res).get("PackageType") == "Image"]
@@ -274,20 +269,15 @@ def price_lambda(ctx: PricingContext, logical_id: str, resource: dict) -> Resour
     storage_mb = number(storage.get("Size") if isinstance(storage, dict) else None, 512.0) or 512.0
     notes = [f"{memory_mb:.0f} MB, {arch}, /tmp {storage_mb:.0f} MB"]
     if logical_id in ctx.servers:
-        seconds, more = ctx.request_seconds(logical_id, tags, {**props, "memory_mb": memory_mb}, memory_mb)
+        seconds, more = ctx.request_seconds(logical_id, tags, {**props, "_type": "AWS::Lambda::Function"}, memory_mb)
         notes += more
-        lines = lambda_components(
+        lines = bills.lambda_function(
             ctx.book, ctx.region, memory_mb=memory_mb, architecture=arch, ephemeral_storage_mb=storage_mb,
             requests=ctx.workload_for(logical_id).requests_per_month, seconds=seconds,
         )
     else:
         notes.append("not on the model's request path: usage not modelled (name it in a usage file to price it)")
-        lines = [
-            _not_estimated("Requests", "1M requests", ctx.book.lambda_requests(ctx.region),
-                           price_key(ctx.region, "lambda", "requests_per_million")),
-            _not_estimated(f"Duration ({arch})", "GB-seconds", ctx.book.lambda_duration(ctx.region, arch),
-                           price_key(ctx.region, "lambda", "duration_gb_second", arch)),
-        ]
+        lines = bills.lambda_function_unmodelled(ctx.book, ctx.region, arch)
     return ResourceCost(logical_id, "AWS::Lambda::Function", tags, lines, notes)
 
 
@@ -337,7 +327,7 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
     if not endpoints:
         notes.append("no AWS::SageMaker::Endpoint in this stack uses this config: nothing runs, nothing billed")
         return ResourceCost(logical_id, "AWS::SageMaker::EndpointConfig", tags, lines, notes)
-    serves_model = ctx.serves_model(logical_id, tags, (Tier.SAGEMAKER_SERVERLESS, Tier.SAGEMAKER_GPU))
+    serves_model = ctx.serves_model(logical_id, tags, "AWS::SageMaker::EndpointConfig")
     workload = ctx.workload_for(logical_id)
     variants = props.get("ProductionVariants")
     for variant in variants if isinstance(variants, list) else []:
@@ -352,20 +342,18 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
                 f"{vname}: serverless {memory_mb} MB, max concurrency "
                 f"{serverless.get('MaxConcurrency', '?')}, provisioned concurrency {provisioned or 'none'}"
             )
-            quote = ctx.book.serverless_gb_second(ctx.region, memory_mb)
-            key = price_key(ctx.region, "sagemaker", "serverless_gb_second", memory_mb)
             if serves_model:
                 seconds, more = ctx.request_seconds(logical_id, tags, {"memory_mb": memory_mb, **serverless})
                 notes += more
-                requests = workload.requests_per_month
-                gb_seconds = 0.0 if requests == 0 else (None if seconds is None else requests * seconds * memory_mb / 1024)
-                lines.append(component(f"Serverless inference ({memory_mb} MB)", "GB-seconds", gb_seconds,
-                                       quote, key, usage_based=True))
-                lines += _data_processed(ctx.book, ctx.region, workload)
+                lines += bills.serverless_variant(ctx.book, ctx.region, memory_mb=memory_mb,
+                                                  provisioned_concurrency=provisioned, workload=workload,
+                                                  seconds=seconds)
             else:
-                lines.append(_not_estimated(f"Serverless inference ({memory_mb} MB)", "GB-seconds", quote, key))
-            if provisioned:
-                lines.append(provisioned_concurrency_component(ctx.region, provisioned, memory_mb))
+                lines.append(not_estimated(f"Serverless inference ({memory_mb} MB)", "GB-seconds",
+                                           ctx.book.serverless_gb_second(ctx.region, memory_mb),
+                                           price_key(ctx.region, "sagemaker", "serverless_gb_second", memory_mb)))
+                if provisioned:
+                    lines.append(bills.serverless_provisioned_concurrency(ctx.region, provisioned, memory_mb))
             continue
         instance_type = variant.get("InstanceType")
         if not isinstance(instance_type, str):
@@ -376,16 +364,12 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
         count = initial if minimum is None else minimum
         source = "InitialInstanceCount" if minimum is None else "autoscaling MinCapacity"
         notes.append(f"{vname}: {count:g} x {instance_type} ({source}), billed {HOURS_PER_MONTH:.0f} h a month")
-        lines.append(
-            component(f"Instance ({instance_type}) x {count:g}", "instance-hours", count * HOURS_PER_MONTH,
-                      ctx.book.instance_hour(ctx.region, instance_type),
-                      price_key(ctx.region, "sagemaker", "instance_hour", instance_type))
-        )
+        lines.append(bills.instance_hours(ctx.book, ctx.region, instance_type=instance_type, count=count))
         if serves_model:
-            lines += _data_processed(ctx.book, ctx.region, workload)
+            lines += bills.sagemaker_data_processed(ctx.book, ctx.region, workload)
         else:
-            lines.append(_not_estimated("Data processed in", "GB", ctx.book.sagemaker_data_in(ctx.region),
-                                        price_key(ctx.region, "sagemaker", "data_processed_in_gb")))
+            lines.append(not_estimated("Data processed in", "GB", ctx.book.sagemaker_data_in(ctx.region),
+                                       price_key(ctx.region, "sagemaker", "data_processed_in_gb")))
     return ResourceCost(logical_id, "AWS::SageMaker::EndpointConfig", tags, lines, notes)
 
 
@@ -403,13 +387,8 @@ def price_provisioned_throughput(ctx: PricingContext, logical_id: str, resource:
         return ResourceCost(logical_id, rtype, tags, [line],
                             ["ModelId, ModelUnits or CommitmentDuration is not a literal in the template: cannot price"])
     notes = [f"{model_id}: {units:g} model unit(s), commitment {commitment_key(commitment)}"]
-    line = component(
-        f"Provisioned throughput ({units:g} MU, {commitment_key(commitment)})",
-        "model-unit-hours",
-        units * HOURS_PER_MONTH,
-        ctx.book.bedrock_model_unit_hour(ctx.region, model_id, commitment),
-        price_key(ctx.region, "bedrock", "provisioned_model_unit_hour", model_id, commitment_key(commitment)),
-    )
+    line = bills.provisioned_throughput(ctx.book, ctx.region, model_id=model_id, model_units=units,
+                                        commitment=commitment)
     return ResourceCost(logical_id, rtype, tags, [line], notes)
 
 
@@ -428,22 +407,11 @@ def price_inference_profile(ctx: PricingContext, logical_id: str, resource: dict
         return ResourceCost(logical_id, "AWS::Bedrock::ApplicationInferenceProfile", tags, [], notes)
     model_id = match.group(1)
     notes.append(f"on-demand tokens of {model_id}")
-    in_quote = ctx.book.bedrock_input(ctx.region, model_id)
-    out_quote = ctx.book.bedrock_output(ctx.region, model_id)
-    in_key = price_key(ctx.region, "bedrock", "on_demand", model_id, "input_per_1k_tokens")
-    out_key = price_key(ctx.region, "bedrock", "on_demand", model_id, "output_per_1k_tokens")
-    if ctx.serves_model(logical_id, tags, (Tier.BEDROCK_ON_DEMAND,)):
-        w = ctx.workload_for(logical_id)
-        lines = [
-            component("Input tokens", "1K tokens", w.requests_per_month * w.input_tokens / 1000, in_quote, in_key,
-                      usage_based=True),
-            component("Output tokens", "1K tokens", w.requests_per_month * w.output_tokens / 1000, out_quote,
-                      out_key, usage_based=True),
-        ]
+    if ctx.serves_model(logical_id, tags, "AWS::Bedrock::ApplicationInferenceProfile"):
+        lines = bills.bedrock_tokens(ctx.book, ctx.region, model_id=model_id, workload=ctx.workload_for(logical_id))
     else:
-        notes.append("not tagged as tierwise's on-demand tier: usage not modelled")
-        lines = [_not_estimated("Input tokens", "1K tokens", in_quote, in_key),
-                 _not_estimated("Output tokens", "1K tokens", out_quote, out_key)]
+        notes.append("not tagged as a tierwise tier it serves: usage not modelled")
+        lines = bills.bedrock_tokens(ctx.book, ctx.region, model_id=model_id, workload=None)
     return ResourceCost(logical_id, "AWS::Bedrock::ApplicationInferenceProfile", tags, lines, notes)
 
 
@@ -451,11 +419,11 @@ def price_inference_profile(ctx: PricingContext, logical_id: str, resource: dict
 def price_bucket(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost:
     r = ctx.region
     lines = [
-        _not_estimated("Standard storage", "GB-months", ctx.book.quote(r, "s3", "standard_gb_month"),
+        not_estimated("Standard storage", "GB-months", ctx.book.quote(r, "s3", "standard_gb_month"),
                        price_key(r, "s3", "standard_gb_month")),
-        _not_estimated("PUT, COPY, POST, LIST requests", "1K requests", ctx.book.quote(r, "s3", "put_per_1k"),
+        not_estimated("PUT, COPY, POST, LIST requests", "1K requests", ctx.book.quote(r, "s3", "put_per_1k"),
                        price_key(r, "s3", "put_per_1k")),
-        _not_estimated("GET and other requests", "1K requests", ctx.book.quote(r, "s3", "get_per_1k"),
+        not_estimated("GET and other requests", "1K requests", ctx.book.quote(r, "s3", "get_per_1k"),
                        price_key(r, "s3", "get_per_1k")),
     ]
     return ResourceCost(logical_id, "AWS::S3::Bucket", ctx.tags(resource), lines, ["storage and requests depend on use"])
@@ -463,17 +431,10 @@ def price_bucket(ctx: PricingContext, logical_id: str, resource: dict) -> Resour
 
 @pricer("AWS::KMS::Key")
 def price_kms_key(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost:
-    r = ctx.region
-    lines = [
-        component("Customer managed key", "months", 1.0, ctx.book.quote(r, "kms", "key_month"),
-                  price_key(r, "kms", "key_month")),
-        _not_estimated("Requests", "10K requests", ctx.book.quote(r, "kms", "requests_per_10k"),
-                       price_key(r, "kms", "requests_per_10k")),
-    ]
     notes = []
     if _props(resource).get("EnableKeyRotation"):
         notes.append("key rotation on: AWS bills rotated key material too, not modelled")
-    return ResourceCost(logical_id, "AWS::KMS::Key", ctx.tags(resource), lines, notes)
+    return ResourceCost(logical_id, "AWS::KMS::Key", ctx.tags(resource), bills.kms_key(ctx.book, ctx.region), notes)
 
 
 @pricer("AWS::CloudWatch::Alarm")
@@ -486,26 +447,15 @@ def price_alarm(ctx: PricingContext, logical_id: str, resource: dict) -> Resourc
     period = number(props.get("Period"), 60.0) or 60.0
     if stats:
         period = min(number(s.get("Period"), 60.0) or 60.0 for s in stats)
-    high_res = period < 60
-    key = "alarm_high_resolution_month" if high_res else "alarm_standard_month"
-    lines = [
-        component(f"{'High' if high_res else 'Standard'} resolution alarm metrics", "alarm metric-months", float(count),
-                  ctx.book.quote(ctx.region, "cloudwatch", key), price_key(ctx.region, "cloudwatch", key))
-    ]
-    return ResourceCost(logical_id, "AWS::CloudWatch::Alarm", ctx.tags(resource), lines, [])
+    line = bills.alarm(ctx.book, ctx.region, metrics=count, high_resolution=period < 60)
+    return ResourceCost(logical_id, "AWS::CloudWatch::Alarm", ctx.tags(resource), [line], [])
 
 
 @pricer("AWS::Logs::LogGroup")
 def price_log_group(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost:
-    r = ctx.region
     retention = _props(resource).get("RetentionInDays", "never expires")
-    lines = [
-        _not_estimated("Data ingested", "GB", ctx.book.quote(r, "cloudwatch", "logs_ingested_gb"),
-                       price_key(r, "cloudwatch", "logs_ingested_gb")),
-        _not_estimated("Archival storage", "GB-months", ctx.book.quote(r, "cloudwatch", "logs_stored_gb_month"),
-                       price_key(r, "cloudwatch", "logs_stored_gb_month")),
-    ]
-    return ResourceCost(logical_id, "AWS::Logs::LogGroup", ctx.tags(resource), lines, [f"retention: {retention}"])
+    return ResourceCost(logical_id, "AWS::Logs::LogGroup", ctx.tags(resource), bills.log_group(ctx.book, ctx.region),
+                        [f"retention: {retention}"])
 
 
 _ENDPOINT_SERVICE = re.compile(r"com\.amazonaws\.(?:[a-z0-9-]+\.)?([a-z0-9.-]+)$")
@@ -552,7 +502,7 @@ def price_vpc_endpoint(ctx: PricingContext, logical_id: str, resource: dict) -> 
     lines = [
         component(f"Endpoint ({azs:g} AZ)" if azs is not None else "Endpoint (AZ count unknown)",
                   "endpoint AZ-hours", hours, ctx.book.interface_endpoint_az_hour(r), hour_key),
-        _not_estimated("Data processed", "GB", ctx.book.interface_endpoint_data_gb(r), data_key),
+        not_estimated("Data processed", "GB", ctx.book.interface_endpoint_data_gb(r), data_key),
     ]
     return ResourceCost(logical_id, "AWS::EC2::VPCEndpoint", tags, lines, notes)
 
@@ -569,12 +519,12 @@ def _check_finite(stack: StackTemplate, logical_id: str, cost: ResourceCost) -> 
 
 
 def _lambda_memory(stack: StackTemplate, logical_id: str, props: Mapping[str, Any]) -> float:
-    limits = facts.load("aws_limits")["lambda"]
+    lim = lambda_limits()
     memory_mb = number(props.get("MemorySize"), 128.0) or 128.0
-    if not limits["memory_mb_min"] <= memory_mb <= limits["memory_mb_max"]:
+    if not lim.memory_mb_min <= memory_mb <= lim.memory_mb_max:
         raise TierwiseError(
             f"template {stack.path}: resource {logical_id!r} has MemorySize {memory_mb:g}; Lambda allows "
-            f"{limits['memory_mb_min']} to {limits['memory_mb_max']} MB"
+            f"{lim.memory_mb_min} to {lim.memory_mb_max} MB"
         )
     return memory_mb
 
@@ -588,7 +538,8 @@ def price_stack(
     usage: UsageFile | None = None,
 ) -> ProjectCost:
     """Every resource of one stack: priced, free, or unsupported (counted by type)."""
-    ctx = PricingContext(stack, region, book, workload, tokens_per_second, usage)
+    planned = read_planned(stack.tierwise_metadata, f"template {stack.path}")
+    ctx = PricingContext(stack, region, book, workload, tokens_per_second, usage, planned)
     project = ProjectCost(name=stack.name, region=region, path=str(stack.path), resources=[])
     if region not in book.regions:
         project.notes.append(f"the price file has no prices for {region}: every price is unknown")

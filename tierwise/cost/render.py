@@ -15,9 +15,8 @@ from collections import Counter
 from decimal import Decimal
 from typing import IO, Any
 
-from tierwise.cost.estimates import CostComponent
+from tierwise.cost.bills import CostComponent
 from tierwise.cost.report import CostReport, ProjectCost, ResourceCost
-from tierwise.workload import Workload
 
 MIN_WIDTH, MAX_WIDTH = 60, 120
 
@@ -81,13 +80,6 @@ def _total_text(value: float, unknown: list[str]) -> str:
     return money(value) + (f" + {len(unknown)} unknown (lower bound)" if unknown else "")
 
 
-def workload_line(w: Workload) -> str:
-    return (
-        f"workload: {w.requests_per_month:,} requests/month, {w.input_tokens} input + "
-        f"{w.output_tokens} output tokens per request"
-    )
-
-
 # -- the breakdown table -------------------------------------------------------------------------
 
 class _Layout:
@@ -118,7 +110,7 @@ def breakdown_lines(report: CostReport, width: int | None = None) -> list[str]:
     # Wider than MAX_WIDTH only spreads the columns apart: Infracost's table stops growing too.
     width = min(MAX_WIDTH, max(MIN_WIDTH, width or terminal_width()))
     lay = _Layout(width)
-    out = [workload_line(report.workload), ""]
+    out: list[str] = []
     for p in report.projects:
         out.append(f"Project: {p.name} ({p.region})")
         out.append("")
@@ -136,6 +128,7 @@ def breakdown_lines(report: CostReport, width: int | None = None) -> list[str]:
     out.append("─" * min(width, 72))
     out += lay.row(" OVERALL TOTAL", cost=money(report.monthly_usd))
     out.append("")
+    out += [f"note: {note}" for note in report.notes] + ([""] if report.notes else [])
     out += _resource_summary(report.projects)
     unknown = report.unknown()
     if unknown:
@@ -211,7 +204,7 @@ def _md(text: str) -> str:
 
 
 def to_markdown(report: CostReport) -> str:
-    lines = ["# Monthly cost review", "", workload_line(report.workload), ""]
+    lines = ["# Monthly cost review", ""]
     for p in report.projects:
         lines += [f"## {_md(p.name)} ({p.region})", "",
                   "| Resource | Component | Monthly qty | Unit | Monthly cost |",
@@ -231,6 +224,7 @@ def to_markdown(report: CostReport) -> str:
                 lines.append(f"- `{_md(r.logical_id)}`: {note}")
         lines.append("")
     lines.append(f"**Overall total: {_total_text(report.monthly_usd, report.unknown())} per month**")
+    lines += ["", *(f"- {note}" for note in report.notes)]
     lines += ["", *(line.replace("∙ ", "- ", 1) for line in _resource_summary(report.projects))]
     unknown = report.unknown()
     if unknown:

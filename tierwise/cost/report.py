@@ -14,7 +14,7 @@ import datetime as _dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tierwise.cost.estimates import CostComponent, total
+from tierwise.cost.bills import CostComponent, total
 from tierwise.workload import Workload
 
 

@@ -1,0 +1,177 @@
+"""The one reader of what a plan is made for, used by `plan`, `compare`, `cost` and `cdk synth`.
+
+Each input (the model, tier, quant, context, commitment, region, hosting policy and the workload:
+requests_per_month, input_tokens, ...) is taken from, in this order:
+
+1. the command's flag (`--requests-per-month`), for the CLI;
+2. the CDK context: `-c requests_per_month=...` or cdk.json's "context" (the keys `cdk synth`
+   reads; the CLI reads the cdk.json of the folder it runs in);
+3. the default (tierwise.workload.Workload's, region us-east-1, hosting auto).
+
+A bad value is one error line naming where it came from: the flag, `-c key` or the cdk.json
+context key. `tierwise cost` reads the workload a stack was planned for from its template first
+(tierwise/stack_metadata.py); flags still win over it, field by field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tierwise.errors import TierwiseError
+from tierwise.validate import check_commitment, check_region, check_volume, flag, shown
+from tierwise.workload import Workload
+
+DEFAULT_REGION = "us-east-1"
+HOSTING = ("auto", "self", "managed")
+WORKLOAD_FIELDS: tuple[str, ...] = tuple(Workload.model_fields)
+PLAN_FIELDS = ("model", "tier", "quant", "context", "commitment", "region", "hosting")
+# CloudFormation and the SageMaker API carry counts as 32-bit integers
+INT32_MAX = 2**31 - 1
+CDK_JSON_MAX_BYTES = 1 << 20  # a cdk.json is a few KB; a larger file is not one
+
+
+@dataclass(frozen=True)
+class Origin:
+    """How inputs were given: CLI flags (`--name`) and which context (`-c ` in the app, `cdk.json
+    context ` in the CLI), for error lines that name what the user typed."""
+
+    flags: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+    context_prefix: str = "-c "
+
+    def given(self, name: str) -> tuple[Any, str] | None:
+        """(value, how it is named) from the flag, else the context, else None."""
+        value = self.flags.get(name)
+        if value is not None and value is not False:
+            return value, flag("--", name)
+        value = self.context.get(name)
+        if value is not None and value != "":
+            return value, flag(self.context_prefix, name)
+        return None
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    model: str | None
+    tier: str | None
+    quant: str | None
+    context: int | None
+    commitment: str | None
+    region: str | None  # None: not given (the app's stacks stay environment-agnostic)
+    hosting: str
+    workload: Workload
+
+    def plan_args(self) -> dict[str, Any]:
+        """Keyword arguments for tierwise.placement.plan / candidates."""
+        return {"quant": self.quant, "context": self.context, "workload": self.workload, "tier": self.tier,
+                "commitment": self.commitment, "region": self.region or DEFAULT_REGION, "hosting": self.hosting}
+
+
+def whole_number(name: str, raw: Any, *, minimum: int = 1, maximum: int = INT32_MAX) -> int:
+    """`raw` as a whole number in range; `name` is how the user typed the option."""
+    if isinstance(raw, bool):  # cdk.json's true/false: int() would read it as 1 or 0
+        raise TierwiseError(f"{name}: must be a whole number, not a true/false value (got {str(raw).lower()})")
+    text = str(raw).strip()
+    if len(text) > 40 and text.lstrip("+-").isdigit():
+        # no count tierwise takes has so many digits; int() of 5,000 digits is refused by Python
+        bound = f"at least {minimum:,}" if text.startswith("-") else f"at most {maximum:,}, a 32-bit integer"
+        raise TierwiseError(f"{name}: must be {bound} (got {shown(text)})")
+    try:
+        value = int(text)
+    except ValueError:
+        raise TierwiseError(f"{name}: must be a whole number (got {shown(raw)!r})") from None
+    if value < minimum:
+        raise TierwiseError(f"{name}: must be at least {minimum:,} (got {shown(value)})")
+    if value > maximum:
+        raise TierwiseError(f"{name}: must be at most {maximum:,}, a 32-bit integer (got {shown(value)})")
+    return value
+
+
+def read_workload(origin: Origin) -> Workload:
+    """The workload: each field from its flag, else the context, else Workload's default."""
+    from_context = {k: origin.context[k] for k in WORKLOAD_FIELDS
+                    if k in origin.context and origin.context[k] not in (None, "")}
+    check_volume(from_context, prefix=origin.context_prefix)
+    from_flags = workload_flags(origin.flags)
+    check_volume(from_flags)
+    values = {**from_context, **from_flags}
+    try:
+        return Workload(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "workload"
+        where = flag("--", name) if name in from_flags else flag(origin.context_prefix, name)
+        raise TierwiseError(f"{where}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
+
+
+def workload_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The workload fields a command's flags give (a flag not given is None; --batch off is False)."""
+    return {k: v for k, v in flags.items() if k in WORKLOAD_FIELDS and v is not None and v is not False}
+
+
+def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -> PlanInputs:
+    """Every planning input, checked; `environ` supplies CDK_DEFAULT_REGION for the app."""
+    def text(name: str) -> str | None:
+        found = origin.given(name)
+        return None if found is None else str(found[0]).strip()
+
+    region = None
+    found = origin.given("region")
+    if found is not None:
+        region = check_region(found[0], found[1])
+    elif environ and environ.get("CDK_DEFAULT_REGION"):
+        region = check_region(environ["CDK_DEFAULT_REGION"], "CDK_DEFAULT_REGION")
+    hosting = "auto"
+    found = origin.given("hosting")
+    if found is not None:
+        hosting = str(found[0]).strip()
+        if hosting not in HOSTING:
+            raise TierwiseError(f"{found[1]}: one of {', '.join(HOSTING)} (got {shown(found[0])!r})")
+    commitment = None
+    found = origin.given("commitment")
+    if found is not None:
+        commitment = check_commitment(found[0], found[1])
+    context = None
+    found = origin.given("context")
+    if found is not None:
+        context = whole_number(found[1], found[0])
+    tier = text("tier")
+    if tier is not None:
+        from tierwise import tiers
+
+        module = tiers.get_or_none(tier)
+        if module is None:
+            raise TierwiseError(f"{origin.given('tier')[1]}: unknown tier {shown(tier)!r}; allowed: "
+                                f"{', '.join(tiers.ids())}")
+    return PlanInputs(model=text("model"), tier=tier, quant=text("quant"), context=context, commitment=commitment,
+                      region=region, hosting=hosting, workload=read_workload(origin))
+
+
+def cdk_json_context(*directories: Path) -> dict[str, Any]:
+    """The "context" of the first cdk.json found in `directories` ({} when there is none)."""
+    for directory in directories:
+        path = directory / "cdk.json"
+        if not path.is_file():
+            continue
+        try:
+            if path.stat().st_size > CDK_JSON_MAX_BYTES:
+                raise TierwiseError(f"{path} is over {CDK_JSON_MAX_BYTES // 1024} KB: not a cdk.json")
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise TierwiseError(f"cannot read {path}: {exc.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+            raise TierwiseError(f"{path} is not valid JSON: {str(exc)[:80]}") from None
+        context = data.get("context") if isinstance(data, dict) else None
+        return context if isinstance(context, dict) else {}
+    return {}
+
+
+def cli_origin(flags: Mapping[str, Any], directory: Path | None = None) -> Origin:
+    """Flags over the cdk.json context of `directory` (default: the working directory)."""
+    return Origin(flags=flags, context=cdk_json_context(directory or Path.cwd()), context_prefix="cdk.json context ")
