@@ -64,15 +64,23 @@ def templates(assembly: Path) -> dict[str, Path]:
     return found
 
 
-def normalised(template: Path, hashes: set[str]) -> str:
+def normalised(template: Path, hashes: set[str], ignored: frozenset[str] = frozenset()) -> str:
     text = template.read_text(encoding="utf-8")
     for digest in sorted(hashes, key=len, reverse=True):
         text = text.replace(digest, ASSET_PLACEHOLDER)
+    if ignored:
+        data = json.loads(text)
+        meta = (data.get("Metadata") or {}).get("tierwise")
+        if isinstance(meta, dict):
+            for key in ignored:
+                meta.pop(key, None)
+        text = json.dumps(data)
     return text
 
 
-def compare(before: Path, after: Path) -> tuple[list[str], list[str]]:
-    """(one status line per stack, the unified diffs of the changed ones)."""
+def compare(before: Path, after: Path, ignored: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(one status line per stack, the unified diffs of the changed ones); `ignored` names
+    Metadata.tierwise keys left out of the comparison (keys a change adds on purpose)."""
     old, new = templates(before), templates(after)
     old_hashes, new_hashes = asset_hashes(before), asset_hashes(after)
     lines: list[str] = []
@@ -84,7 +92,7 @@ def compare(before: Path, after: Path) -> tuple[list[str], list[str]]:
         if name not in old:
             lines.append(f"only after:  {name}")
             continue
-        a, b = normalised(old[name], old_hashes), normalised(new[name], new_hashes)
+        a, b = normalised(old[name], old_hashes, ignored), normalised(new[name], new_hashes, ignored)
         if a == b:
             lines.append(f"identical:   {name}")
             continue
@@ -102,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("before", type=Path, help="the cloud assembly before the change (a cdk.out folder)")
     parser.add_argument("after", type=Path, help="the cloud assembly after the change")
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    parser.add_argument("--ignore-metadata", default="", metavar="KEY,KEY",
+                        help="Metadata.tierwise keys to leave out of the comparison (ones a change adds on purpose)")
     args = parser.parse_args(argv)
+    ignored = frozenset(k for k in args.ignore_metadata.split(",") if k)
     try:
-        lines, diffs = compare(args.before, args.after)
+        lines, diffs = compare(args.before, args.after, ignored)
     except (NotAnAssembly, json.JSONDecodeError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
