@@ -16,6 +16,7 @@ from tierwise import tiers
 from tierwise.errors import TierwiseError
 from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inputs, whole_number
 from tierwise.placement import Placement, plan
+from tierwise.uris import ECR_IMAGE_URI, S3_URI
 from tierwise.validate import (
     check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
 )
@@ -92,7 +93,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     if "model_uri" in given:
         uri = str(given["model_uri"])
         if uri.startswith("s3://"):
-            if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+", uri):
+            if not S3_URI.fullmatch(uri):
                 raise TierwiseError(
                     f"-c model_uri: {uri!r} is not s3://BUCKET/KEY with a valid bucket name (3 to 63 lower-case "
                     "letters, digits, dots and hyphens) and a key; or give a local .gguf file"
@@ -102,7 +103,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         options["model_uri"] = uri
     if "image_uri" in given:
         uri = str(given["image_uri"])
-        if not re.fullmatch(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})", uri):
+        if not ECR_IMAGE_URI.fullmatch(uri):
             raise TierwiseError(
                 f"-c image_uri: an ECR image, ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (got {uri!r})"
             )

@@ -12,7 +12,9 @@ from constructs import Construct
 
 from tiers import construct_for
 from tiers.network import SUBNET_TYPES, PrivateNetwork
-from tiers.shared import PropError, TierOptions, create_key
+from tiers.construct_base import TierOptions
+from tiers.props import PropError
+from tiers.security import create_key
 from tierwise import tiers
 from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.placement import Placement

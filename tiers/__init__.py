@@ -27,8 +27,8 @@ _WHERE = {
     "BedrockProvisionedThroughput": "tiers.bedrock.provisioned",
     "BedrockOnDemand": "tiers.bedrock.on_demand",
     "GgufModel": "tiers.gguf_model",
-    "TierOptions": "tiers.shared",
-    "PropError": "tiers.shared",
+    "TierOptions": "tiers.construct_base",
+    "PropError": "tiers.props",
 }
 __all__ = [*_WHERE, "construct_for"]
 
@@ -37,7 +37,7 @@ def construct_for(tier: str) -> type:
     """The construct class that deploys `tier` (its id, such as "lambda-gguf")."""
     module = tiers.get_or_none(tier)
     if module is None:
-        from tiers.shared import PropError
+        from tiers.props import PropError
 
         raise PropError(f"no tier construct for tier {str(tier)[:60]!r}; tiers: {', '.join(tiers.ids())}")
     where, name = module.construct.split(":")

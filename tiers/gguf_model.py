@@ -32,7 +32,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
-from tiers.shared import PropError, check_text, ecr_image_repository_arn, parse_ecr_image_uri, parse_s3_uri, s3_object_arn
+from tiers.images import ecr_image_repository_arn, s3_object_arn
+from tiers.props import PropError, check_text, parse_ecr_image_uri, parse_s3_uri
 
 SHA256 = r"[0-9a-f]{64}"
 SHA256_WHAT = "64 lowercase hex digits"

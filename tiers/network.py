@@ -34,7 +34,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from tiers.shared import PropError, acknowledge
+from tiers.props import PropError
+from tiers.security import acknowledge
 from tierwise import tiers
 
 HTTPS = ec2.Port.tcp(443)

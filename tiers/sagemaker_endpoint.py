@@ -15,19 +15,10 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from tiers.network import allow_network_interfaces, check_subnets, select
-from tiers.shared import (
-    EXAMPLE_REQUESTS,
-    ECR_TOKEN_REASON,
-    OwnsRole,
-    PropError,
-    TierOptions,
-    acknowledge,
-    after_policies_of,
-    alarm,
-    create_key,
-    ecr_pull_statements,
-    log_group,
-)
+from tiers.construct_base import EXAMPLE_REQUESTS, OwnsRole, TierOptions
+from tiers.images import ECR_TOKEN_REASON, ecr_pull_statements
+from tiers.props import PropError
+from tiers.security import acknowledge, after_policies_of, alarm, create_key, log_group
 
 VARIANT = "AllTraffic"
 # A SageMaker endpoint name: letters, digits and hyphens, at most 63 characters.

@@ -33,7 +33,7 @@ from tierwise.placement import plan
 from tiers.network import SUBNET_TYPES
 from tierwise import tiers
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint
-from tiers.shared import PropError
+from tiers.props import PropError
 
 LAMBDA_ISOLATED, GPU_PRIVATE, LAMBDA_SHARED = VPC_STACKS
 

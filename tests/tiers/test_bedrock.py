@@ -10,7 +10,7 @@ from aws_cdk import aws_bedrock as bedrock
 from tests.tiers.conftest import grantee, only, resources, statements, template
 from tiers.bedrock import BedrockOnDemand, BedrockProvisionedThroughput
 from tiers.bedrock.provisioned import HANDLER_DIRECTORY, HANDLER_RUNTIME, RESOURCE_TYPE
-from tiers.shared import PropError
+from tiers.props import PropError
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0:200k"
 

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from tests.tiers.conftest import grantee, only, resources, statements, template
 from tiers.gguf_runtime import RUNTIME_DIRECTORY
 from tiers.lambda_gguf import LambdaGgufEndpoint
-from tiers.shared import PropError
+from tiers.props import PropError
 
 URL = "https://huggingface.co/org/repo/resolve/main/model-Q4_K_M.gguf"
 SHA = "ab" * 32

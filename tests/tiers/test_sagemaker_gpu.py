@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 
 from tests.tiers.conftest import grantee, only, resources, statements, template
 from tiers.sagemaker_gpu import SageMakerGpuEndpoint
-from tiers.shared import PropError
+from tiers.props import PropError
 from tierwise.facts import containers
 
 MODEL = "meta-llama/Meta-Llama-3-70B-Instruct"

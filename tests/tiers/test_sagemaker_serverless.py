@@ -10,7 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 
 from tests.tiers.conftest import grantee, only, statements, template
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint
-from tiers.shared import PropError
+from tiers.props import PropError
 from tierwise.facts import containers
 
 HF = {"container": "huggingface-cpu", "hf_model_id": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",

@@ -11,7 +11,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn, foundation_model_arns
-from tiers.shared import ForPlacement, PropError, TierOptions, check_text, converse_command
+from tiers.construct_base import ForPlacement, TierOptions, converse_command
+from tiers.props import PropError, check_text
 from tierwise.tiers import bedrock_on_demand
 
 NAME_MAX = 64

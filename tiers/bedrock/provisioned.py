@@ -24,19 +24,9 @@ from tiers.checkov import (
     WAITER_LOG_DELIVERY,
     acknowledge_checkov,
 )
-from tiers.shared import (
-    converse_command,
-    ForPlacement,
-    PropError,
-    TierOptions,
-    acknowledge,
-    after_policies_of,
-    check_choice,
-    check_int,
-    check_text,
-    create_key,
-    log_group,
-)
+from tiers.construct_base import ForPlacement, TierOptions, converse_command
+from tiers.props import PropError, check_choice, check_int, check_text
+from tiers.security import acknowledge, after_policies_of, create_key, log_group
 from tierwise.facts import bedrock_provisioned_limits
 from tierwise.tiers import bedrock_provisioned
 

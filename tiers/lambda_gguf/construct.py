@@ -17,21 +17,9 @@ from tiers.checkov import LAMBDA_NO_DLQ, LAMBDA_NO_RESERVED_CONCURRENCY, LAMBDA_
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
 from tiers.gguf_runtime import generation_timeout_s
 from tiers.network import allow_network_interfaces, check_subnets, select
-from tiers.shared import (
-    EXAMPLE_REQUESTS,
-    ForPlacement,
-    OwnsRole,
-    PropError,
-    TierOptions,
-    after_policies_of,
-    alarm,
-    check_choice,
-    check_int,
-    check_model_name,
-    check_runtime_directory,
-    create_key,
-    log_group,
-)
+from tiers.construct_base import EXAMPLE_REQUESTS, ForPlacement, OwnsRole, TierOptions
+from tiers.props import PropError, check_choice, check_int, check_model_name, check_runtime_directory
+from tiers.security import after_policies_of, alarm, create_key, log_group
 from tierwise.facts import lambda_limits
 from tierwise.tiers import lambda_gguf
 

@@ -14,19 +14,10 @@ from constructs import Construct
 
 from tiers.checkov import SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION, acknowledge_checkov
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
-from tiers.shared import (
-    EXAMPLE_REQUESTS,
-    ForPlacement,
-    PropError,
-    TierOptions,
-    alarm,
-    check_choice,
-    check_int,
-    check_text,
-    dlc_image_uri,
-    dlc_repository_arn,
-    ecr_image_repository_arn,
-)
+from tiers.construct_base import EXAMPLE_REQUESTS, ForPlacement, TierOptions
+from tiers.images import dlc_image_uri, dlc_repository_arn, ecr_image_repository_arn
+from tiers.props import PropError, check_choice, check_int, check_text
+from tiers.security import alarm
 from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits
 from tierwise.tiers import sagemaker_gpu
 

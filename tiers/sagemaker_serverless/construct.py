@@ -14,20 +14,17 @@ from tiers.checkov import SAGEMAKER_SERVERLESS_NO_ISOLATION, acknowledge_checkov
 from tiers.gguf_model import GgufModel, gguf_model_for, sha256_matches_file
 from tiers.gguf_runtime import generation_timeout_s
 from tiers.sagemaker_endpoint import SageMakerEndpointBase
-from tiers.shared import (
-    EXAMPLE_REQUESTS,
-    ForPlacement,
+from tiers.construct_base import EXAMPLE_REQUESTS, ForPlacement, TierOptions
+from tiers.images import dlc_image_uri, dlc_repository_arn
+from tiers.props import (
     PropError,
-    TierOptions,
-    alarm,
     check_choice,
     check_int,
     check_model_name,
     check_runtime_directory,
     check_text,
-    dlc_image_uri,
-    dlc_repository_arn,
 )
+from tiers.security import alarm
 from tierwise.facts import serverless_limits
 from tierwise import tiers
 from tierwise.tiers import sagemaker_serverless

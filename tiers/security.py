@@ -1,0 +1,112 @@
+"""The security parts every tier construct shares: a rotating KMS key CloudWatch Logs may use,
+encrypted log groups, alarms, resources created after their role's policy, and cdk-nag
+acknowledgments with the reason a reviewer reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+
+def create_key(scope: Construct, id: str, *, description: str) -> kms.Key:
+    """A customer managed key with rotation that CloudWatch Logs of this account and region may use."""
+    key = kms.Key(
+        scope,
+        id,
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+        pending_window=cdk.Duration.days(7),
+    )
+    allow_logs(key)
+    return key
+
+
+def allow_logs(key: kms.IKey) -> None:
+    """Let CloudWatch Logs encrypt log groups of this account and region with `key`."""
+    if not isinstance(key, kms.Key) or key.node.try_find_child("LogsMayUse") is not None:
+        return  # an imported key's policy is its owner's to manage; ours gets the statement once
+    stack = cdk.Stack.of(key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogs",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.{stack.url_suffix}")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs", resource="log-group", resource_name="*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    Construct(key, "LogsMayUse")  # marks the key: the statement is there
+
+
+def log_group(
+    scope: Construct,
+    id: str,
+    *,
+    key: kms.IKey,
+    retention: logs.RetentionDays,
+    removal_policy: cdk.RemovalPolicy,
+    name: str | None = None,
+) -> logs.LogGroup:
+    allow_logs(key)
+    group = logs.LogGroup(
+        scope, id, log_group_name=name, encryption_key=key, retention=retention, removal_policy=removal_policy
+    )
+    return group
+
+
+def after_policies_of(resource: Construct, role: iam.IRole) -> None:
+    """Create `resource` only once `role`'s inline policy exists: services check the role's
+    permissions when the resource is created (the role itself is already referenced)."""
+    policy = role.node.try_find_child("DefaultPolicy") if isinstance(role, iam.Role) else None
+    resource.node.add_dependency(policy if policy is not None else role)
+
+
+def alarm(
+    scope: Construct,
+    id: str,
+    *,
+    metric: cloudwatch.Metric,
+    threshold: float,
+    description: str,
+    actions: Sequence[cloudwatch.IAlarmAction],
+    comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluation_periods: int = 1,
+) -> cloudwatch.Alarm:
+    made = cloudwatch.Alarm(
+        scope,
+        id,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        comparison_operator=comparison,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description=description,
+    )
+    for action in actions:
+        made.add_alarm_action(action)
+    return made
+
+
+def acknowledge(construct: Construct, rule: str, reason: str) -> None:
+    """Acknowledge one cdk-nag finding on `construct` (and its children), with the reason a
+    reviewer reads. cdk-nag 3.x wants each finding by its full id, e.g. AwsSolutions-IAM5[Resource::*]."""
+    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+# --- how to call what was deployed -----------------------------------------------------------
+
+# a first request for each runtime, used in the "how to invoke" outputs
