@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from tierwise.errors import TierwiseError
 
@@ -132,6 +132,29 @@ class EngineSupport(_Fact):
     taken: str
 
 
+class GpuCompute(_Fact):
+    """Datasheet dense (no sparsity) tensor throughput; None where no source read publishes it
+    or the GPU lacks the type (the note says which)."""
+
+    fp16_tensor_tflops: PositiveFloat | None
+    fp8_tensor_tflops: PositiveFloat | None
+    int8_tensor_tops: PositiveFloat | None
+    source: str
+    taken: str
+    note: str
+
+
+class GpuInterconnect(_Fact):
+    """The GPU-to-GPU link inside the instance (what tensor-parallel all-reduces cross)."""
+
+    kind: Literal["NVLink", "PCIe"]
+    generation: str
+    gbps: PositiveFloat | None = Field(description="GB/s per GPU as the source states it; None: not stated")
+    source: str
+    taken: str
+    note: str
+
+
 class GpuFamily(_Fact):
     gpu: str
     memory_per_gpu_gib: int
@@ -144,6 +167,8 @@ class GpuFamily(_Fact):
     architecture: str
     compute_capability: str
     engine_support: list[EngineSupport]
+    compute: GpuCompute
+    interconnect: GpuInterconnect
     source: str
 
     @property
@@ -404,6 +429,179 @@ def architecture_pairs() -> tuple[ArchitecturePair, ...]:
 @cache
 def bedrock_measurements() -> tuple[BedrockMeasurement, ...]:
     return tuple(_typed("throughput_measurements", _MeasurementFile).bedrock_on_demand)
+
+
+# --- throughput_measurements.yaml: batched serving under load (issue #17) ------------------------
+
+ServingEngine = Literal["vLLM", "TGI", "TensorRT-LLM", "LMI", "SGLang"]
+Statistic = Literal["mean", "median", "single"]
+Dtype = Literal["BF16", "FP16", "FP8", "INT8", "AWQ-INT4", "GPTQ-INT4"]
+
+
+class BatchedServingMeasurement(_Fact):
+    """One published run of one server under load: its load (offline, concurrency or request
+    rate), the server's output tokens/s and the latencies the source gives."""
+
+    id: str
+    engine: ServingEngine
+    engine_version: str | None
+    gpu: str
+    gpu_count: PositiveInt
+    tensor_parallel: PositiveInt
+    instance_type: str | None
+    model: str
+    parameters_b: PositiveFloat
+    dtype: Dtype | None = Field(description="None: the source does not state it (the note says so)")
+    dataset: str
+    input_tokens: PositiveInt | None
+    output_tokens: PositiveInt | None
+    batching: Literal["continuous", "static"]
+    offline: bool
+    concurrency: PositiveInt | None
+    request_rate: PositiveFloat | None
+    output_tokens_per_second: PositiveFloat | None
+    total_tokens_per_second: PositiveFloat | None
+    time_to_first_token_s: PositiveFloat | None
+    ttft_statistic: Statistic | None
+    time_per_output_token_s: PositiveFloat | None
+    tpot_statistic: Statistic | None
+    request_latency_s: PositiveFloat | None
+    latency_statistic: Statistic | None
+    source: str
+    taken: str
+    note: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BatchedServingMeasurement:
+        loads = [self.offline, self.concurrency is not None, self.request_rate is not None]
+        if sum(loads) != 1:
+            raise ValueError(f"{self.id}: exactly one of offline, concurrency, request_rate must be set")
+        if self.batching == "static" and self.concurrency is None:
+            raise ValueError(f"{self.id}: a static batch states its batch size as concurrency")
+        if self.tensor_parallel > self.gpu_count:
+            raise ValueError(f"{self.id}: tensor_parallel {self.tensor_parallel} exceeds gpu_count {self.gpu_count}")
+        for value, stat in (("time_to_first_token_s", "ttft_statistic"),
+                            ("time_per_output_token_s", "tpot_statistic"),
+                            ("request_latency_s", "latency_statistic")):
+            if (getattr(self, value) is None) != (getattr(self, stat) is None):
+                raise ValueError(f"{self.id}: {value} and {stat} are given together or not at all")
+        results = (self.output_tokens_per_second, self.total_tokens_per_second, self.time_to_first_token_s,
+                   self.time_per_output_token_s, self.request_latency_s)
+        if all(r is None for r in results):
+            raise ValueError(f"{self.id}: no throughput or latency figure")
+        return self
+
+
+class OtherGpu(_Fact):
+    """A GPU a measurement ran on that no AWS family in gpu_instances.yaml carries."""
+
+    name: str
+    memory_gib: PositiveFloat
+    bandwidth_gbps: PositiveFloat
+    fp16_tensor_tflops: PositiveFloat
+    fp8_tensor_tflops: PositiveFloat | None
+    source: str
+    taken: str
+    note: str
+
+
+class EfficiencyEvidence(_Fact):
+    """A share of peak (or a batching gain) a source states for a serving engine."""
+
+    id: str
+    engine: ServingEngine | None
+    gpu: str | None
+    model: str | None
+    dtype: Dtype | None
+    concurrency: PositiveInt
+    metric: Literal["memory_bandwidth_utilization", "throughput_gain", "latency_gain"]
+    value: PositiveFloat
+    source: str
+    taken: str
+    note: str
+
+    @model_validator(mode="after")
+    def _in_range(self) -> EfficiencyEvidence:
+        if self.metric == "memory_bandwidth_utilization" and (self.value > 1 or self.gpu is None):
+            raise ValueError(f"{self.id}: a bandwidth utilization is a share (<= 1) of a named GPU's peak")
+        if self.metric != "memory_bandwidth_utilization" and (self.value < 1 or self.concurrency < 2):
+            raise ValueError(f"{self.id}: a gain compares concurrency > 1 with 1 and is >= 1")
+        return self
+
+
+class ServingGpu(_Fact):
+    """What a serving model needs to know of a GPU, whether an AWS family's or another's."""
+
+    name: str
+    memory_gib: float
+    bandwidth_gbps: float
+    fp16_tensor_tflops: float | None
+    fp8_tensor_tflops: float | None
+    aws_family: str | None
+
+
+class _ServingFile(_Fact):
+    batched_serving: list[BatchedServingMeasurement]
+    other_gpus: list[OtherGpu]
+    efficiency_evidence: list[EfficiencyEvidence]
+
+
+@cache
+def serving_gpus() -> dict[str, ServingGpu]:
+    """Every GPU name a serving measurement may use: the AWS families' and other_gpus."""
+    out: dict[str, ServingGpu] = {}
+    for inst in gpu_instances():
+        f = inst.spec
+        out[f.gpu] = ServingGpu(name=f.gpu, memory_gib=f.memory_per_gpu_gib, bandwidth_gbps=f.gpu_bandwidth_gbps,
+                                fp16_tensor_tflops=f.compute.fp16_tensor_tflops,
+                                fp8_tensor_tflops=f.compute.fp8_tensor_tflops, aws_family=inst.family)
+    for g in _typed("throughput_measurements", _ServingFile).other_gpus:
+        if g.name in out:
+            raise TierwiseError(f"tierwise/data/throughput_measurements.yaml: other_gpus {g.name!r} is an AWS family's GPU")
+        out[g.name] = ServingGpu(name=g.name, memory_gib=g.memory_gib, bandwidth_gbps=g.bandwidth_gbps,
+                                 fp16_tensor_tflops=g.fp16_tensor_tflops, fp8_tensor_tflops=g.fp8_tensor_tflops,
+                                 aws_family=None)
+    return out
+
+
+def serving_gpu(name: str) -> ServingGpu:
+    gpus = serving_gpus()
+    if name not in gpus:
+        raise TierwiseError(f"unknown GPU {name!r}; known: {', '.join(sorted(gpus))}")
+    return gpus[name]
+
+
+def serving_measurement_problems(rows: tuple[BatchedServingMeasurement, ...]) -> list[str]:
+    """What ties a measurement to the other data files: a known GPU, and an instance type whose
+    family carries that GPU with at least that many of them. Empty for consistent rows."""
+    gpus = serving_gpus()
+    instances = {i.instance_type: i for i in gpu_instances()}
+    problems = []
+    for r in rows:
+        if r.gpu not in gpus:
+            problems.append(f"{r.id}: unknown GPU {r.gpu!r} (add it to other_gpus with its specs)")
+        if r.instance_type is None:
+            continue
+        inst = instances.get(r.instance_type)
+        if inst is None:
+            problems.append(f"{r.id}: instance_type {r.instance_type!r} is not in gpu_instances.yaml")
+        elif inst.spec.gpu != r.gpu or inst.gpu_count < r.gpu_count:
+            problems.append(f"{r.id}: {r.instance_type} has {inst.gpu_count} x {inst.spec.gpu}, not {r.gpu_count} x {r.gpu}")
+    return problems
+
+
+@cache
+def batched_serving_measurements() -> tuple[BatchedServingMeasurement, ...]:
+    rows = tuple(_typed("throughput_measurements", _ServingFile).batched_serving)
+    problems = serving_measurement_problems(rows)
+    if problems:
+        raise TierwiseError(f"tierwise/data/throughput_measurements.yaml/batched_serving: {problems[0]}")
+    return rows
+
+
+@cache
+def efficiency_evidence() -> tuple[EfficiencyEvidence, ...]:
+    return tuple(_typed("throughput_measurements", _ServingFile).efficiency_evidence)
 
 
 # --- bedrock_models.yaml ----------------------------------------------------------------------
