@@ -73,9 +73,21 @@ class BedrockTokenPrices(_Strict):
     output_per_1k_tokens: PriceFigure
 
 
+class CustomModelImportPrices(_Strict):
+    """Bedrock Custom Model Import: each running model copy bills its Custom Model Units per
+    minute (in 5-minute windows, bedrock_custom_import.yaml) and every imported model bills its
+    units per month of storage."""
+
+    custom_model_unit_minute: PriceFigure
+    custom_model_unit_storage_month: PriceFigure
+
+
 class BedrockPrices(_Strict):
     on_demand: dict[str, BedrockTokenPrices]
+    # batch inference (CreateModelInvocationJob): only models AWS offers it for have an entry
+    batch: dict[str, BedrockTokenPrices]
     provisioned_model_unit_hour: dict[str, dict[Commitment, PriceFigure]]
+    custom_model_import: CustomModelImportPrices
 
 
 class S3Prices(_Strict):
@@ -185,6 +197,18 @@ class PriceBook(_Strict):
 
     def bedrock_output(self, region: str, model_id: str) -> Quote | None:
         return self.quote(region, "bedrock", "on_demand", base_model_id(model_id), "output_per_1k_tokens")
+
+    def bedrock_batch_input(self, region: str, model_id: str) -> Quote | None:
+        return self.quote(region, "bedrock", "batch", base_model_id(model_id), "input_per_1k_tokens")
+
+    def bedrock_batch_output(self, region: str, model_id: str) -> Quote | None:
+        return self.quote(region, "bedrock", "batch", base_model_id(model_id), "output_per_1k_tokens")
+
+    def custom_model_unit_minute(self, region: str) -> Quote | None:
+        return self.quote(region, "bedrock", "custom_model_import", "custom_model_unit_minute")
+
+    def custom_model_unit_storage_month(self, region: str) -> Quote | None:
+        return self.quote(region, "bedrock", "custom_model_import", "custom_model_unit_storage_month")
 
     def bedrock_model_unit_hour(self, region: str, model_id: str, commitment: str | None) -> Quote | None:
         return self.quote(

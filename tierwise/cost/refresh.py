@@ -226,7 +226,15 @@ def _empty_region(template: RegionPrices | None) -> dict:
             "data_processed_out_gb": _unknown(unit).model_dump(),
             "instance_hour": {},
         },
-        "bedrock": {"on_demand": {}, "provisioned_model_unit_hour": {}},
+        "bedrock": {
+            "on_demand": {},
+            "batch": {},
+            "provisioned_model_unit_hour": {},
+            "custom_model_import": {
+                k: _unknown(unit).model_dump()
+                for k in ("custom_model_unit_minute", "custom_model_unit_storage_month")
+            },
+        },
         "s3": {k: _unknown(unit).model_dump() for k in ("standard_gb_month", "put_per_1k", "get_per_1k")},
         "kms": {k: _unknown(unit).model_dump() for k in ("key_month", "requests_per_10k")},
         "cloudwatch": {
@@ -253,6 +261,8 @@ _UNITS = {
     "input_per_1k_tokens": "USD per 1,000 input tokens",
     "output_per_1k_tokens": "USD per 1,000 output tokens",
     "provisioned_model_unit_hour": "USD per model-unit-hour",
+    "custom_model_unit_minute": "USD per Custom Model Unit-minute",
+    "custom_model_unit_storage_month": "USD per Custom Model Unit-month",
     "standard_gb_month": "USD per GB-month",
     "put_per_1k": "USD per 1,000 PUT requests",
     "get_per_1k": "USD per 1,000 GET requests",
