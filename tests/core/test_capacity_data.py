@@ -266,7 +266,7 @@ def test_an_other_gpu_entry_makes_a_non_aws_gpu_known(monkeypatch: pytest.Monkey
                           "source": "https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html",
                           "taken": "2026-12-03", "note": "PCIe column, half the sparse figures"}]
     real_load = facts.load
-    monkeypatch.setattr(facts, "load", lambda name: doc if name == "throughput_measurements" else real_load(name))
+    monkeypatch.setattr(facts.base, "load", lambda name: doc if name == "throughput_measurements" else real_load(name))
     facts.serving_gpus.cache_clear()
     try:
         gpu = facts.serving_gpu("NVIDIA H100 PCIe 80GB")

@@ -1,6 +1,6 @@
 """The facts behind the batch, asynchronous and imported-model tiers, their quotas and cold starts.
 
-Every file is loaded through its typed accessor (tierwise.tier_facts, the price book), then held
+Every file is loaded through its typed accessor (tierwise.facts.tier_data, the price book), then held
 to what must be true across files and against the real clients the tiers will use: batch prices
 are the published discount of the on-demand prices and exist only where AWS offers batch, a quota
 has a code exactly when it is adjustable, the API fields and statuses are botocore's, the
@@ -24,10 +24,10 @@ from moto import mock_aws
 from pydantic import BaseModel
 
 import tierwise.facts as facts
-from tierwise import tier_facts
+from tierwise.facts import tier_data as tier_facts
 from tierwise.cost.prices import load_prices
 from tierwise.errors import TierwiseError
-from tierwise.tier_facts import (
+from tierwise.facts.tier_data import (
     Cited,
     QuotaValue,
     ServiceQuota,
@@ -400,7 +400,7 @@ def _broken(monkeypatch, name: str, edit) -> None:
             edit(data)
         return data
 
-    monkeypatch.setattr(facts, "load", load)
+    monkeypatch.setattr(facts.base, "load", load)
 
 
 @pytest.mark.parametrize("name,accessor,edit,field", [

@@ -3,8 +3,7 @@ tiers, their quotas and their cold starts (tierwise/data: bedrock_batch, sagemak
 bedrock_custom_import, bedrock_quotas, cold_starts, sagemaker_s3_weights, and the
 `sagemaker_async` block of aws_limits).
 
-They follow tierwise.facts (validated on first read, a bad file is one error naming the file and
-the field) and live apart from it only to keep that module under the project's size limit.
+Validated on first read like every fact (a bad file is one error naming the file and the field).
 Every block that states a fact carries the page it was read from, the day, and in `note` the
 words it was read from; a fact nobody published is None, never a default.
 """
@@ -16,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tierwise.facts import _Fact, _typed
+from tierwise.facts.base import _Fact, _typed
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 _URL = r"^https?://\S+$"
