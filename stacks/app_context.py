@@ -18,7 +18,7 @@ from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inpu
 from tierwise.placement import Placement, plan
 from tierwise.uris import ECR_IMAGE_URI, S3_URI
 from tierwise.validate import (
-    check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
+    check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits,
 )
 
 # what the stack options are (the deployment's, beyond the plan); which tier reads each is the

@@ -27,7 +27,7 @@ docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html ("Feature excl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from tierwise.errors import TierwiseError
-from tierwise.facts import load, recipes
+from tierwise.facts import block_layouts, recipes
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class QuantType:
 @cache
 def quant_types() -> dict[str, QuantType]:
     return {
-        name: QuantType(name, spec["block_weights"], spec["block_bytes"])
-        for name, spec in load("quant_types")["types"].items()
+        name: QuantType(name, spec.block_weights, spec.block_bytes)
+        for name, spec in block_layouts().items()
     }
 
 

@@ -8,7 +8,6 @@ published measurements in tierwise/data/throughput_measurements.yaml.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from tierwise.facts import bedrock_measurements, gpu_family, speed_model

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from tierwise.errors import TierwiseError
-from tierwise.facts import load
+from tierwise.facts import workload_bounds
 
 GGUF_MAGIC = b"GGUF"
 
@@ -74,7 +74,8 @@ def check_region(region: Any, option: str = "--region") -> str:
 
 
 def volume_bounds() -> dict[str, Any]:
-    return load("input_bounds")["workload"]
+    bounds = workload_bounds()
+    return {"max": {k: int(v) if float(v).is_integer() else v for k, v in bounds.max.items()}, "why": bounds.why}
 
 
 def _number_fields() -> dict[str, bool]:

@@ -29,7 +29,6 @@ from tierwise.facts import (
     gpu_runtime,
     load,
     serving_gpu,
-    serving_gpus,
     serving_measurement_problems,
 )
 

@@ -23,7 +23,7 @@ from stacks.app_context import KNOWN, read
 from tests.core.raw_gguf import llama_header, write_gguf
 from tests.gguf_factory import write_tiny_llama
 from tierwise.cli import main
-from tierwise.errors import TierwiseError, UserError
+from tierwise.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_PROFILE = (ROOT / "model_profiles" / "catalogue" / "llama3-8b.yaml").read_text()

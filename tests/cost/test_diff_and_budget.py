@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tierwise.cli import main as cli
-from tierwise.cost.bills import HOURS_PER_MONTH
 from tierwise.cost.infracost import diff, to_infracost
 from tierwise.cost.render import diff_lines, diff_markdown
 from tierwise.cost.review import review

@@ -32,7 +32,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 
 from model_profiles import load_profile
@@ -298,9 +297,10 @@ def test_bootstrap_creates_the_cdk_toolkit(moto):
 
 
 def dlc_image(name: str) -> str:
-    facts = yaml.safe_load((REPO / "tiers" / "data" / "containers.yaml").read_text())
-    spec = facts["images"][name]
-    return f"{facts['registry']['accounts'][REGION]}.dkr.ecr.{REGION}.amazonaws.com/{spec['repository']}:{spec['tag']}"
+    from tierwise.facts import containers
+
+    spec = containers().image(name)
+    return f"{containers().registry.accounts[REGION]}.dkr.ecr.{REGION}.amazonaws.com/{spec.repository}:{spec.tag}"
 
 
 def assert_endpoint_as_planned(

@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 
 import tiers
 from model_profiles import load_profile
-from tests.tiers.conftest import only, resources, statements, template
+from tests.tiers.conftest import resources, statements, template
 from tiers import GgufModel, PropError, TierOptions
 from tierwise.placement import plan
 

@@ -1,9 +1,11 @@
 """What a deployment costs, one reason to change per module.
 
-Price data and tier estimates (used by placement):
+Price data and bills (shared by placement and the review):
 - ``prices``: the price file (tierwise/data/prices.yaml) as typed data, and its lookups
 - ``refresh``: rewriting the price file from the AWS Price List API
-- ``estimates``: a tier's monthly cost from its settings and the workload, and tier comparison
+- ``bills``: one function per thing AWS bills; tier modules and pricers build their lines with them
+- ``estimates``: a plan's monthly bill (its tier module's lines and the stack's key and alarms)
+- ``compare``: tiers side by side, cost lines in requests per month, break-evens
 
 The template review (any CDK app's ``cdk synth`` output; never imports placement):
 - ``assembly``: reading cloud assemblies, checking templates, reading CloudFormation values

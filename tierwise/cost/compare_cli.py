@@ -15,7 +15,7 @@ from tierwise.inputs import cli_origin, read_plan_inputs
 from tierwise import tiers
 from tierwise.cost.compare import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers
 from tierwise.errors import TierwiseError
-from tierwise.validate import check_quant_for_model, check_region, check_writable_file
+from tierwise.validate import check_quant_for_model, check_writable_file
 from tierwise.workload import Workload
 
 CHART_SUFFIXES = (".png", ".svg")

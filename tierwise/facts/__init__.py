@@ -28,6 +28,7 @@ from tierwise.facts.aws import (  # noqa: F401
     RealtimeLimits,
     ServerlessLimits,
     SourcedValue,
+    WorkloadBounds,
     bedrock_model,
     bedrock_provisioned_limits,
     cloudformation_limits,
@@ -36,6 +37,7 @@ from tierwise.facts.aws import (  # noqa: F401
     lambda_limits,
     realtime_limits,
     serverless_limits,
+    workload_bounds,
 )
 from tierwise.facts.gpu import (  # noqa: F401
     EngineSupport,
@@ -57,6 +59,7 @@ from tierwise.facts.speed import (  # noqa: F401
     BatchedServingMeasurement,
     BedrockMeasurement,
     BedrockSpeed,
+    BlockLayout,
     ColdStart,
     CpuHost,
     CpuSpeed,
@@ -77,6 +80,7 @@ from tierwise.facts.speed import (  # noqa: F401
     architecture_pairs,
     batched_serving_measurements,
     bedrock_measurements,
+    block_layouts,
     efficiency_evidence,
     recipes,
     serving_gpu,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tierwise.errors import TierwiseError
 from tierwise.facts.base import _Fact, _typed
@@ -192,3 +192,25 @@ class Containers(_Fact):
 def containers() -> Containers:
     """Deep Learning Container images and their registry account per region."""
     return _typed("containers", Containers)
+
+
+# --- input_bounds.yaml: what a user may declare about a workload -----------------------------------
+
+
+class WorkloadBounds(_Fact):
+    max: dict[str, float]
+    why: dict[str, str]
+    source: dict[str, str]
+
+    @model_validator(mode="after")
+    def _every_bound_explained(self) -> "WorkloadBounds":
+        missing = [k for k in self.max if k not in self.why or k not in self.source]
+        if missing:
+            raise ValueError(f"bounds without a reason and a source: {', '.join(missing)}")
+        return self
+
+
+@cache
+def workload_bounds() -> WorkloadBounds:
+    """Bounds far above any real deployment, each with why and where it was read."""
+    return _typed("input_bounds", WorkloadBounds, "workload")

@@ -358,3 +358,23 @@ def batched_serving_measurements() -> tuple[BatchedServingMeasurement, ...]:
 @cache
 def efficiency_evidence() -> tuple[EfficiencyEvidence, ...]:
     return tuple(_typed("throughput_measurements", _ServingFile).efficiency_evidence)
+
+
+# --- quant_types.yaml: ggml's block layouts -------------------------------------------------------
+
+
+class BlockLayout(_Fact):
+    block_weights: PositiveInt
+    block_bytes: PositiveInt
+
+
+class _QuantTypes(_Fact):
+    source: str
+    checked: str
+    types: dict[str, BlockLayout]
+
+
+@cache
+def block_layouts() -> dict[str, BlockLayout]:
+    """Weights per block and bytes per block of every ggml tensor type (tierwise/data/quant_types.yaml)."""
+    return _typed("quant_types", _QuantTypes).types
