@@ -246,7 +246,7 @@ def _lambda(profile: ModelProfile, recipe: str, context: int, workload: Workload
         for memory_mb in sizes:
             vcpus = min(lim.vcpus_max, memory_mb / lim.mb_per_vcpu)
             speed = cpu_speed(vcpus=vcpus, weights_bytes=est.weights_bytes, kv_bytes_per_token_read=_kv_read_per_token(est),
-                              parameters=profile.parameters, architecture=arch)
+                              parameters=profile.parameters_per_token, architecture=arch, experts=est.experts)
             seconds = speed.request_seconds(workload.input_tokens, workload.output_tokens)
             try:
                 _meets(target, speed, seconds, lim.timeout_s_max, f"at {memory_mb:,} MB ({vcpus:.2f} vCPUs)")
@@ -348,7 +348,8 @@ def _serverless(profile: ModelProfile, recipe: str, context: int, workload: Work
         vcpus = max(1.0, memory_mb / cpu.serverless_mb_per_vcpu)
         if profile.generative:
             speed: Speed | None = cpu_speed(vcpus=vcpus, weights_bytes=est.weights_bytes,
-                                            kv_bytes_per_token_read=_kv_read_per_token(est), parameters=profile.parameters)
+                                            kv_bytes_per_token_read=_kv_read_per_token(est),
+                                            parameters=profile.parameters_per_token, experts=est.experts)
             seconds = speed.request_seconds(workload.input_tokens, workload.output_tokens)
         else:
             # a classifier reads the prompt once: one forward pass, no generated tokens
@@ -466,7 +467,8 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
         sequences = min(max_sequences, int(room // kv_per_sequence)) if room > 0 else 0
         if sequences < 1:
             continue
-        speed1 = gpu_speed(family=inst.family, gpu_count=n, weights_bytes=one.weights_bytes, parameters=profile.parameters)
+        speed1 = gpu_speed(family=inst.family, gpu_count=n, weights_bytes=one.weights_bytes,
+                           parameters=profile.parameters_per_token, experts=one.experts)
         seconds1 = speed1.request_seconds(workload.input_tokens, workload.output_tokens)
         try:
             _meets(target, speed1, seconds1, hard_s, f"on {inst.instance_type}")
@@ -477,7 +479,7 @@ def _gpu(profile: ModelProfile, context: int, workload: Workload, target: Target
         best = (1, speed1, seconds1)
         for c in _batch_sizes(sequences):
             s = gpu_speed(family=inst.family, gpu_count=n, weights_bytes=one.weights_bytes,
-                          parameters=profile.parameters, concurrency=c)
+                          parameters=profile.parameters_per_token, concurrency=c, experts=one.experts)
             secs = s.request_seconds(workload.input_tokens, workload.output_tokens)
             try:
                 _meets(target, s, secs, hard_s, "")
