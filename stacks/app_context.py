@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from model_profiles import load_catalogue, load_profile
+from model_profiles import load_catalogue, resolve
+from model_profiles.hf_folder import CONTEXT_FLAGS
 from tierwise.contract import OPTION_TIERS, Tier
 from tierwise.errors import TierwiseError
 from tierwise.placement import Placement, plan
@@ -24,7 +25,7 @@ from tierwise.validate import (
 from tierwise.workload import Workload
 
 KNOWN = (
-    "model", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
+    "model", "hf_dir", "base_hf_dir", "tier", "quant", "context", "region", "model_uri", "image_uri", "commitment",
     "min_instances", "max_instances", "architecture", "hf_token_secret", "hosting",
     "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints",
     "max_monthly_usd",  # read by app.py for the budget guard (tierwise.cost.budget)
@@ -88,8 +89,10 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     check_context_keys(context, KNOWN)
     given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}
     model = str(given.get("model") or "").strip()
-    if not model:
-        raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them)")
+    if not model and "hf_dir" not in given:
+        raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them), or give -c hf_dir=DIR")
+    if model and "hf_dir" in given:
+        raise TierwiseError("-c hf_dir names the model's folder; give it without -c model")
 
     region = given.get("region") or environ.get("CDK_DEFAULT_REGION") or None
     if region is not None:
@@ -184,7 +187,9 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
                 _check_network(s.placement, s.options, "tier" in given)
         return AppPlan(region, stacks, account)
 
-    placement = plan(load_profile(model), **plan_args)
+    profile = resolve(model or None, given.get("hf_dir"), given.get("base_hf_dir"), CONTEXT_FLAGS)
+    model = profile.name
+    placement = plan(profile, **plan_args)
     _check_network(placement, options, "tier" in given)
     check_applicable(placement, quant=plan_args.get("quant"), commitment=commitment, prefix="-c ")
     check_request_fits(placement, prefix="-c ")

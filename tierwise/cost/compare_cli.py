@@ -36,13 +36,16 @@ def build_comparison(
     quant: str | None = None,
     context: int | None = None,
     hosting: str = "auto",
+    hf_dir: Path | None = None,
+    base_hf_dir: Path | None = None,
 ) -> Comparison:
-    """Every tier for ``model`` from tierwise's placement, priced and compared; the chosen
-    tier is the one ``plan`` picks under ``hosting``."""
-    from model_profiles.loader import load_profile
+    """Every tier for ``model`` (or the folder ``hf_dir``) from tierwise's placement, priced and
+    compared; the chosen tier is the one ``plan`` picks under ``hosting``."""
+    from model_profiles import resolve
     from tierwise import placement as placement_mod
 
-    profile = load_profile(model)
+    profile = resolve(model or None, hf_dir, base_hf_dir)
+    model = profile.name
     check_quant_for_model(profile, quant)
     options = placement_mod.candidates(profile, quant, context, workload, region=region)
     try:
@@ -310,7 +313,9 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
 
 
 def compare_command(
-    model: str = typer.Argument(..., help="catalogue name, see `tierwise models`"),
+    model: str = typer.Argument(None, help="catalogue name, see `tierwise models` (or --hf-dir DIR)"),
+    hf_dir: Path = typer.Option(None, "--hf-dir", help="a local Hugging Face model folder"),
+    base_hf_dir: Path = typer.Option(None, "--base-hf-dir", help="the base's folder, for a LoRA adapter folder"),
     quant: str = typer.Option(None, "--quant", help="llama.cpp recipe for the CPU tiers"),
     context: int = typer.Option(None, "--context", help="context length to size for"),
     region: str = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json, else us-east-1)"),
@@ -350,7 +355,8 @@ def compare_command(
     policy = str(hosting or ctx.get("hosting") or "auto")
     if policy not in HOSTING:
         raise TierwiseError(f"--hosting: one of {', '.join(HOSTING)} (got {policy!r})")
-    comparison = build_comparison(model, workload, str(region), quant, context, hosting=policy)
+    comparison = build_comparison(model, workload, str(region), quant, context, hosting=policy, hf_dir=hf_dir,
+                                  base_hf_dir=base_hf_dir)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":
