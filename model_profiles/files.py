@@ -18,6 +18,14 @@ CONFIG_CAP_BYTES = 4 * 1024 * 1024
 INDEX_CAP_BYTES = 64 * 1024 * 1024
 
 
+def shown_path(path: Path | str, limit: int = 200) -> str:
+    """A path as an error line shows it: quoted when it holds a control character, cut at `limit`."""
+    text = str(path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        text = repr(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def regular_file(path: Path, what: str) -> os.stat_result:
     """stat() of a regular file (following symlinks), or one line saying what `path` is instead."""
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from model_profiles.errors import ProfileError
-from model_profiles.files import INDEX_CAP_BYTES, read_json_object
+from model_profiles.files import INDEX_CAP_BYTES, read_json_object, shown_path
 from model_profiles.hf_config import Shape, counts, read_shape, weights
 from model_profiles.safetensors_header import TensorInfo, read_header
 from model_profiles.schema import NAME_MAX, NAME_PATTERN, Architecture, HfFolder, ModelProfile
@@ -69,13 +69,16 @@ def check_name(name: str, option: str = "--name") -> str:
 def check_folder(path: str | Path, option: str = "--hf-dir") -> Path:
     folder = Path(path).expanduser()
     try:
-        if not folder.is_dir():
-            what = "does not exist" if not folder.exists() else "is not a folder"
-            raise ProfileError(f"{option} {folder} {what}; give a local Hugging Face model folder (with config.json)")
-        folder = folder.resolve(strict=True)
-    except OSError as exc:
-        raise ProfileError(f"{option} {folder}: cannot be read ({exc.strerror or exc})") from None
-    return folder
+        is_dir, exists = folder.is_dir(), folder.exists()
+        resolved = folder.resolve(strict=True) if is_dir else folder
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ProfileError(f"{option} {shown_path(folder)}: cannot be read "
+                           f"({getattr(exc, 'strerror', None) or exc})") from None
+    if not is_dir:
+        what = "does not exist" if not exists else "is not a folder"
+        raise ProfileError(f"{option} {shown_path(folder)} {what}; give a local Hugging Face model folder "
+                           "(with config.json)")
+    return resolved
 
 
 def read_folder(path: str | Path, *, name: str | None = None, base_hf_dir: str | Path | None = None,

@@ -89,6 +89,9 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     check_context_keys(context, KNOWN)
     given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}
     model = str(given.get("model") or "").strip()
+    for key in ("hf_dir", "base_hf_dir"):
+        if key in given and not isinstance(given[key], str):
+            raise TierwiseError(f"-c {key}: a folder path (got {shown(repr(given[key]))})")
     if not model and "hf_dir" not in given:
         raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them), or give -c hf_dir=DIR")
     if model and "hf_dir" in given:

@@ -153,7 +153,7 @@ CLI_CASES = {
                                       ["--out", "'notes.txt/prices.yaml'", "is a file, not a folder"]),
     "plan-volume-beyond-float": (["plan", "llama3-8b", "--requests-per-month", str(10**400)], {},
                                  ["--requests-per-month: 1000000000", "(401 characters)", "at most"]),
-    "missing-model-argument": (["plan"], {}, ["Missing argument 'model'", "catalogue model name"]),
+    "missing-model-argument": (["plan"], {}, ["give a catalogue model name", "--hf-dir DIR"]),
     "unknown-command": (["deploy", "llama3-8b"], {}, ["'deploy'", "allowed: models, size, plan"]),
     "unknown-option": (["plan", "llama3-8b", "--quantization", "Q4_0"], {}, ["--quantization", "--quant"]),
     "short-option-value": (["plan", "llama3-8b", "-cfour"], {}, ["(got 'four')"]),

@@ -128,6 +128,12 @@ def test_context_keys_for_a_folder_are_one_line(tmp_path, qwen_folder):
         read({"hf_dir": str(tmp_path / "missing")})
     with pytest.raises(UserError, match="-c base_hf_dir is the base of a LoRA adapter folder"):
         read({"model": "llama3-8b", "base_hf_dir": str(qwen_folder)})
+    # cdk.json can hold any JSON where a path belongs
+    for value in (3, ["a"], {"a": 1}, True):
+        with pytest.raises(UserError, match="-c hf_dir: a folder path"):
+            read({"hf_dir": value})
+    with pytest.raises(UserError, match=r"'a\\x00b' does not exist"):
+        read({"hf_dir": "a\x00b"})
 
 
 def test_the_app_synthesizes_nothing_half_written_for_a_bad_folder(tmp_path):
