@@ -18,6 +18,8 @@ _WHERE = {
     "GENERATIVE_TASKS": "model_profiles.schema",
     "Architecture": "model_profiles.schema",
     "ModelProfile": "model_profiles.schema",
+    "read_folder": "model_profiles.hf_folder",
+    "resolve": "model_profiles.hf_folder",
 }
 
 __all__ = sorted(_WHERE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FileUrl, HttpUrl, model_validator
 
 Task = Literal[
     "text-generation",
@@ -21,9 +21,14 @@ Task = Literal[
 ]
 GENERATIVE_TASKS: frozenset[str] = frozenset({"text-generation", "chat", "code-generation"})
 
-# Architectures whose GGUF tensor layout tierwise knows (see tierwise/tensors.py).
-GgufArchitecture = Literal["llama", "phi3", "gemma2", "qwen2", "bert"]
+# Architectures whose GGUF tensor layout tierwise knows (see tierwise/tensors.py). Mistral and
+# Mixtral convert to "llama" (Mixtral with expert tensors); Qwen2-MoE to "qwen2moe".
+GgufArchitecture = Literal["llama", "phi3", "gemma", "gemma2", "qwen2", "qwen2moe", "bert"]
 ServingDtype = Literal["F32", "F16", "BF16", "FP8"]
+
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
+NAME_MAX = 40
 
 
 class _Strict(BaseModel):
@@ -39,11 +44,19 @@ class Architecture(_Strict):
     attention_heads: int = Field(gt=0)
     kv_heads: int = Field(gt=0, description="num_key_value_heads (GQA); equals attention_heads for MHA")
     head_dim: int = Field(gt=0)
-    ffn_width: int = Field(gt=0, description="intermediate_size")
+    ffn_width: int = Field(gt=0, description="intermediate_size; in a mixture of experts, one routed expert's width")
     vocabulary: int = Field(gt=0)
     tied_embeddings: bool
     max_context: int = Field(gt=0, le=10_000_000)
     attention_bias: bool = Field(False, description="q/k/v projections carry a bias (Qwen2)")
+    attention_output_bias: bool = Field(
+        False, description="the output projection carries a bias too (Llama's attention_bias: true)")
+    ffn_bias: bool = Field(False, description="the FFN projections carry biases (Llama's mlp_bias: true)")
+    experts: int | None = Field(
+        None, ge=2, le=4096, description="routed experts per layer (num_local_experts / num_experts); None: dense")
+    experts_per_token: int | None = Field(None, ge=1, description="experts each token is routed to (num_experts_per_tok)")
+    shared_expert_ffn_width: int | None = Field(
+        None, gt=0, description="width of the always-active shared expert (Qwen2-MoE); None: no shared expert")
     sliding_window: int | None = Field(None, gt=0, description="window of the local-attention layers")
     sliding_window_pattern: int | None = Field(
         None,
@@ -51,10 +64,16 @@ class Architecture(_Strict):
         description="every Nth layer is global, the others use the sliding window "
         "(Gemma 2: 2, i.e. they alternate); None means no layer slides",
     )
-    source: HttpUrl = Field(description="where these numbers were read (config.json)")
+    source: HttpUrl | FileUrl = Field(description="where these numbers were read (config.json)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Architecture":
+        if (self.experts is None) != (self.experts_per_token is None):
+            raise ValueError("experts and experts_per_token go together")
+        if self.experts is not None and self.experts_per_token > self.experts:
+            raise ValueError(f"experts_per_token ({self.experts_per_token}) exceeds experts ({self.experts})")
+        if self.shared_expert_ffn_width is not None and self.experts is None:
+            raise ValueError("shared_expert_ffn_width needs experts")
         if self.attention_heads % self.kv_heads:
             raise ValueError(
                 f"attention_heads ({self.attention_heads}) must be a multiple of kv_heads ({self.kv_heads})"
@@ -62,6 +81,10 @@ class Architecture(_Strict):
         if (self.sliding_window is None) != (self.sliding_window_pattern is None):
             raise ValueError("sliding_window and sliding_window_pattern go together")
         return self
+
+    @property
+    def mixture_of_experts(self) -> bool:
+        return self.experts is not None
 
     @property
     def sliding_layers(self) -> int:
@@ -102,23 +125,74 @@ class BedrockOffer(_Strict):
     checked: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
+StoredDtype = Literal["F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"]
+
+
+class LoraAdapter(_Strict):
+    """A LoRA adapter: sized as its base plus r x (in + out) per adapted matrix. Served as such
+    where the engine takes adapters (vLLM on the GPU tier); merged into the base weights first
+    where it does not (one GGUF for llama.cpp, a whole model for Bedrock import)."""
+
+    base_model: str = Field(min_length=1, description="the base: a catalogue name, or the base folder's profile")
+    base_model_name_or_path: str | None = Field(None, description="as adapter_config.json names it")
+    base_parameters: int = Field(gt=0)
+    rank: int = Field(gt=0, le=65536, description="r")
+    alpha: float | None = Field(None, description="lora_alpha (scales the update; no memory)")
+    target_modules: list[str] = Field(min_length=1, description="the base's matrices that carry an adapter")
+    adapted_matrices: int = Field(gt=0, description="matrices adapted across every layer")
+    parameters: int = Field(gt=0, description="the adapter's own parameters")
+    dtype: StoredDtype | None = Field(None, description="as stored in adapter_model.safetensors")
+    weights_from: Literal["adapter_model.safetensors", "adapter_config.json"]
+
+
+class HfFolder(_Strict):
+    """Where a profile read from a local Hugging Face folder got each figure."""
+
+    path: str = Field(min_length=1)
+    read: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    model_type: str
+    stored_dtype: StoredDtype
+    weights_from: Literal["safetensors headers", "config.json"]
+    shards: int = Field(ge=0, description="safetensors files whose headers were read")
+    tensors: int = Field(ge=0)
+    stored_bytes: int | None = Field(None, ge=0, description="tensor bytes in the headers, at their stored dtypes")
+    config_parameters: int = Field(gt=0, description="what config.json's shapes add up to")
+    figures: dict[str, str] = Field(description="profile field -> the config key or file it came from")
+
+
 class ModelProfile(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$", max_length=40)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     display_name: str = Field(min_length=1)
     task: Task
     open_weights: bool
     parameters: int | None = Field(None, gt=0, description="exact parameter count; None when undisclosed")
+    active_parameters: int | None = Field(
+        None, gt=0, description="a mixture of experts: parameters one token runs through (None: all of them)")
     architecture: Architecture | None = None
     serving_dtype: ServingDtype = Field("BF16", description="precision on a GPU endpoint")
     default_quant: str = Field("Q4_K_M", description="llama.cpp recipe used for CPU tiers unless told")
     gguf: GgufSource | None = None
     hf_model_id: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
     bedrock: BedrockOffer | None = None
+    adapter: LoraAdapter | None = None
+    hf_folder: HfFolder | None = None
     license: str | None = None
     notes: str | None = None
 
     @model_validator(mode="after")
     def _open_weights_need_shape(self) -> "ModelProfile":
+        moe = self.architecture is not None and self.architecture.mixture_of_experts
+        if moe and self.parameters is not None and self.active_parameters is None:
+            raise ValueError("a mixture of experts needs active_parameters (the parameters one token runs through)")
+        if self.active_parameters is not None:
+            if not moe:
+                raise ValueError("active_parameters is for a mixture of experts (architecture.experts)")
+            if self.parameters is None or self.active_parameters >= self.parameters:
+                raise ValueError("active_parameters must be below parameters")
+        if self.adapter is not None and self.parameters != self.adapter.base_parameters + self.adapter.parameters:
+            raise ValueError(
+                f"parameters ({self.parameters}) must be the base's ({self.adapter.base_parameters}) plus the "
+                f"adapter's ({self.adapter.parameters})")
         if self.open_weights and (self.parameters is None or self.architecture is None):
             raise ValueError("an open-weights model needs parameters and architecture")
         if not self.open_weights and self.bedrock is None:
@@ -130,3 +204,8 @@ class ModelProfile(_Strict):
     @property
     def generative(self) -> bool:
         return self.task in GENERATIVE_TASKS
+
+    @property
+    def parameters_per_token(self) -> int | None:
+        """Parameters a token runs through: all of them, or the active ones of a mixture of experts."""
+        return self.active_parameters if self.active_parameters is not None else self.parameters

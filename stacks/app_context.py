@@ -11,14 +11,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from model_profiles import load_catalogue, load_profile
+from model_profiles import load_catalogue
 from tierwise import tiers
 from tierwise.errors import TierwiseError
 from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inputs, whole_number
 from tierwise.placement import Placement, plan
 from tierwise.uris import ECR_IMAGE_URI, S3_URI
 from tierwise.validate import (
-    check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits,
+    check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
 )
 
 # what the stack options are (the deployment's, beyond the plan); which tier reads each is the
@@ -72,8 +72,13 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     check_context_keys(context, KNOWN)
     given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}
     model = str(given.get("model") or "").strip()
-    if not model:
-        raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them)")
+    for key in ("hf_dir", "base_hf_dir"):
+        if key in given and not isinstance(given[key], str):
+            raise TierwiseError(f"-c {key}: a folder path (got {shown(repr(given[key]))})")
+    if not model and "hf_dir" not in given:
+        raise TierwiseError("-c model: name a catalogue model or 'all' (tierwise models lists them), or give -c hf_dir=DIR")
+    if "hf_dir" in given:
+        model = ""  # -c hf_dir names the model's folder: it replaces -c model (cdk.json always has one)
 
     inputs = read_plan_inputs(Origin(context=given, context_prefix="-c "), environ)
     region, commitment = inputs.region, inputs.commitment
@@ -151,9 +156,10 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
                 _check_options(s.placement, s.options, "tier" in given)
         return AppPlan(region, stacks, account)
 
-    placement = plan(load_profile(model), **plan_args)
+    placement = plan(inputs.profile(), **plan_args)
+    model = placement.model
     _check_options(placement, options, "tier" in given)
-    check_applicable(placement, quant=inputs.quant, commitment=commitment, prefix="-c ")
+    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, prefix="-c ")
     check_request_fits(placement, prefix="-c ")
     if "model_uri" in options and not options["model_uri"].startswith("s3://"):
         check_model_file_matches(placement.profile, options["model_uri"])

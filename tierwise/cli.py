@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from model_profiles import load_catalogue, load_profile
-from tierwise import chat_cli
+from model_profiles import load_catalogue, resolve
+from tierwise import chat_cli, profile_cli
 from tierwise.cost import cli as cost_cli
 from tierwise import tiers
 from tierwise.errors import TierwiseError, UserError, report, usage_error_line
@@ -99,33 +99,42 @@ def _print_estimate(est: MemoryEstimate) -> None:
         console.print(f"  {i}. {step}", highlight=False)
 
 
+HF_DIR_HELP = "a local Hugging Face model folder (config.json, safetensors headers; nothing is downloaded)"
+BASE_HF_DIR_HELP = "the base model's folder, for a LoRA adapter whose base is not a catalogue model"
+
+
 @app.command("size")
 def size_command(
     model: Optional[str] = typer.Argument(None, help="catalogue model name"),
     quant: Optional[str] = typer.Option(None, "--quant", "-q", help="llama.cpp recipe, e.g. Q4_K_M"),
     context: Optional[int] = typer.Option(None, "--context", "-c", help="context length in tokens"),
     gguf: Optional[Path] = typer.Option(None, "--gguf", help="size a local .gguf file from its header"),
+    hf_dir: Optional[Path] = typer.Option(None, "--hf-dir", help=HF_DIR_HELP),
+    base_hf_dir: Optional[Path] = typer.Option(None, "--base-hf-dir", help=BASE_HF_DIR_HELP),
     cache_type: str = typer.Option("f16", "--cache-type", help="KV cache element type: f16, q8_0, q4_0"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Memory breakdown of a model: weights, KV cache, runtime, and the naive figure."""
-    if gguf is not None and model is not None:
-        raise TierwiseError("give either a model name or --gguf FILE, not both")
+    if sum(x is not None for x in (model, gguf, hf_dir)) > 1:
+        raise TierwiseError("give one of a model name, --gguf FILE or --hf-dir DIR")
     if gguf is not None:
         if quant is not None:
             raise TierwiseError("--quant does not apply to --gguf: the file's tensor types are read from it")
+        if base_hf_dir is not None:
+            raise TierwiseError("--base-hf-dir goes with --hf-dir (a LoRA adapter folder), not --gguf")
         est = estimate_gguf_file(gguf, context, cache_type)
-    elif model is None:
-        raise TierwiseError("give a model name (see `tierwise models`) or --gguf FILE")
+    elif model is None and hf_dir is None:
+        raise TierwiseError("give a model name (see `tierwise models`), --gguf FILE or --hf-dir DIR")
     else:
-        profile = load_profile(model)
+        profile = resolve(model, hf_dir, base_hf_dir)
+        label = profile.name
         if profile.architecture is None:
-            raise TierwiseError(f"{model} is a closed model served by Bedrock: its size is not published")
+            raise TierwiseError(f"{label} is a closed model served by Bedrock: its size is not published")
         if profile.generative:
             est = estimate_gguf_profile(profile, quant, context, cache_type)
         else:
             if quant is not None:
-                raise TierwiseError(f"{model} is a {profile.task} model served in F32 by a CPU framework; --quant does not apply")
+                raise TierwiseError(f"{label} is a {profile.task} model served in F32 by a CPU framework; --quant does not apply")
             est = estimate_framework(profile, context)
     if as_json:
         _emit_json(est.contract())
@@ -187,7 +196,9 @@ def print_plan(p: Placement) -> None:
 
 @app.command("plan")
 def plan_command(
-    model: Optional[str] = typer.Argument(None, help="catalogue model name (default: cdk.json's model)"),
+    model: Optional[str] = typer.Argument(None, help="catalogue model name (default: cdk.json's model; or --hf-dir DIR)"),
+    hf_dir: Optional[Path] = typer.Option(None, "--hf-dir", help=HF_DIR_HELP),
+    base_hf_dir: Optional[Path] = typer.Option(None, "--base-hf-dir", help=BASE_HF_DIR_HELP),
     quant: Optional[str] = typer.Option(None, "--quant", "-q"),
     context: Optional[int] = typer.Option(None, "--context", "-c"),
     tier: Optional[str] = typer.Option(None, "--tier", "-t", help=f"force a tier: {', '.join(tiers.ids())}"),
@@ -216,10 +227,9 @@ def plan_command(
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
         max_seconds=max_seconds, batch=batch, peak_factor=peak_factor,
+        hf_dir=None if hf_dir is None else str(hf_dir), base_hf_dir=None if base_hf_dir is None else str(base_hf_dir),
     )))
-    if inputs.model is None:
-        raise TierwiseError("give a model name (see `tierwise models`), or run where a cdk.json names one")
-    placement = plan(load_profile(inputs.model), task=task, **inputs.plan_args())
+    placement = plan(inputs.profile(), task=task, **inputs.plan_args())
     check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment)
     check_request_fits(placement)
     if as_json:
@@ -232,6 +242,7 @@ def plan_command(
 
 cost_cli.register(app)
 chat_cli.register(app)
+profile_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

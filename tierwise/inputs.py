@@ -30,7 +30,7 @@ from tierwise.workload import Workload
 DEFAULT_REGION = "us-east-1"
 HOSTING = ("auto", "self", "managed")
 WORKLOAD_FIELDS: tuple[str, ...] = tuple(Workload.model_fields)
-PLAN_FIELDS = ("model", "tier", "quant", "context", "commitment", "region", "hosting")
+PLAN_FIELDS = ("model", "hf_dir", "base_hf_dir", "tier", "quant", "context", "commitment", "region", "hosting")
 # CloudFormation and the SageMaker API carry counts as 32-bit integers
 INT32_MAX = 2**31 - 1
 CDK_JSON_MAX_BYTES = 1 << 20  # a cdk.json is a few KB; a larger file is not one
@@ -58,7 +58,8 @@ class Origin:
 
 @dataclass(frozen=True)
 class PlanInputs:
-    model: str | None
+    model: str | None  # a catalogue name; None when hf_dir names the model's folder
+    hf_dir: str | None
     tier: str | None
     quant: str | None
     context: int | None
@@ -66,6 +67,18 @@ class PlanInputs:
     region: str | None  # None: not given (the app's stacks stay environment-agnostic)
     hosting: str
     workload: Workload
+    base_hf_dir: str | None = None
+    context_prefix: str = "--"
+
+    def profile(self):
+        """The profile planned: the catalogue model, or the local Hugging Face folder."""
+        from model_profiles import resolve
+        from model_profiles.hf_folder import CLI_FLAGS, CONTEXT_FLAGS
+
+        flags = CONTEXT_FLAGS if self.context_prefix == "-c " else CLI_FLAGS
+        if self.model is None and self.hf_dir is None:
+            raise TierwiseError("give a model name (see `tierwise models`), or run where a cdk.json names one")
+        return resolve(self.model, self.hf_dir, self.base_hf_dir, flags)
 
     def plan_args(self) -> dict[str, Any]:
         """Keyword arguments for tierwise.placement.plan / candidates."""
@@ -149,8 +162,18 @@ def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -
         if module is None:
             raise TierwiseError(f"{origin.given('tier')[1]}: unknown tier {shown(tier)!r}; allowed: "
                                 f"{', '.join(tiers.ids())}")
-    return PlanInputs(model=text("model"), tier=tier, quant=text("quant"), context=context, commitment=commitment,
-                      region=region, hosting=hosting, workload=read_workload(origin))
+    model, hf_dir = text("model"), text("hf_dir")
+    if model is not None and hf_dir is not None:
+        # cdk.json always names a default model: a folder given at a higher precedence replaces it
+        # (the app sees one merged context, so there -c hf_dir replaces the model)
+        model_level, dir_level = origin.given("model")[1].startswith("--"), origin.given("hf_dir")[1].startswith("--")
+        if dir_level >= model_level:
+            model = None if (dir_level > model_level or not dir_level) else model
+        else:
+            hf_dir = None
+    return PlanInputs(model=model, hf_dir=hf_dir, base_hf_dir=text("base_hf_dir"), tier=tier, quant=text("quant"),
+                      context=context, commitment=commitment, region=region, hosting=hosting,
+                      workload=read_workload(origin), context_prefix="--" if origin.flags else origin.context_prefix)
 
 
 def cdk_json_context(*directories: Path) -> dict[str, Any]:

@@ -84,12 +84,14 @@ def tensor_type(
     quantizable: bool,
     source_type: str,
     gqa: int = 1,
+    experts: int | None = None,
 ) -> str:
     """The ggml type llama-quantize writes for one tensor.
 
     role: the tensor's name without its block prefix and suffix ("attn_v", "ffn_down",
-    "output", "token_embd_tied", "token_embd", ...). quantizable is False for 1-D tensors
-    and norms, which keep source_type.
+    "output", "token_embd_tied", "token_embd", "ffn_down_exps", ...). quantizable is False for
+    1-D tensors, norms and an expert router, which keep source_type. experts: the model's
+    routed experts (None for a dense model).
     """
     data = recipes()
     spec = data.recipes[recipe]
@@ -99,13 +101,16 @@ def tensor_type(
     if not spec.quantized:
         return base
     chosen = base
+    # llama.cpp files a tensor under a rule by a substring of its name: the experts' and the
+    # shared expert's down projections are ffn_down for the per-layer rules
+    rule_role = "ffn_down" if role.startswith("ffn_down") else role
     if role in ("output", "token_embd_tied"):
         k_block = quant_type("Q6_K").block_weights
         if row_length % k_block:
             return "Q8_0"
         return base if base == "Q8_0" else "Q6_K"
     for rule in spec.rules:
-        if rule.tensor != role or layer is None:
+        if rule.tensor != rule_role or layer is None:
             continue
         if rule.gqa_below is not None and not gqa < rule.gqa_below:
             continue
@@ -117,6 +122,12 @@ def tensor_type(
     large = data.large_model_attn_v
     if role == "attn_v" and layers == large.layers and chosen in large.from_types:
         chosen = large.to
+    eight = data.eight_experts
+    if experts == eight.experts and layer is not None:
+        if role in eight.types:
+            chosen = eight.types[role]
+        elif role == "attn_output" and recipe in eight.attn_output_recipes:
+            chosen = eight.attn_output
     return _fit_rows(chosen, row_length, data.fallback)
 
 

@@ -25,7 +25,7 @@ from tierwise.errors import TierwiseError
 from tierwise.facts import framework_runtime, gpu_runtime, llama_cpp_runtime, recipes
 from tierwise.gguf_header import GgufArray, shape_from_header
 from tierwise.quant import check_recipe, quant_type, tensor_type
-from tierwise.tensors import gguf_tensors
+from tierwise.tensors import gguf_tensors, is_routed_expert
 from tierwise.validate import check_gguf_path
 
 GIB = 1024**3
@@ -33,6 +33,27 @@ MIB = 1024**2
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 GGUF_ALIGNMENT = 32
 GGUF_VERSIONS = (2, 3)  # the versions gguf 0.19's reader accepts; v1 files predate August 2023
+
+
+class ExpertWeights(BaseModel):
+    """A mixture of experts' routed experts: all held in memory, each read only when a token is
+    routed to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    weights_bytes: int = Field(ge=0, description="every routed expert's weights, all layers")
+    count: int = Field(ge=2)
+    per_token: int = Field(ge=1)
+
+    def touched_fraction(self, tokens: int = 1) -> float:
+        """The expected share of the experts a decode step reads when `tokens` tokens are each
+        routed to `per_token` of `count` experts. Routing is taken as uniform and independent;
+        a real router is less even and tokens of one text share experts, so fewer distinct
+        experts are touched: this bounds the bytes read from above."""
+        return 1 - (1 - self.per_token / self.count) ** max(1, tokens)
+
+    def read_bytes(self, tokens: int = 1) -> int:
+        return math.ceil(self.weights_bytes * self.touched_fraction(tokens))
 
 
 class MemoryEstimate(BaseModel):
@@ -49,10 +70,20 @@ class MemoryEstimate(BaseModel):
     total_bytes: int = Field(ge=0)
     naive_bytes: int | None = Field(None, description="parameters x nominal bytes per parameter")
     parameters: int | None = None
+    active_parameters: int | None = Field(None, description="a mixture of experts: parameters a token runs through")
+    experts: ExpertWeights | None = None
     batch: int = 1
     kv_cache_type: str = "f16"
     tensor_bytes_by_type: dict[str, int] = Field(default_factory=dict)
     steps: list[str] = Field(default_factory=list)
+
+    @property
+    def weights_read_per_token(self) -> int:
+        """Weight bytes one decode step of one sequence reads: all of them, or in a mixture of
+        experts everything outside the routed experts plus the experts a token is routed to."""
+        if self.experts is None:
+            return self.weights_bytes
+        return self.weights_bytes - self.experts.weights_bytes + self.experts.read_bytes(1)
 
     @property
     def naive_error_pct(self) -> float | None:
@@ -68,7 +99,9 @@ class MemoryEstimate(BaseModel):
             "context": self.context,
             "target": self.target,
             "parameters": self.parameters,
+            "active_parameters": self.active_parameters if self.active_parameters is not None else self.parameters,
             "weights_bytes": self.weights_bytes,
+            "active_weights_bytes": self.weights_read_per_token,
             "file_bytes": self.file_bytes,
             "kv_cache_bytes": self.kv_cache_bytes,
             "runtime_bytes": self.runtime_bytes,
@@ -235,6 +268,7 @@ def estimate_gguf_profile(
     if profile.gguf is not None and profile.gguf.separate_output and arch.tied_embeddings:
         arch = arch.model_copy(update={"tied_embeddings": False})
     tensors = gguf_tensors(arch)
+    expert_bytes = 0
     for t in tensors:
         kind = tensor_type(
             recipe,
@@ -245,12 +279,16 @@ def estimate_gguf_profile(
             quantizable=t.matrix,
             source_type="F32",
             gqa=gqa,
+            experts=arch.experts,
         )
         size = quant_type(kind).bytes_for(t.elements, t.row_length)
         by_type[kind] += size
+        if is_routed_expert(t):
+            expert_bytes += size
         if t.matrix and kind != base:
             changed[(t.role, kind)] += 1
     weights = sum(by_type.values())
+    experts = _expert_weights(arch, expert_bytes)
     file_bytes = weights + gguf_overhead_bytes(arch, [t.name for t in tensors])
     kv = _kv_for_arch(arch, context, element)
     runtime, runtime_steps = llama_cpp_runtime_bytes(
@@ -261,7 +299,7 @@ def estimate_gguf_profile(
         vocabulary=arch.vocabulary,
     )
     total = weights + kv + runtime
-    naive = profile.parameters * nominal_bits(recipe) // 8
+    naive = _gguf_parameters(profile) * nominal_bits(recipe) // 8
     steps = [
         f"weights: {len(tensors)} tensors quantized with llama.cpp's {recipe} recipe "
         f"(base type {base}); bytes per type: "
@@ -273,12 +311,13 @@ def estimate_gguf_profile(
             + ", ".join(f"{n} x {role} -> {kind}" for (role, kind), n in sorted(changed.items()))
         )
     steps += [
-        f"weights total = {fmt_bytes(weights)} ({weights * 8 / profile.parameters:.2f} bits per parameter)",
+        f"weights total = {fmt_bytes(weights)} ({weights * 8 / _gguf_parameters(profile):.2f} bits per parameter)",
+        *_moe_steps(profile, weights, experts),
         f"file: weights + header, metadata ({arch.vocabulary}-token vocabulary) and tensor directory "
         f"= {fmt_bytes(file_bytes)}",
         _kv_step(arch, context, cache_type, kv),
         *runtime_steps,
-        *_total_and_naive_steps(total, naive, profile.parameters, nominal_bits(recipe), recipe),
+        *_total_and_naive_steps(total, naive, _gguf_parameters(profile), nominal_bits(recipe), recipe),
     ]
     return MemoryEstimate(
         model=profile.name,
@@ -292,10 +331,53 @@ def estimate_gguf_profile(
         total_bytes=total,
         naive_bytes=naive,
         parameters=profile.parameters,
+        active_parameters=profile.active_parameters,
+        experts=experts,
         kv_cache_type=cache_type,
         tensor_bytes_by_type=dict(by_type),
-        steps=steps,
+        steps=[*_source_steps(profile, "gguf"), *steps],
     )
+
+
+def _gguf_parameters(profile: ModelProfile) -> int:
+    """Parameters in a GGUF of the profile: an adapter is merged into the base's weights."""
+    return profile.adapter.base_parameters if profile.adapter is not None else profile.parameters
+
+
+def _expert_weights(arch: Architecture, expert_bytes: int) -> ExpertWeights | None:
+    if arch.experts is None:
+        return None
+    return ExpertWeights(weights_bytes=expert_bytes, count=arch.experts, per_token=arch.experts_per_token)
+
+
+def _moe_steps(profile: ModelProfile, weights: int, experts: ExpertWeights | None) -> list[str]:
+    if experts is None:
+        return []
+    per_token = weights - experts.weights_bytes + experts.read_bytes(1)
+    return [
+        f"mixture of experts: memory holds all {experts.count} experts of every layer ({fmt_bytes(experts.weights_bytes)} "
+        f"of the {fmt_bytes(weights)}); a token is routed to {experts.per_token} of them, so one sequence's decode "
+        f"reads {fmt_bytes(per_token)} a token ({profile.active_parameters:,} of {profile.parameters:,} parameters active)"
+    ]
+
+
+def _source_steps(profile: ModelProfile, target: str) -> list[str]:
+    """Where a profile read from a local folder got its figures, and what an adapter becomes."""
+    steps = []
+    folder = profile.hf_folder
+    if folder is not None and profile.adapter is None:
+        steps.append(f"model: {folder.path} ({folder.model_type}), {profile.parameters:,} parameters from "
+                     f"{folder.weights_from}" + (f" of {folder.shards} file(s), {folder.tensors} tensors"
+                                                 if folder.shards else "") + f", stored as {folder.stored_dtype}")
+    a = profile.adapter
+    if a is not None:
+        how = (f"merged into {a.base_model}'s weights before conversion (llama.cpp serves one GGUF file): sized as "
+               f"the base's {a.base_parameters:,} parameters" if target == "gguf" else
+               f"served beside {a.base_model}'s weights (vLLM loads LoRA adapters): "
+               f"{a.base_parameters:,} + {a.parameters:,} parameters")
+        steps.append(f"LoRA adapter, rank {a.rank} on {', '.join(a.target_modules)} ({a.adapted_matrices} matrices, "
+                     f"{a.parameters:,} parameters from {a.weights_from}): {how}")
+    return steps
 
 
 def estimate_gpu(
@@ -310,13 +392,21 @@ def estimate_gpu(
         raise TierwiseError(f"batch must be a positive number, got {batch}")
     bytes_per = nominal_bits(dtype) / 8
     weights = math.ceil(profile.parameters * bytes_per)
+    experts = None
+    if arch.experts is not None:
+        # parameters - active = the routed experts x (1 - per_token / experts)
+        routed = round((profile.parameters - profile.active_parameters) * arch.experts
+                       / (arch.experts - arch.experts_per_token))
+        experts = _expert_weights(arch, math.ceil(routed * bytes_per))
     kv = _kv_for_arch(arch, context, 2, batch)
     gpu = gpu_runtime()
     activations = 4 * gpu.batched_tokens * (4 * arch.embedding_width + 2 * arch.ffn_width)
     total = weights + kv + activations
     naive = weights
     steps = [
+        *_source_steps(profile, "gpu"),
         f"weights: {profile.parameters:,} parameters x {bytes_per:g} bytes ({dtype}) = {fmt_bytes(weights)}",
+        *_moe_steps(profile, weights, experts),
         _kv_step(arch, context, "f16", kv, batch),
         f"runtime: activations of one {gpu.batched_tokens}-token forward pass = {fmt_bytes(activations)};"
         f" plus {fmt_bytes(gpu.per_gpu_overhead_bytes)} per GPU for CUDA, counted when GPUs are chosen",
@@ -334,6 +424,8 @@ def estimate_gpu(
         total_bytes=total,
         naive_bytes=naive,
         parameters=profile.parameters,
+        active_parameters=profile.active_parameters,
+        experts=experts,
         batch=batch,
         steps=steps,
     )

@@ -35,6 +35,11 @@ def _mat(name: str, role: str, layer: int | None, n_in: int, n_out: int) -> Tens
     return TensorSpec(name, role, layer, n_in, n_out, True)
 
 
+def _exp(name: str, role: str, layer: int, n_in: int, n_out: int, experts: int) -> TensorSpec:
+    """A 3-D expert tensor ([n_in, n_out, experts] in ggml order): rows of n_in, quantized like a matrix."""
+    return TensorSpec(name, role, layer, n_in, n_out * experts, True)
+
+
 def gguf_tensors(arch: Architecture) -> list[TensorSpec]:
     """Every tensor of the model, in file order."""
     kind = arch.gguf_architecture
@@ -66,15 +71,24 @@ def gguf_tensors(arch: Architecture) -> list[TensorSpec]:
                 tensors.append(_vec(blk + "attn_k.bias", "attn_k_bias", i, kv_out))
                 tensors.append(_vec(blk + "attn_v.bias", "attn_v_bias", i, kv_out))
         tensors.append(_mat(blk + "attn_output.weight", "attn_output", i, q_out, d))
+        if arch.attention_output_bias:
+            tensors.append(_vec(blk + "attn_output.bias", "attn_output_bias", i, d))
         if kind == "gemma2":
             tensors.append(_vec(blk + "post_attention_norm.weight", "post_attention_norm", i, d))
         tensors.append(_vec(blk + "ffn_norm.weight", "ffn_norm", i, d))
-        if kind == "phi3":
+        if arch.experts is not None:
+            tensors += _moe_block(blk, i, arch)
+        elif kind == "phi3":
             tensors.append(_mat(blk + "ffn_up.weight", "ffn_up", i, d, 2 * arch.ffn_width))
         else:
             tensors.append(_mat(blk + "ffn_gate.weight", "ffn_gate", i, d, arch.ffn_width))
             tensors.append(_mat(blk + "ffn_up.weight", "ffn_up", i, d, arch.ffn_width))
-        tensors.append(_mat(blk + "ffn_down.weight", "ffn_down", i, arch.ffn_width, d))
+        if arch.experts is None:
+            tensors.append(_mat(blk + "ffn_down.weight", "ffn_down", i, arch.ffn_width, d))
+            if arch.ffn_bias:
+                tensors += [_vec(blk + "ffn_gate.bias", "ffn_gate_bias", i, arch.ffn_width),
+                            _vec(blk + "ffn_up.bias", "ffn_up_bias", i, arch.ffn_width),
+                            _vec(blk + "ffn_down.bias", "ffn_down_bias", i, d)]
         if kind == "gemma2":
             tensors.append(_vec(blk + "post_ffw_norm.weight", "post_ffw_norm", i, d))
     if kind != "bert":
@@ -82,6 +96,33 @@ def gguf_tensors(arch: Architecture) -> list[TensorSpec]:
         if not arch.tied_embeddings:
             tensors.append(_mat("output.weight", "output", None, d, arch.vocabulary))
     return tensors
+
+
+def _moe_block(blk: str, i: int, arch: Architecture) -> list[TensorSpec]:
+    """A mixture-of-experts FFN as llama.cpp's converter writes it: the router (kept in F32, never
+    quantized), the routed experts merged into 3-D tensors, and the shared expert if there is one."""
+    d, ffn, n = arch.embedding_width, arch.ffn_width, arch.experts
+    router = TensorSpec(blk + "ffn_gate_inp.weight", "ffn_gate_inp", i, d, n, False)
+    out = [
+        router,
+        _exp(blk + "ffn_gate_exps.weight", "ffn_gate_exps", i, d, ffn, n),
+        _exp(blk + "ffn_down_exps.weight", "ffn_down_exps", i, ffn, d, n),
+        _exp(blk + "ffn_up_exps.weight", "ffn_up_exps", i, d, ffn, n),
+    ]
+    shared = arch.shared_expert_ffn_width
+    if shared is not None:
+        out += [
+            _vec(blk + "ffn_gate_inp_shexp.weight", "ffn_gate_inp_shexp", i, d),
+            _mat(blk + "ffn_gate_shexp.weight", "ffn_gate_shexp", i, d, shared),
+            _mat(blk + "ffn_up_shexp.weight", "ffn_up_shexp", i, d, shared),
+            _mat(blk + "ffn_down_shexp.weight", "ffn_down_shexp", i, shared, d),
+        ]
+    return out
+
+
+def is_routed_expert(spec: TensorSpec) -> bool:
+    """A routed expert's weights: read only when a token is routed to that expert."""
+    return spec.role.endswith("_exps")
 
 
 def _bert_block(blk: str, i: int, d: int, ffn: int) -> list[TensorSpec]:

@@ -4,13 +4,22 @@ Decode reads every weight once per token, so a stream is bandwidth bound; prompt
 and the extra sequences of a batch are compute bound. The coefficients are data
 (tierwise/data/throughput.yaml) and tests/core/test_speed_model.py holds the model to the
 published measurements in tierwise/data/throughput_measurements.yaml.
+
+A mixture of experts holds every expert but a decode step reads only the experts its tokens are
+routed to (`experts`: the routed experts' bytes and routing; None for a dense model, whose figures
+are unchanged), and each token's FLOPs come from its active parameters (callers pass those as
+`parameters`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tierwise.facts import bedrock_measurements, gpu_family, speed_model
+
+if TYPE_CHECKING:
+    from tierwise.sizing import ExpertWeights
 
 
 @dataclass(frozen=True)
@@ -45,9 +54,17 @@ def cpu_prompt_tokens_per_second(vcpus: float, parameters: int) -> float:
     return speed_model().cpu.prefill_gflops_per_vcpu * 1e9 * vcpus / (2 * parameters)
 
 
+def weights_read(weights_bytes: int, experts: ExpertWeights | None, tokens: int = 1) -> int:
+    """Weight bytes a decode step of `tokens` sequences reads: every weight of a dense model; the
+    shared weights and the experts the tokens are routed to in a mixture of experts."""
+    if experts is None:
+        return weights_bytes
+    return weights_bytes - experts.weights_bytes + experts.read_bytes(tokens)
+
+
 def cpu_speed(
     *, vcpus: float, weights_bytes: int, kv_bytes_per_token_read: int, parameters: int,
-    architecture: str = "x86_64",
+    architecture: str = "x86_64", experts: ExpertWeights | None = None,
 ) -> Speed:
     """A Lambda or serverless CPU with `vcpus` vCPUs running llama.cpp."""
     cpu = speed_model().cpu
@@ -55,7 +72,7 @@ def cpu_speed(
     ratio = cpu.arm64_speed_ratio if architecture == "arm64" else 1.0
     bandwidth = cpu_bandwidth_gbps(vcpus, per_vcpu_gbps=cpu.bandwidth_gbps_per_vcpu * ratio,
                                    socket_gbps=host.memory_bandwidth_gbps)
-    per_token = weights_bytes + kv_bytes_per_token_read
+    per_token = weights_read(weights_bytes, experts) + kv_bytes_per_token_read
     decode = bandwidth * 1e9 / per_token
     prompt = cpu_prompt_tokens_per_second(vcpus, parameters) * ratio
     basis = f"{vcpus:.2f} vCPU x {cpu.bandwidth_gbps_per_vcpu * ratio:g} GB/s / {per_token / 1e9:.2f} GB read per token"
@@ -67,27 +84,30 @@ def cpu_speed(
 
 def gpu_step_seconds(
     *, bandwidth_gbps: float, tflops: float, gpu_count: int, weights_bytes: int, parameters: int,
-    concurrency: int = 1,
+    concurrency: int = 1, experts: ExpertWeights | None = None,
 ) -> float:
     """Seconds for one decode step that gives each of `concurrency` sequences one token."""
     g = speed_model().gpu
-    read = weights_bytes / (bandwidth_gbps * 1e9 * gpu_count * g.bandwidth_efficiency)
+    read = weights_read(weights_bytes, experts, concurrency) / (bandwidth_gbps * 1e9 * gpu_count * g.bandwidth_efficiency)
     sync = g.tp_sync_seconds_per_extra_gpu * (gpu_count - 1)
     extra = (concurrency - 1) * 2 * parameters / (tflops * 1e12 * g.batch_flops_efficiency * gpu_count ** speed_model().gpu.batch_spread_exponent)
     return read + sync + extra
 
 
-def gpu_speed(*, family: str, gpu_count: int, weights_bytes: int, parameters: int, concurrency: int = 1) -> Speed:
+def gpu_speed(*, family: str, gpu_count: int, weights_bytes: int, parameters: int, concurrency: int = 1,
+              experts: ExpertWeights | None = None) -> Speed:
     """One stream's speed on `gpu_count` GPUs of `family` while `concurrency` streams share them."""
     g = speed_model().gpu
     fam = gpu_family(family)
     tflops = g.prefill_tflops_per_gpu[family]
     step = gpu_step_seconds(bandwidth_gbps=fam.gpu_bandwidth_gbps, tflops=tflops, gpu_count=gpu_count,
-                            weights_bytes=weights_bytes, parameters=parameters, concurrency=concurrency)
+                            weights_bytes=weights_bytes, parameters=parameters, concurrency=concurrency,
+                            experts=experts)
     prompt = tflops * 1e12 * gpu_count * 0.5 / (2 * parameters)
     basis = (
         f"{gpu_count} x {fam.gpu} {fam.gpu_bandwidth_gbps:g} GB/s x {g.bandwidth_efficiency} "
-        f"/ {weights_bytes / 1e9:.1f} GB per token"
+        f"/ {weights_read(weights_bytes, experts, concurrency) / 1e9:.1f} GB per "
+        + ("token" if experts is None else f"step (the experts {concurrency} token(s) are routed to)")
         + (f", + {g.tp_sync_seconds_per_extra_gpu * 1000:g} ms all-reduce per extra GPU" if gpu_count > 1 else "")
         + (f", {concurrency} streams batched" if concurrency > 1 else "")
     )

@@ -90,7 +90,7 @@ def test_size_gguf_default_context_is_capped_by_the_file(capsys, tiny_gguf):
         (["plan", "llama3-70b", "--tier", "lambda-gguf"], "Lambda allows at most 10,240 MB"),
         (["plan", "llama3-8b", "--context", "abc"], "Invalid value for '--context'"),
         (["size"], "give a model name"),
-        (["size", "llama3-8b", "--gguf", "x.gguf"], "give either a model name or --gguf FILE, not both"),
+        (["size", "llama3-8b", "--gguf", "x.gguf"], "give one of a model name, --gguf FILE or --hf-dir DIR"),
         (["size", "--gguf", "x.gguf", "--quant", "Q4_0"], "--quant does not apply to --gguf"),
         (["size", "nova-pro"], "nova-pro is a closed model served by Bedrock"),
         (["size", "distilbert-sst2", "--quant", "Q4_0"], "served in F32 by a CPU framework; --quant does not apply"),

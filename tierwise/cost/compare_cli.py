@@ -43,13 +43,17 @@ def build_comparison(
     hosting: str = "auto",
     tier: str | None = None,
     commitment: str | None = None,
+    hf_dir: Path | str | None = None,
+    base_hf_dir: Path | str | None = None,
 ) -> Comparison:
-    """Every tier for ``model`` from tierwise's placement, priced and compared; the chosen
-    tier is the one ``plan`` picks under ``hosting`` (or ``tier`` when one is forced)."""
-    from model_profiles.loader import load_profile
+    """Every tier for ``model`` (or the folder ``hf_dir``) from tierwise's placement, priced and
+    compared; the chosen tier is the one ``plan`` picks under ``hosting`` (or ``tier`` when one
+    is forced)."""
+    from model_profiles import resolve
     from tierwise import placement as placement_mod
 
-    profile = load_profile(model)
+    profile = resolve(model or None, hf_dir, base_hf_dir)
+    model = profile.name
     check_quant_for_model(profile, quant)
     options = placement_mod.candidates(profile, quant, context, workload, commitment=commitment, region=region)
     try:
@@ -326,7 +330,9 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
 
 
 def compare_command(
-    model: str = typer.Argument(None, help="catalogue name, see `tierwise models` (default: cdk.json's model)"),
+    model: str = typer.Argument(None, help="catalogue name, see `tierwise models` (default: cdk.json's model; or --hf-dir DIR)"),
+    hf_dir: Path = typer.Option(None, "--hf-dir", help="a local Hugging Face model folder"),
+    base_hf_dir: Path = typer.Option(None, "--base-hf-dir", help="the base's folder, for a LoRA adapter folder"),
     quant: str = typer.Option(None, "--quant", help="llama.cpp recipe for the CPU tiers"),
     context: int = typer.Option(None, "--context", help="context length to size for"),
     region: str = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json, else us-east-1)"),
@@ -353,12 +359,14 @@ def compare_command(
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency, max_seconds=max_seconds,
         batch=batch, peak_factor=peak_factor,
+        hf_dir=None if hf_dir is None else str(hf_dir), base_hf_dir=None if base_hf_dir is None else str(base_hf_dir),
     )))
-    if inputs.model is None:
+    if inputs.model is None and inputs.hf_dir is None:
         raise TierwiseError("give a model name (see `tierwise models`), or run where a cdk.json names one")
     args = inputs.plan_args()
     comparison = build_comparison(inputs.model, inputs.workload, args["region"], inputs.quant, inputs.context,
-                                  hosting=inputs.hosting, tier=inputs.tier, commitment=inputs.commitment)
+                                  hosting=inputs.hosting, tier=inputs.tier, commitment=inputs.commitment,
+                                  hf_dir=inputs.hf_dir, base_hf_dir=inputs.base_hf_dir)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":

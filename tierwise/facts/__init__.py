@@ -55,6 +55,7 @@ from tierwise.facts.gpu import (  # noqa: F401
     llama_cpp_runtime,
 )
 from tierwise.facts.speed import (  # noqa: F401
+    EightExperts,
     ArchitecturePair,
     BatchedServingMeasurement,
     BedrockMeasurement,

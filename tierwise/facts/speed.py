@@ -40,9 +40,21 @@ class LargeModelAttnV(_Fact):
     to: str
 
 
+class EightExperts(_Fact):
+    """What llama.cpp's quantizer does differently for a model with exactly `experts` experts."""
+
+    experts: int
+    types: dict[str, str] = Field(description="tensor role -> type, in every quantized recipe")
+    attn_output: str
+    attn_output_recipes: list[str]
+    source: str
+    checked: str
+
+
 class Recipes(_Fact):
     recipes: dict[str, Recipe]
     large_model_attn_v: LargeModelAttnV
+    eight_experts: EightExperts
     fallback: dict[str, str]
     source: str
 

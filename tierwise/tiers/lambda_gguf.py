@@ -99,7 +99,7 @@ class LambdaGguf(TierModule):
             for memory_mb in sizes:
                 vcpus = min(lim.vcpus_max, memory_mb / lim.mb_per_vcpu)
                 speed = cpu_speed(vcpus=vcpus, weights_bytes=est.weights_bytes, kv_bytes_per_token_read=kv_read_per_token(est),
-                                  parameters=profile.parameters, architecture=arch)
+                                  parameters=profile.parameters_per_token, architecture=arch, experts=est.experts)
                 seconds = speed.request_seconds(workload.input_tokens, workload.output_tokens)
                 try:
                     meets(target, speed, seconds, lim.timeout_s_max, f"at {memory_mb:,} MB ({vcpus:.2f} vCPUs)")

@@ -106,7 +106,7 @@ class SageMakerGpu(TierModule):
             if sequences < 1:
                 continue
             speed1 = gpu_speed(family=inst.family, gpu_count=n, weights_bytes=one.weights_bytes,
-                               parameters=profile.parameters)
+                               parameters=profile.parameters_per_token, experts=one.experts)
             seconds1 = speed1.request_seconds(workload.input_tokens, workload.output_tokens)
             try:
                 meets(target, speed1, seconds1, hard_s, f"on {inst.instance_type}")
@@ -117,7 +117,7 @@ class SageMakerGpu(TierModule):
             best = (1, speed1, seconds1)
             for c in _batch_sizes(sequences):
                 s = gpu_speed(family=inst.family, gpu_count=n, weights_bytes=one.weights_bytes,
-                              parameters=profile.parameters, concurrency=c)
+                              parameters=profile.parameters_per_token, concurrency=c, experts=one.experts)
                 secs = s.request_seconds(workload.input_tokens, workload.output_tokens)
                 try:
                     meets(target, s, secs, hard_s, "")

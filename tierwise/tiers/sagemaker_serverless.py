@@ -112,7 +112,7 @@ class SageMakerServerless(TierModule):
             if profile.generative:
                 speed: Speed | None = cpu_speed(vcpus=vcpus, weights_bytes=est.weights_bytes,
                                                 kv_bytes_per_token_read=kv_read_per_token(est),
-                                                parameters=profile.parameters)
+                                                parameters=profile.parameters_per_token, experts=est.experts)
                 seconds = speed.request_seconds(workload.input_tokens, workload.output_tokens)
             else:
                 # a classifier reads the prompt once: one forward pass, no generated tokens
