@@ -160,6 +160,17 @@ class HfFolder(_Strict):
     figures: dict[str, str] = Field(description="profile field -> the config key or file it came from")
 
 
+class Int4Checkpoint(_Strict):
+    """A published 4-bit checkpoint of the model the GPU container loads (vLLM's AWQ kernels)."""
+
+    hf_model_id: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    method: Literal["awq"]
+    group_size: int = Field(gt=0, description="weights sharing one scale and zero point")
+    source: str = Field(pattern=r"^https?://\S+$")
+    checked: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    note: str | None = None
+
+
 class ModelProfile(_Strict):
     name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     display_name: str = Field(min_length=1)
@@ -173,6 +184,7 @@ class ModelProfile(_Strict):
     default_quant: str = Field("Q4_K_M", description="llama.cpp recipe used for CPU tiers unless told")
     gguf: GgufSource | None = None
     hf_model_id: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
+    int4_checkpoint: Int4Checkpoint | None = Field(None, description="a 4-bit checkpoint for --quant INT4 on GPUs")
     bedrock: BedrockOffer | None = None
     adapter: LoraAdapter | None = None
     hf_folder: HfFolder | None = None

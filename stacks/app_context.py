@@ -131,6 +131,9 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         for name in ("model_uri", "image_uri"):
             if name in options:
                 raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
+        if inputs.instance_type is not None:
+            raise TierwiseError(f"-c instance_type {inputs.instance_type} pins one model's GPU instance; it cannot be "
+                                "used with model=all: give it with -c model=NAME")
         if inputs.quant is not None:
             raise TierwiseError(
                 f"-c quant {inputs.quant} is one GGUF recipe; with model=all most models are served at their "

@@ -152,8 +152,50 @@ def _performance(p: Placement) -> str:
         parts.append(f"first token after ~{p.time_to_first_token_s:,.2f} s")
     if p.cold_start_s:
         parts.append(f"cold start ~{p.cold_start_s:,.0f} s")
-    cap = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in p.capacity.items())
+    if p.p95_seconds_per_request is not None and p.p95_seconds_per_request > (p.seconds_per_request or 0) + 1e-9:
+        parts.append(f"p95 ~{p.p95_seconds_per_request:,.1f} s with cold starts")
+    if p.cold_request_share:
+        parts.append(f"{p.cold_request_share:.0%} of requests cold")
+    elif p.cold_request_share is None:
+        parts.append("share of cold requests unknown")
+    cap = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in p.capacity.items()
+                    if not isinstance(v, (list, dict)))
     return "performance: " + "; ".join(parts) + (f"\ncapacity: {cap}" if cap else "")
+
+
+def knee(points: list[dict]) -> int | None:
+    """The highest concurrency at which a request still takes at most 25% longer than alone:
+    up to there requests batch almost for free; past it, each one waits for the others."""
+    if not points:
+        return None
+    alone = points[0]["seconds_per_request"]
+    within = [q["concurrency"] for q in points if q["seconds_per_request"] <= alone * 1.25]
+    return max(within) if within else None
+
+
+def curve_lines(p: Placement) -> list[str]:
+    """The capacity curve in a few lines of at most 80 columns: one request alone, the knee, the
+    operating point and where the KV cache is full."""
+    points, op = p.capacity.get("curve"), p.capacity.get("operating_point")
+    if not points or not op:
+        return []
+    w = p.workload
+    at = {q["concurrency"]: q for q in points}
+    k = knee(points)
+    marks: dict[int, list[str]] = {points[0]["concurrency"]: ["alone"]}
+    if k is not None:
+        marks.setdefault(k, []).append("knee")
+    at[op["concurrency"]] = op
+    marks.setdefault(op["concurrency"], []).append(
+        f"operating point ({p.capacity.get('target_utilization', 1):.0%} planned)")
+    marks.setdefault(points[-1]["concurrency"], []).append("KV cache full")
+    lines = [f"capacity curve, one instance, {w.input_tokens:,} in + {w.output_tokens:,} out tokens:",
+             "  in flight  tokens/s  s/request  first token"]
+    for c in sorted(marks):
+        q = at[c]
+        lines.append(f"  {c:>9,} {q['output_tokens_per_second']:>9,.0f} {q['seconds_per_request']:>10.1f} "
+                     f"{q['time_to_first_token_s']:>10.2f} s  {', '.join(marks[c])}"[:80])
+    return lines
 
 
 def print_plan(p: Placement) -> None:
@@ -173,6 +215,8 @@ def print_plan(p: Placement) -> None:
         console.print(f"requirement: {' and '.join(parts) or 'hard limits only'} ({t['why']}); hosting {p.hosting}",
                       highlight=False)
     console.print(_performance(p), highlight=False)
+    for line in curve_lines(p):
+        console.print(line, highlight=False)
     streams, via = p.streaming()
     console.print(f"streaming: {'yes, ' if streams else 'no: '}{via}", highlight=False)
     console.print("why:", highlight=False)
@@ -199,7 +243,8 @@ def plan_command(
     model: Optional[str] = typer.Argument(None, help="catalogue model name (default: cdk.json's model; or --hf-dir DIR)"),
     hf_dir: Optional[Path] = typer.Option(None, "--hf-dir", help=HF_DIR_HELP),
     base_hf_dir: Optional[Path] = typer.Option(None, "--base-hf-dir", help=BASE_HF_DIR_HELP),
-    quant: Optional[str] = typer.Option(None, "--quant", "-q"),
+    quant: Optional[str] = typer.Option(
+        None, "--quant", "-q", help="a llama.cpp recipe (GGUF tiers, e.g. Q4_K_M) or a GPU precision (BF16, F16, FP8, INT4)"),
     context: Optional[int] = typer.Option(None, "--context", "-c"),
     tier: Optional[str] = typer.Option(None, "--tier", "-t", help=f"force a tier: {', '.join(tiers.ids())}"),
     requests_per_month: Optional[int] = typer.Option(None, "--requests-per-month"),
@@ -214,6 +259,11 @@ def plan_command(
     hosting: Optional[str] = typer.Option(None, "--hosting", help="auto (cheapest, Bedrock included; the default), self (tiers we host) or managed (Bedrock)"),
     max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency"),
     commitment: Optional[str] = typer.Option(None, "--commitment", help="Bedrock PT: OneMonth or SixMonths"),
+    instance_type: Optional[str] = typer.Option(None, "--instance-type", help="pin the GPU tier's instance type, e.g. ml.g6e.xlarge"),
+    target_utilization: Optional[float] = typer.Option(
+        None, "--target-utilization", help="share of an instance's capacity it is planned to use (default 0.7)"),
+    peak_hours_per_day: Optional[float] = typer.Option(
+        None, "--peak-hours-per-day", help="hours a day the peak lasts (default 2)"),
     task: Optional[str] = typer.Option(None, "--task", help="what the model is for, e.g. classification: warns when a generative model is overkill"),
     region: Optional[str] = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json's, else us-east-1)"),
     as_json: bool = typer.Option(False, "--json"),
@@ -226,7 +276,8 @@ def plan_command(
         model=model, quant=quant, context=context, tier=tier, commitment=commitment, region=region, hosting=hosting,
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency,
-        max_seconds=max_seconds, batch=batch, peak_factor=peak_factor,
+        max_seconds=max_seconds, batch=batch, peak_factor=peak_factor, instance_type=instance_type,
+        target_utilization=target_utilization, peak_hours_per_day=peak_hours_per_day,
         hf_dir=None if hf_dir is None else str(hf_dir), base_hf_dir=None if base_hf_dir is None else str(base_hf_dir),
     )))
     placement = plan(inputs.profile(), task=task, **inputs.plan_args())

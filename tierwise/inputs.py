@@ -30,7 +30,8 @@ from tierwise.workload import Workload
 DEFAULT_REGION = "us-east-1"
 HOSTING = ("auto", "self", "managed")
 WORKLOAD_FIELDS: tuple[str, ...] = tuple(Workload.model_fields)
-PLAN_FIELDS = ("model", "hf_dir", "base_hf_dir", "tier", "quant", "context", "commitment", "region", "hosting")
+PLAN_FIELDS = ("model", "hf_dir", "base_hf_dir", "tier", "quant", "context", "commitment", "region", "hosting",
+               "instance_type")
 # CloudFormation and the SageMaker API carry counts as 32-bit integers
 INT32_MAX = 2**31 - 1
 CDK_JSON_MAX_BYTES = 1 << 20  # a cdk.json is a few KB; a larger file is not one
@@ -69,6 +70,7 @@ class PlanInputs:
     workload: Workload
     base_hf_dir: str | None = None
     context_prefix: str = "--"
+    instance_type: str | None = None
 
     def profile(self):
         """The profile planned: the catalogue model, or the local Hugging Face folder."""
@@ -83,7 +85,8 @@ class PlanInputs:
     def plan_args(self) -> dict[str, Any]:
         """Keyword arguments for tierwise.placement.plan / candidates."""
         return {"quant": self.quant, "context": self.context, "workload": self.workload, "tier": self.tier,
-                "commitment": self.commitment, "region": self.region or DEFAULT_REGION, "hosting": self.hosting}
+                "commitment": self.commitment, "region": self.region or DEFAULT_REGION, "hosting": self.hosting,
+                "instance_type": self.instance_type, "prefix": "-c " if self.context_prefix == "-c " else "--"}
 
 
 def whole_number(name: str, raw: Any, *, minimum: int = 1, maximum: int = INT32_MAX) -> int:
@@ -118,7 +121,11 @@ def read_workload(origin: Origin) -> Workload:
         return Workload(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "workload"
+        if not err["loc"]:  # a rule between fields: the peak must fit in a day
+            names = ("peak_factor", "peak_hours_per_day")
+            where = " with ".join(flag("--" if n in from_flags else origin.context_prefix, n) for n in names)
+            raise TierwiseError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
+        name = str(err["loc"][0])
         where = flag("--", name) if name in from_flags else flag(origin.context_prefix, name)
         raise TierwiseError(f"{where}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
 
@@ -162,6 +169,14 @@ def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -
         if module is None:
             raise TierwiseError(f"{origin.given('tier')[1]}: unknown tier {shown(tier)!r}; allowed: "
                                 f"{', '.join(tiers.ids())}")
+    instance_type = text("instance_type")
+    if instance_type is not None:
+        from tierwise.facts import gpu_instances
+
+        known = [i.instance_type for i in gpu_instances()]
+        if instance_type not in known:
+            raise TierwiseError(f"{origin.given('instance_type')[1]}: {shown(instance_type)!r} is not a GPU instance "
+                                f"tierwise sizes for; allowed: {', '.join(known)}")
     model, hf_dir = text("model"), text("hf_dir")
     if model is not None and hf_dir is not None:
         # cdk.json always names a default model: a folder given at a higher precedence replaces it
@@ -173,7 +188,8 @@ def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -
             hf_dir = None
     return PlanInputs(model=model, hf_dir=hf_dir, base_hf_dir=text("base_hf_dir"), tier=tier, quant=text("quant"),
                       context=context, commitment=commitment, region=region, hosting=hosting,
-                      workload=read_workload(origin), context_prefix="--" if origin.flags else origin.context_prefix)
+                      workload=read_workload(origin), context_prefix="--" if origin.flags else origin.context_prefix,
+                      instance_type=instance_type)
 
 
 def cdk_json_context(*directories: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ reasons into the plan. Nothing here knows a tier by name: that is each tier modu
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
@@ -22,9 +23,10 @@ from tierwise.cost.bills import CostComponent, TierCost
 from tierwise.cost.estimates import estimate
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.errors import TierwiseError
-from tierwise.quant import check_profile_recipes, check_recipe
+from tierwise.quant import check_profile_recipes, recipe_names
+from tierwise.context import context_for_request
 from tierwise.sizing import MemoryEstimate, check_context
-from tierwise.tiers.base import Ask, Rejection
+from tierwise.tiers.base import P95_SHARE, Ask, Rejection, cold_request_share, p95_seconds
 from tierwise.workload import Workload
 
 # the catalogue sits below tierwise and knows no llama.cpp recipes: the planner, which every
@@ -56,6 +58,8 @@ class Placement(BaseModel):
     time_to_first_token_s: float | None = None
     seconds_per_request: float | None = Field(None, description="warm, p50: prompt + answer")
     cold_start_s: float | None = None
+    cold_request_share: float | None = Field(0.0, description="requests that find no warm copy; None: unknown")
+    p95_seconds_per_request: float | None = None
     capacity: dict[str, Any] = Field(default_factory=dict)
     target: dict[str, Any] = Field(default_factory=dict)
     hosting: str = "auto"
@@ -103,6 +107,8 @@ class Placement(BaseModel):
             "tokens_per_second": r(self.tokens_per_second),
             "time_to_first_token_s": r(self.time_to_first_token_s, 3),
             "seconds_per_request": r(self.seconds_per_request, 3),
+            "p95_seconds_per_request": r(self.p95_seconds_per_request, 3),
+            "cold_request_share": r(self.cold_request_share, 4),
             "cold_start_s": r(self.cold_start_s, 1),
             "capacity": self.capacity,
             "target": self.target,
@@ -134,33 +140,110 @@ def candidates(
     commitment: str | None = None,
     region: str = DEFAULT_REGION,
     prices: PriceBook | None = None,
+    instance_type: str | None = None,
+    only: tuple[str, ...] | None = None,
+    prefix: str = "--",
 ) -> dict[str, Placement | str]:
-    """Every registered tier: a Placement it would get, or the reason it cannot take the model."""
+    """Every registered tier: a Placement it would get, or the reason it cannot take the model.
+
+    Plans are pure functions of their inputs: `compare` re-plans the same model at many volumes,
+    so results are kept (the profile and price book objects are held with them, so an id is
+    never reused for another object while its entry lives)."""
     workload = workload or Workload()
     book = prices or load_prices()
-    recipe = check_recipe(quant or profile.default_quant) if profile.architecture else None
-    ctx = check_context(profile, context) if profile.architecture else (context or 4096)
+    key = (id(profile), quant, context, workload, commitment, region, id(book), instance_type, only, prefix,
+           tiers.ids())
+    hit = _CANDIDATES.get(key)
+    if hit is not None and hit[0] is profile and hit[1] is book:
+        _CANDIDATES.move_to_end(key)
+        return dict(hit[2])
+    out = _candidates(profile, quant, context, workload, commitment, region, book, instance_type, only, prefix)
+    _CANDIDATES[key] = (profile, book, out)
+    if len(_CANDIDATES) > _CANDIDATES_MAX:
+        _CANDIDATES.popitem(last=False)
+    return dict(out)
+
+
+_CANDIDATES: OrderedDict = OrderedDict()
+_CANDIDATES_MAX = 4096
+
+
+def _candidates(profile: ModelProfile, quant: str | None, context: int | None, workload: Workload,
+                commitment: str | None, region: str, book: PriceBook, instance_type: str | None,
+                only: tuple[str, ...] | None, prefix: str) -> dict[str, Placement | str]:
+    asked = canonical_quant(quant, prefix) if profile.architecture else None
+    recipe = (asked if asked in recipe_names() else profile.default_quant) if profile.architecture else None
+    if profile.architecture is None:
+        ctx = context or 4096
+    elif context is not None:
+        ctx = check_context(profile, context)
+    else:
+        ctx = context_for_request(profile, workload.input_tokens, workload.output_tokens if profile.generative else 0)
     target = workload.target(profile.generative)
-    ask = Ask(profile, recipe, ctx, workload, target, book, region, commitment)
+    ask = Ask(profile, recipe, ctx, workload, target, book, region, commitment, quant=asked,
+              instance_type=instance_type, prefix=prefix)
     out: dict[str, Placement | str] = {}
     for module in tiers.modules():
+        if only is not None and module.id not in only:
+            continue
         try:
             if module.hosting == "self" and profile.architecture is None:
                 raise Rejection(f"{profile.name} is a closed model: its weights cannot be hosted")
             opt = module.settle(ask)
+            typed = module.settings(opt.settings)
+            share, p95, idle = _cold_requests(module, typed, workload, opt)
+            if target.max_seconds is not None and p95 > target.max_seconds + 1e-9:
+                raise Rejection(
+                    f"its p95 request takes ~{p95:,.1f} s (a {opt.cold_start_s:,.0f} s cold start on top of "
+                    f"{opt.seconds:,.1f} s warm: {idle}), over the {target.max_seconds:g} s target ({target.why})"
+                )
         except Rejection as exc:
             out[module.id] = str(exc)
             continue
         out[module.id] = Placement(
-            model=profile.name, tier=module.id, quant=opt.quant, context=ctx, settings=module.settings(opt.settings),
+            model=profile.name, tier=module.id, quant=opt.quant, context=ctx, settings=typed,
             reasons=opt.reasons, warnings=opt.warnings, profile=profile, memory=opt.memory, workload=workload,
             region=region,
             tokens_per_second=opt.speed.decode_tokens_per_second if opt.speed and profile.generative else None,
             prompt_tokens_per_second=opt.speed.prompt_tokens_per_second if opt.speed else None,
             time_to_first_token_s=opt.ttft, seconds_per_request=opt.seconds, cold_start_s=opt.cold_start_s,
+            cold_request_share=share, p95_seconds_per_request=p95,
             capacity={"peak_factor": workload.peak_factor, **opt.capacity}, target=target.contract(),
         )
     return out
+
+
+def _cold_requests(module: tiers.TierModule, settings: TierSettings, workload: Workload,
+                   opt: Any) -> tuple[float | None, float, str]:
+    """(share of cold requests or None when unknown, p95 request seconds, the idle-time basis)."""
+    idle = module.idle_seconds(settings)
+    if idle is None:
+        return 0.0, opt.seconds, "it keeps its capacity running"
+    idle_s, basis = idle
+    share = None if idle_s is None else cold_request_share(workload, idle_s)
+    if share is None:
+        basis = f"{basis}, so every request is counted as possibly cold"
+    elif share > P95_SHARE:
+        basis = f"{share:.0%} of requests find no warm copy ({basis})"
+    return share, p95_seconds(opt.seconds, opt.cold_start_s, share), basis
+
+
+def canonical_quant(quant: str | None, prefix: str = "--") -> str | None:
+    """What --quant asked for, in its canonical spelling: a llama.cpp recipe (the GGUF tiers) or a
+    precision a GPU tier serves; anything else is one error line naming both lists."""
+    if quant is None:
+        return None
+    text = str(quant).strip()
+    for module in tiers.modules():
+        for known in module.quants():
+            if known.lower() == text.lower():
+                return known
+    served = {}
+    for module in tiers.modules():
+        if module.quants():
+            served.setdefault(module.quants(), []).append(module.id)
+    allowed = "; ".join(f"{', '.join(values)} ({', '.join(ids)})" for values, ids in served.items())
+    raise TierwiseError(f"{prefix}quant: unknown quantization {text[:40]!r}; allowed: {allowed}")
 
 
 def tier_cost(p: Placement, region: str | None = None, prices: PriceBook | None = None) -> TierCost:
@@ -173,23 +256,22 @@ def _monthly_costs(feasible: dict[str, Placement], region: str, book: PriceBook)
 
 
 def rank_by_cost(costs: dict[str, tuple[float | None, float]]) -> tuple[list[str], bool]:
-    """Tiers cheapest first by what is known, and whether that order is certain.
+    """Tiers cheapest first, and whether the first one's total is known.
 
-    A tier with an unknown price counts as its known part, a lower bound. The order is
-    certain when the first tier's total is known and every tier with an unknown total has
-    a lower bound at or above it (the lower bound already loses). Otherwise the first tier
-    may not be the cheapest, and the caller says which price would settle it."""
+    Tiers with a known total come first, cheapest first; a tier whose price is unknown follows
+    them, ranked by its known part (a lower bound). The order is certain when the first tier's
+    total is known; when every total is unknown the caller says which price would settle it."""
     order = tiers.ids()
 
     def value(t: str) -> float:
         total, known = costs[t]
         return total if total is not None else known
 
-    ranked = sorted(costs, key=lambda t: (value(t), costs[t][0] is None, order.index(t) if t in order else len(order)))
+    # a tier whose price is unknown is never ranked above a tier with a known total: its known part
+    # is only a lower bound, and choosing it would deploy something nobody can say the cost of
+    ranked = sorted(costs, key=lambda t: (costs[t][0] is None, value(t), order.index(t) if t in order else len(order)))
     first_total = costs[ranked[0]][0]
-    certain = first_total is not None and all(
-        costs[t][0] is not None or costs[t][1] >= first_total for t in ranked[1:]
-    )
+    certain = first_total is not None
     return ranked, certain
 
 
@@ -204,17 +286,24 @@ def plan(
     task: str | None = None,
     hosting: str = "auto",
     prices: PriceBook | None = None,
+    instance_type: str | None = None,
+    prefix: str = "--",
 ) -> Placement:
     """The tier for this model and workload, its settings, why, and why not the others."""
     workload = workload or Workload()
     book = prices or load_prices()
+    pinned_by = None
+    if instance_type is not None and tier is None:
+        # an instance type belongs to the tier that reads it: pinning one asks for that tier
+        tier, pinned_by = tiers.reading("instance_type")[0], instance_type
     if tier is not None:
         tier = tiers.get(tier).id
     if hosting not in HOSTING:
         raise TierwiseError(f"unknown hosting {hosting!r}; allowed: {', '.join(HOSTING)}")
     if quant is not None and profile.architecture is None:
         raise TierwiseError(f"{profile.name} is served by Bedrock only; --quant does not apply to it")
-    options = candidates(profile, quant, context, workload, commitment, region, book)
+    options = candidates(profile, quant, context, workload, commitment, region, book, instance_type=instance_type,
+                         prefix=prefix)
     feasible = {t: p for t, p in options.items() if isinstance(p, Placement)}
     rejected = {t: r for t, r in options.items() if isinstance(r, str)}
     warnings = []
@@ -233,7 +322,8 @@ def plan(
         if tier not in feasible:
             raise TierwiseError(f"tier {tier} cannot serve {profile.name}: {rejected[tier]}")
         chosen = feasible[tier]
-        why = [f"tier {tier} was asked for (--tier)"]
+        why = [f"tier {tier} was asked for (--tier)" if pinned_by is None else
+               f"tier {tier}: instance type {pinned_by} is one of its instances"]
         cost = tier_cost(chosen, region, book)
         chosen = chosen.model_copy(update={"monthly_cost_usd": cost.monthly_usd, "bill": cost.components})
         for t in feasible:
@@ -281,9 +371,14 @@ def plan(
         warnings += _cheaper_elsewhere(feasible, pool, (total0, known0), region, book, hosting)
         for t in ranked[1:]:
             c, k = costs[t]
+            if c is None and total0 is not None:
+                rejected[t] = (f"feasible, but its price is unknown (at least ${k:,.2f}/month known, missing "
+                               f"{'; '.join(bills_by_tier[t].unknown)}): a tier whose price is known goes first")
+                continue
             cost_text = f"${c:,.2f}/month" if c is not None else f"at least ${k:,.2f}/month (a price is unknown)"
             rejected[t] = f"feasible, {cost_text} against {first}'s " + (
                 f"${total0:,.2f}" if total0 is not None else "unpriced total")
+    warnings += _out_of_proportion(chosen, profile, workload, region, book)
     if not profile.generative:
         why.insert(0, f"task first: {profile.task} is predictive, so no generative model: a CPU tier that fits, priced per request")
     return chosen.model_copy(update={
@@ -336,6 +431,56 @@ def _cheaper_elsewhere(
                 f"if {what} is acceptable"
             )
     return out
+
+
+# A bill is out of proportion at about a dollar a request, or at this many times what a managed
+# model of similar ability in the catalogue would cost for the same workload. "Similar ability":
+# at least this share of the model's parameters, or a managed model whose size is undisclosed.
+PER_REQUEST_ALARM_USD = 1.0
+MANAGED_MULTIPLE_ALARM = 10.0
+SIMILAR_PARAMETERS_SHARE = 0.25
+
+
+def managed_alternatives(profile: ModelProfile, workload: Workload, region: str,
+                         book: PriceBook) -> list[tuple[str, str, float]]:
+    """(model, tier, monthly USD) of every other catalogue model of similar ability a managed,
+    per-use tier serves for this workload at a known price, cheapest first."""
+    out = []
+    managed = [m for m in tiers.modules() if m.hosting == "managed" and m.billing == "per-use"]
+    for other in load_catalogue().values():
+        if other.name == profile.name or other.generative != profile.generative:
+            continue
+        if profile.parameters and other.parameters and other.parameters < profile.parameters * SIMILAR_PARAMETERS_SHARE:
+            continue
+        try:
+            found = candidates(other, workload=workload, region=region, prices=book,
+                               only=tuple(m.id for m in managed))
+        except TierwiseError:
+            continue  # the request does not fit that model
+        for tier, p in found.items():
+            if isinstance(p, Placement):
+                cost = tier_cost(p, region, book)
+                if cost.monthly_usd is not None:
+                    out.append((other.name, tier, cost.monthly_usd))
+    return sorted(out, key=lambda x: x[2])
+
+
+def _out_of_proportion(chosen: Placement, profile: ModelProfile, workload: Workload, region: str,
+                       book: PriceBook) -> list[str]:
+    """A warning when the bill is out of proportion to the work: about a dollar a request or more,
+    or many times what a managed model of similar ability would cost; it names the alternatives."""
+    monthly, requests = chosen.monthly_cost_usd, workload.requests_per_month
+    if monthly is None or requests == 0 or not profile.generative:
+        return []
+    per_request = monthly / requests
+    alternatives = [a for a in managed_alternatives(profile, workload, region, book) if a[0] != chosen.model]
+    cheapest = alternatives[0][2] if alternatives else None
+    if per_request < PER_REQUEST_ALARM_USD and (cheapest is None or monthly < cheapest * MANAGED_MULTIPLE_ALARM):
+        return []
+    named = "; ".join(f"{m} on {t} ${c:,.2f}/month (${c / requests:,.4f} a request)" for m, t, c in alternatives[:3])
+    return [f"out of proportion: ${monthly:,.2f}/month for {requests:,} requests is ${per_request:,.2f} a request; "
+            + (f"managed models of similar ability in the catalogue would serve this workload: {named}"
+               if named else "no managed model of similar ability in the catalogue serves this workload")]
 
 
 def plan_by_name(name: str, **kwargs) -> Placement:

@@ -6,12 +6,14 @@ CloudFormation takes no floating-point numbers in template Metadata (cfn-lint E4
 non-integer figure is a decimal string at full precision. Keys (camelCase, as CloudFormation
 documents its own): ``model``, ``tier``, ``region`` (when the app knew it), ``hosting``,
 ``workload`` (``requestsPerMonth``, ``inputTokens``, ``outputTokens``, ``tokensPerSecondFloor``,
-``maxSeconds``, ``batch``, ``peakFactor``, ``maxConcurrency``), ``decodeTokensPerSecond``,
+``maxSeconds``, ``batch``, ``peakFactor``, ``maxConcurrency``, ``peakHoursPerDay``,
+``targetUtilization``), ``decodeTokensPerSecond``,
 ``promptTokensPerSecond``, ``secondsPerRequest`` (warm request time as planned),
 ``plannedInputTokens``, ``memoryMb``, ``monthlyCostUsd`` (the plan's bill of the whole stack),
 ``servingResourceTypes`` (the CloudFormation types of the resources that serve requests: the
 review prices their usage, so it needs no tier registry and prices a template of a tier it does
-not know).
+not know), ``requestsPerSecondPerInstance`` (what one instance of a tier that grows in instances
+serves at its operating concurrency: the review sizes the instances a workload needs from it).
 A template without them (any other CDK app) is priced from flags, a usage file or cdk.json.
 """
 
@@ -38,6 +40,8 @@ WORKLOAD_KEYS = {
     "batch": "batch",
     "peak_factor": "peakFactor",
     "max_concurrency": "maxConcurrency",
+    "peak_hours_per_day": "peakHoursPerDay",
+    "target_utilization": "targetUtilization",
 }
 
 
@@ -76,6 +80,11 @@ def planned_metadata(placement: Any, region: str | None) -> dict[str, Any]:
                         if value is not None}
     if placement.monthly_cost_usd is not None:
         meta["monthlyCostUsd"] = _decimal(placement.monthly_cost_usd)
+    per_instance = placement.capacity.get("requests_per_second_per_instance")
+    if per_instance:
+        # what one instance serves at its operating concurrency: the review sizes the instances
+        # another workload needs from it (at that workload's target utilization)
+        meta["requestsPerSecondPerInstance"] = _decimal(per_instance)
     return meta
 
 
@@ -95,6 +104,7 @@ class PlannedStack:
     memory_mb: float | None = None
     monthly_cost_usd: float | None = None
     serving_resource_types: tuple[str, ...] = ()
+    requests_per_second_per_instance: float | None = None
 
 
 def _number(meta: Mapping[str, Any], key: str, where: str, *, positive: bool = True) -> float | None:
@@ -122,7 +132,8 @@ def read_planned(meta: Any, where: str) -> PlannedStack:
     recorded = meta.get("workload")
     if isinstance(recorded, Mapping):
         values = {name: recorded[key] for name, key in WORKLOAD_KEYS.items() if key in recorded}
-        for name in ("tokens_per_second_floor", "max_seconds", "peak_factor"):
+        for name in ("tokens_per_second_floor", "max_seconds", "peak_factor", "peak_hours_per_day",
+                     "target_utilization"):
             if isinstance(values.get(name), str):
                 values[name] = _number(recorded, WORKLOAD_KEYS[name], where, positive=False)
         try:
@@ -144,4 +155,5 @@ def read_planned(meta: Any, where: str) -> PlannedStack:
         memory_mb=_number(meta, "memoryMb", where),
         monthly_cost_usd=_number(meta, "monthlyCostUsd", where, positive=False),
         serving_resource_types=serving_types,
+        requests_per_second_per_instance=_number(meta, "requestsPerSecondPerInstance", where),
     )

@@ -1,9 +1,10 @@
 """How fast each tier generates: tokens/s for decode and prompt, request duration, batching.
 
 Decode reads every weight once per token, so a stream is bandwidth bound; prompt processing
-and the extra sequences of a batch are compute bound. The coefficients are data
-(tierwise/data/throughput.yaml) and tests/core/test_speed_model.py holds the model to the
-published measurements in tierwise/data/throughput_measurements.yaml.
+is compute bound. The coefficients are data (tierwise/data/throughput.yaml) and
+tests/core/test_speed_model.py holds the model to the published measurements in
+tierwise/data/throughput_measurements.yaml. The GPU tier's speed under load is
+tierwise/serving.py's (tests/core/test_capacity_curve.py).
 
 A mixture of experts holds every expert but a decode step reads only the experts its tokens are
 routed to (`experts`: the routed experts' bytes and routing; None for a dense model, whose figures
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tierwise.facts import bedrock_measurements, gpu_family, speed_model
+from tierwise.facts import bedrock_measurements, speed_model
 
 if TYPE_CHECKING:
     from tierwise.sizing import ExpertWeights
@@ -79,39 +80,7 @@ def cpu_speed(
     return Speed(decode, prompt, basis)
 
 
-# --- GPU (LMI / vLLM / TGI) -----------------------------------------------------------------------
-
-
-def gpu_step_seconds(
-    *, bandwidth_gbps: float, tflops: float, gpu_count: int, weights_bytes: int, parameters: int,
-    concurrency: int = 1, experts: ExpertWeights | None = None,
-) -> float:
-    """Seconds for one decode step that gives each of `concurrency` sequences one token."""
-    g = speed_model().gpu
-    read = weights_read(weights_bytes, experts, concurrency) / (bandwidth_gbps * 1e9 * gpu_count * g.bandwidth_efficiency)
-    sync = g.tp_sync_seconds_per_extra_gpu * (gpu_count - 1)
-    extra = (concurrency - 1) * 2 * parameters / (tflops * 1e12 * g.batch_flops_efficiency * gpu_count ** speed_model().gpu.batch_spread_exponent)
-    return read + sync + extra
-
-
-def gpu_speed(*, family: str, gpu_count: int, weights_bytes: int, parameters: int, concurrency: int = 1,
-              experts: ExpertWeights | None = None) -> Speed:
-    """One stream's speed on `gpu_count` GPUs of `family` while `concurrency` streams share them."""
-    g = speed_model().gpu
-    fam = gpu_family(family)
-    tflops = g.prefill_tflops_per_gpu[family]
-    step = gpu_step_seconds(bandwidth_gbps=fam.gpu_bandwidth_gbps, tflops=tflops, gpu_count=gpu_count,
-                            weights_bytes=weights_bytes, parameters=parameters, concurrency=concurrency,
-                            experts=experts)
-    prompt = tflops * 1e12 * gpu_count * 0.5 / (2 * parameters)
-    basis = (
-        f"{gpu_count} x {fam.gpu} {fam.gpu_bandwidth_gbps:g} GB/s x {g.bandwidth_efficiency} "
-        f"/ {weights_read(weights_bytes, experts, concurrency) / 1e9:.1f} GB per "
-        + ("token" if experts is None else f"step (the experts {concurrency} token(s) are routed to)")
-        + (f", + {g.tp_sync_seconds_per_extra_gpu * 1000:g} ms all-reduce per extra GPU" if gpu_count > 1 else "")
-        + (f", {concurrency} streams batched" if concurrency > 1 else "")
-    )
-    return Speed(1 / step, prompt, basis)
+# --- GPU: the serving model of tierwise/serving.py (continuous batching over paged KV) -------------
 
 
 def bedrock_speed(model_id: str) -> Speed:

@@ -6,14 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The interactive target a generative task gets unless the user says otherwise (issue #9): a
 # whole chat answer within 30 s warm, and decode at least at reading speed. People read
 # ~200-300 words a minute, about 4-6 tokens a second at ~0.75 words per token; 5 tokens/s
 # keeps a streamed answer ahead of the reader.
+MONTH_HOURS = 730.0  # AWS's convention for a month (8,760 h / 12), as tierwise/cost/bills.py bills it
 INTERACTIVE_MAX_SECONDS = 30.0
 INTERACTIVE_TOKENS_PER_SECOND = 5.0
+# The load shape when nobody says otherwise: the peak (peak_factor x the average arrival rate)
+# lasts two hours a day, and the rest of the day carries the rest of the month's requests. A
+# tier billed by the hour pays its extra instances for those hours only.
+DEFAULT_PEAK_HOURS_PER_DAY = 2.0
+HOURS_PER_DAY = 24.0
+# An instance is planned to run at most this share of what it can serve at its operating
+# concurrency: queueing grows without bound as utilization nears 1, and autoscaling needs time
+# to add an instance before the others saturate.
+DEFAULT_TARGET_UTILIZATION = 0.7
 
 
 class Workload(BaseModel):
@@ -35,6 +45,36 @@ class Workload(BaseModel):
     batch: bool = Field(False, description="offline work: no interactive target, only the tiers' hard limits")
     peak_factor: float = Field(3.0, ge=1, le=1000, allow_inf_nan=False, description="peak arrival rate / average arrival rate")
     max_concurrency: int = Field(5, ge=1, le=200, description="requests in flight at once (at least)")
+    peak_hours_per_day: float = Field(
+        DEFAULT_PEAK_HOURS_PER_DAY, gt=0, le=HOURS_PER_DAY, allow_inf_nan=False,
+        description="hours a day the peak (peak_factor x the average rate) lasts",
+    )
+    target_utilization: float = Field(
+        DEFAULT_TARGET_UTILIZATION, gt=0, le=1, allow_inf_nan=False,
+        description="the share of an instance's capacity it is planned to use at most",
+    )
+
+    @model_validator(mode="after")
+    def _peak_fits_in_a_day(self) -> "Workload":
+        if self.peak_factor * self.peak_hours_per_day > HOURS_PER_DAY + 1e-9:
+            raise ValueError(
+                f"a peak of {self.peak_factor:g} x the average rate for {self.peak_hours_per_day:g} h a day carries "
+                f"{self.peak_factor * self.peak_hours_per_day:g} hours of average traffic, more than a day's 24: lower "
+                f"peak_factor or shorten peak_hours_per_day (at most {HOURS_PER_DAY / self.peak_factor:.3g} h at this "
+                "factor)"
+            )
+        return self
+
+    def rates_per_second(self) -> tuple[float, float, float]:
+        """(average, off-peak, peak) arrivals a second: the peak lasts peak_hours_per_day at
+        peak_factor x the average, the other hours carry the rest of the day's requests."""
+        average = self.requests_per_month / (MONTH_HOURS * 3600)
+        peak = average * self.peak_factor
+        if self.peak_hours_per_day >= HOURS_PER_DAY:
+            return average, peak, peak
+        off_peak = average * max(0.0, HOURS_PER_DAY - self.peak_factor * self.peak_hours_per_day) / (
+            HOURS_PER_DAY - self.peak_hours_per_day)
+        return average, off_peak, peak
 
     def target(self, generative: bool) -> "Target":
         """The latency requirement for a model of this kind under this workload."""

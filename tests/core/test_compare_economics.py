@@ -26,14 +26,21 @@ def test_cost_is_a_step_function_of_volume_and_the_switch_to_self_hosting_is_fou
     gpu_cost = [v["known_usd"]["sagemaker-gpu"] for v in volumes]
     # flat while one instance carries the load (only the per-GB data line grows), then steps up
     assert gpu_cost[3] < gpu_cost[0] * 1.01 and gpu_cost[-1] > 5 * gpu_cost[0]
-    [switch] = [b for b in data["break_even"] if b["kind"].startswith("self-hosted vs bedrock-on-demand")]
+    # the bill counts the instances that run: more at peak than all month once one is not enough
+    assert gpu_cost == sorted(gpu_cost)
+    # one break-even per pair of tiers, from the re-planned step functions, with its cause
+    pairs = [tuple(sorted(b["tiers"])) for b in data["break_even"]]
+    assert len(pairs) == len(set(pairs))
+    [switch] = [b for b in data["break_even"] if set(b["tiers"]) == {"bedrock-on-demand", "sagemaker-gpu"}]
     assert switch["cheaper_below"] == "bedrock-on-demand" and switch["cheaper_above"] == "sagemaker-gpu"
+    assert switch["cause"] == "cost" and switch["why"] == ""
     for v in volumes:
         managed = v["monthly_cost_usd"]["bedrock-on-demand"]
+        gpu = v["monthly_cost_usd"]["sagemaker-gpu"]
         if v["requests_per_month"] < switch["requests_per_month"]:
-            assert managed is not None and managed < v["known_usd"]["sagemaker-gpu"]
-        else:  # past the crossing on demand is beaten or (here) past its default quotas
-            assert managed is None or managed >= v["known_usd"]["sagemaker-gpu"]
+            assert managed is not None and managed < gpu
+        else:  # past the crossing on demand is beaten or (here, later) past its default quotas
+            assert managed is None or managed >= gpu
     tiers = {t["tier"]: t for t in data["tiers"]}
     assert all("seconds_per_request" in t for t in tiers.values() if t["feasible"])
     assert all(t["monthly_cost_usd"] is not None or t["known_monthly_cost_usd"] >= 0

@@ -256,18 +256,6 @@ def check_gpu_facts(doc: Any) -> list[str]:
 
 
 # --------------------------------------------------------------------------- bedrock_models.yaml
-def _quota(where: str, quota: Any) -> list[str]:
-    if not isinstance(quota, dict) or not _positive_int(quota.get("default")):
-        return [f"{where}: default must be a positive integer"]
-    problems = []
-    for region, value in (quota.get("region_overrides") or {}).items():
-        if not REGION.match(str(region)):
-            problems.append(f"{where}: {region!r} is not a region code")
-        if not _positive_int(value):
-            problems.append(f"{where}: override for {region} must be a positive integer")
-    return problems
-
-
 def check_bedrock(doc: Any) -> list[str]:
     checked, problems = _checked(doc, "bedrock_models")
     for model_id, m in (doc.get("models") or {}).items():
@@ -301,13 +289,8 @@ def check_bedrock(doc: Any) -> list[str]:
         if lifecycle == "EOL" and pt:
             problems.append(f"{where}: an EOL model lists Provisioned Throughput ids")
         problems += _sourced(where, m, checked, "provisioned_throughput_source", "provisioned_throughput_taken")
-        quotas = m.get("on_demand_quotas")
-        if not isinstance(quotas, dict):
-            problems.append(f"{where}: on_demand_quotas missing")
-            continue
-        problems += _quota(f"{where} requests_per_minute", quotas.get("requests_per_minute"))
-        problems += _quota(f"{where} tokens_per_minute", quotas.get("tokens_per_minute"))
-        problems += _sourced(f"{where} on_demand_quotas", quotas, checked)
+        if "on_demand_quotas" in m:  # one source of quotas: bedrock_quotas.yaml (the newer table)
+            problems.append(f"{where}: on_demand_quotas: quotas live in bedrock_quotas.yaml only")
     if not doc.get("models"):
         problems.append("bedrock_models: no models")
     return problems
@@ -519,10 +502,8 @@ BROKEN = [
     ("bedrock", _eol_with_pt, "an EOL model lists Provisioned Throughput ids"),
     ("bedrock", _set([*NOVA, "lifecycle"], "EOL"), "EOL without an eol_date"),
     ("bedrock", _set([*NOVA, "provisioned_throughput_ids"], ["amazon.nova-lite-v1:0:24k"]), "not a context variant"),
-    ("bedrock", _set([*NOVA, "on_demand_quotas", "requests_per_minute", "default"], -5), "default must be a positive"),
-    ("bedrock", _set([*NOVA, "on_demand_quotas", "tokens_per_minute", "region_overrides"], {"Canada": 1}),
-     "not a region code"),
-    ("bedrock", _drop([*NOVA, "on_demand_quotas", "taken"]), "on_demand_quotas: taken is not a YYYY-MM-DD date"),
+    ("bedrock", _set([*NOVA, "on_demand_quotas"], {"default": 1}),
+     "on_demand_quotas: quotas live in bedrock_quotas.yaml only"),
     ("bedrock", _drop([*NOVA, "lifecycle_source"]), "lifecycle_source is not a URL"),
     ("jumpstart", _set(["models", "llama3-9b"], {}), "llama3-9b: not a catalogue model name"),
     ("jumpstart", _dup_jumpstart_id, "duplicate jumpstart_model_id"),

@@ -165,7 +165,11 @@ def test_mistral_consolidated_duplicate_is_not_counted_twice(tmp_path):
 
 
 def test_moe_decode_reads_the_active_experts_and_dense_models_are_unchanged(tmp_path):
-    from tierwise.throughput import cpu_speed, gpu_speed
+    import dataclasses
+
+    from tierwise.facts import gpu_instances
+    from tierwise.serving import ModelShape, Server, step_seconds
+    from tierwise.throughput import cpu_speed
 
     moe = resolve(hf_dir=folder_of(tmp_path, "mixtral", PUBLISHED["mixtral-8x7b-instruct"]["config"]))
     est = estimate_gguf_profile(moe, "Q4_K_M")
@@ -179,13 +183,15 @@ def test_moe_decode_reads_the_active_experts_and_dense_models_are_unchanged(tmp_
                          parameters=moe.active_parameters)
     assert with_experts.decode_tokens_per_second == pytest.approx(as_dense.decode_tokens_per_second)
     gpu = estimate_gpu(moe)
-    one = gpu_speed(family="ml.g6e", gpu_count=4, weights_bytes=gpu.weights_bytes, parameters=moe.active_parameters,
-                    experts=gpu.experts)
-    dense = gpu_speed(family="ml.g6e", gpu_count=4, weights_bytes=gpu.weights_bytes, parameters=moe.parameters)
-    # a step reads 25.8 GB (shared weights + 2 of 8 experts) instead of 93.4 GB; the all-reduce
-    # of tensor parallelism is the same for both
-    assert f"/ {gpu.weights_read_per_token / 1e9:.1f} GB per step" in one.basis
-    assert one.decode_tokens_per_second > 2 * dense.decode_tokens_per_second
+    inst = next(i for i in gpu_instances() if i.instance_type == "ml.g6e.12xlarge")
+    server = Server.for_instance(inst, "BF16", gpu.weights_bytes, gpu.runtime_bytes)
+    shape = ModelShape.of(moe, gpu)
+    dense = dataclasses.replace(shape, experts=None, parameters=moe.parameters)
+    one = step_seconds(shape, server, decode=1, context=700)
+    # a step reads 25.8 GB (shared weights + 2 of 8 experts) instead of 93.4 GB; the all-reduce of
+    # tensor parallelism and the engine's step cost are the same for both
+    assert shape.weights_read(1) == gpu.weights_read_per_token
+    assert step_seconds(dense, server, decode=1, context=700) > 2 * one
     # 64 batched tokens touch nearly every expert: the step reads nearly the whole model
     assert gpu.experts.touched_fraction(64) > 0.99 and gpu.experts.touched_fraction(1) == 0.25
 

@@ -147,7 +147,7 @@ def test_tokens_per_second_floor_moves_a_model_off_cpu():
 
 
 def test_workload_is_an_input():
-    long_answers = Workload(output_tokens=4000, input_tokens=4000, batch=True)
+    long_answers = Workload(output_tokens=2000, input_tokens=2000, batch=True)
     p = plan(load_profile("phi3-mini"), workload=long_answers, hosting="self")
     assert "the tier stops at 60 s" in p.rejected["sagemaker-serverless"]
 
@@ -216,7 +216,8 @@ def test_capacity_grows_with_load_and_peak_factor():
     assert quiet.capacity["instances"] == 1
     assert busy.settings.max_instances > quiet.settings.max_instances
     assert spiky.settings.max_instances > busy.settings.max_instances
-    assert spiky.settings.min_instances == busy.settings.min_instances  # the average load is the same
+    # the month's requests are the same: a higher peak leaves fewer for the off-peak hours
+    assert spiky.settings.min_instances <= busy.settings.min_instances
     assert busy.monthly_cost_usd is None or busy.monthly_cost_usd > quiet.monthly_cost_usd
 
 
@@ -229,6 +230,8 @@ def test_lambda_concurrency_past_the_default_quota_is_a_warning():
 def test_bedrock_on_demand_quota_and_lifecycle():
     nova = plan(load_profile("nova-pro"), workload=Workload(requests_per_month=10_000_000, input_tokens=2000, output_tokens=100))
     assert nova.tier == "bedrock-provisioned" and nova.settings.model_id == "amazon.nova-pro-v1:0:24k"
-    assert "default on-demand quotas" in nova.rejected["bedrock-on-demand"]
+    refused = nova.rejected["bedrock-on-demand"]
+    assert "'On-demand model inference tokens per minute for Amazon Nova Pro'" in refused
+    assert "Service Quotas cannot raise" in refused and "(L-C0326783) can be raised" in refused
     eol = candidates(load_profile("llama3.2-1b"))["bedrock-on-demand"]
     assert isinstance(eol, str) and "EOL" in eol

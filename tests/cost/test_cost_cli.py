@@ -123,24 +123,11 @@ def test_chart_png_is_a_real_non_blank_image(tmp_path, capsys):
 
 
 def test_chart_marks_crossovers_and_svg_works(tmp_path):
-    from model_profiles import load_profile
-    from tierwise.cost.compare import compare_tiers
-    from tierwise.cost.compare_cli import plot_comparison
-    from tierwise.cost.prices import PriceBook, load_prices
-    from tierwise.placement import plan
+    from tierwise.cost.compare_cli import build_comparison, plot_comparison
     from tierwise.workload import Workload
 
-    data = load_prices().model_dump(by_alias=True)
-    for key in ("data_processed_in_gb", "data_processed_out_gb"):
-        data["regions"]["us-east-1"]["sagemaker"][key] = {
-            "value": 0.016, "unit": "USD per GB", "source": "https://example.test", "taken": "2026-11-27"}
-    book = PriceBook.model_validate(data)
-    workload = Workload(requests_per_month=20_000)
-    profile = load_profile("tinyllama-1.1b")
-    options = {tier: plan(profile, tier=tier, workload=workload, prices=book)
-               for tier in ("lambda-gguf", "sagemaker-gpu")}
-    c = compare_tiers(options, workload, "us-east-1", chosen_tier="lambda-gguf", model="toy", prices=book)
-    assert len(c.break_evens) == 1
+    c = build_comparison("tinyllama-1.1b", Workload(requests_per_month=20_000), "us-east-1", hosting="self")
+    assert c.break_evens and all(b.cause in ("cost", "quota", "limit") for b in c.break_evens)
     svg = plot_comparison(c, tmp_path / "cost.svg")
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg")

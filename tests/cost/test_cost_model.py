@@ -6,7 +6,7 @@ import pytest
 
 from tierwise.cost import bills
 from tierwise.cost.bills import HOURS_PER_MONTH
-from tierwise.cost.compare import LinearCost, break_even_requests, compare_tiers
+from tierwise.cost.compare import VolumeStep, compare_tiers, step_break_evens
 from tierwise.cost.estimates import estimate_tier_cost
 from tierwise.errors import TierwiseError
 from tierwise.cost.prices import PriceBook
@@ -51,7 +51,8 @@ def planned():
     tiny = load_profile("tinyllama-1.1b")
     return {
         "lambda-gguf": plan(tiny, tier="lambda-gguf"),
-        "sagemaker-serverless": plan(tiny, tier="sagemaker-serverless"),
+        # interactive, its p95 counts a cold start (serverless publishes no idle time): plan it as batch
+        "sagemaker-serverless": plan(tiny, tier="sagemaker-serverless", workload=Workload(batch=True)),
         "sagemaker-gpu": plan(tiny, tier="sagemaker-gpu"),
     }
 
@@ -111,15 +112,21 @@ def test_sagemaker_serverless_by_hand_and_unknown_data_price_is_reported(book, p
     assert full.monthly_usd == pytest.approx(compute + data_gb * 0.016)
 
 
-def test_sagemaker_gpu_bills_the_minimum_around_the_clock(book, planned):
+def test_sagemaker_gpu_bills_the_baseline_all_month_and_the_peak_instances_for_the_peak_hours(book, planned):
     settings = settings_of(planned, "sagemaker-gpu", instance_type="ml.g5.12xlarge", min_instances=2, max_instances=4)
     priced = with_price(with_price(book, 0.016, "sagemaker", "data_processed_in_gb"), 0.016, "sagemaker",
                         "data_processed_out_gb")
     cost = estimate_tier_cost("sagemaker-gpu", settings, None, W, REGION, 40.0, prices=priced)
-    hours = 2 * HOURS_PER_MONTH
-    assert cost.components[0].monthly_quantity == hours
-    expected = hours * price(book, "sagemaker", "instance_hour", "ml.g5.12xlarge") + 40_000 * 850 * 4 / 1024**3 * 0.016
+    baseline, peak = 2 * HOURS_PER_MONTH, 2 * W.peak_hours_per_day * HOURS_PER_MONTH / 24
+    assert [c.monthly_quantity for c in cost.components[:2]] == [pytest.approx(baseline), pytest.approx(peak)]
+    assert cost.components[1].name == f"Instance (ml.g5.12xlarge) +2 at peak, {W.peak_hours_per_day:g} h a day"
+    hourly = price(book, "sagemaker", "instance_hour", "ml.g5.12xlarge")
+    expected = (baseline + peak) * hourly + 40_000 * 850 * 4 / 1024**3 * 0.016
     assert cost.monthly_usd == pytest.approx(expected)
+    # a longer peak keeps the extra instances longer
+    longer = estimate_tier_cost("sagemaker-gpu", settings, None, W.model_copy(update={"peak_hours_per_day": 6.0}),
+                                REGION, 40.0, prices=priced)
+    assert longer.monthly_usd == pytest.approx(expected + 2 * 4 * HOURS_PER_MONTH / 24 * hourly)
     # An instance type without a price is unknown, never free.
     unpriced = without_price(priced, "sagemaker", "instance_hour", "ml.g6e.xlarge")
     unknown = estimate_tier_cost("sagemaker-gpu", settings.model_copy(update={"instance_type": "ml.g6e.xlarge"}),
@@ -191,14 +198,33 @@ def test_bad_tier_and_missing_setting_are_user_errors(book):
         estimate_tier_cost("sagemaker-gpu", {"min_instances": 1}, None, W, REGION, 1.0, prices=book)
 
 
-def test_break_even_of_two_lines():
-    gpu = LinearCost(tier="gpu", fixed_usd=1000.0, per_request_usd=0.0001)
-    lam = LinearCost(tier="lam", fixed_usd=0.0, per_request_usd=0.01)
-    r = break_even_requests(lam, gpu)
-    assert r == pytest.approx(1000 / (0.01 - 0.0001))
-    assert lam.at(r) == pytest.approx(gpu.at(r))
-    assert break_even_requests(lam, LinearCost(tier="x", fixed_usd=5.0, per_request_usd=0.01)) is None  # parallel
-    assert break_even_requests(lam, LinearCost(tier="y", fixed_usd=None, per_request_usd=0.0)) is None
+def _step(requests: int, **costs: float | None) -> VolumeStep:
+    return VolumeStep(requests_per_month=requests, monthly_cost_usd=dict(costs),
+                      known_usd={t: c for t, c in costs.items() if c is not None})
+
+
+def test_one_break_even_per_pair_from_the_step_functions_with_its_cause():
+    """A per-use tier (cost grows with volume) against an always-on one (a step per instance),
+    and a managed tier that its quota stops past 5M requests a month."""
+    def at(requests: int) -> VolumeStep:
+        lam = requests * 0.001
+        gpu = 800.0 * max(1, -(-requests // 4_000_000))  # one instance per 4M requests
+        managed = requests * 0.0001 if requests <= 5_000_000 else None
+        return _step(requests, lam=lam, gpu=gpu, managed=managed)
+
+    volumes = [10**k for k in range(3, 9)]
+    rejected = lambda volume, tier: ("peak load is past the default quota" if tier == "managed" and volume > 5_000_000
+                                     else None)  # noqa: E731
+    breaks = {b.tiers: b for b in step_break_evens([at(v) for v in volumes], at, rejected, bisections=30)}
+    assert set(breaks) == {("lam", "gpu"), ("lam", "managed"), ("gpu", "managed")}
+    lam_gpu = breaks[("lam", "gpu")]
+    assert (lam_gpu.cheaper_below, lam_gpu.cheaper_above, lam_gpu.cause) == ("lam", "gpu", "cost")
+    assert lam_gpu.requests_per_month == pytest.approx(800_000, rel=1e-3)  # 0.001 x = 800
+    quota = breaks[("gpu", "managed")]
+    assert (quota.cheaper_below, quota.cheaper_above, quota.cause) == ("managed", "gpu", "quota")
+    assert quota.requests_per_month == pytest.approx(5_000_000, rel=1e-3) and "quota" in quota.why
+    # lam is never cheaper than managed: no break-even between them ... except where managed stops
+    assert breaks[("lam", "managed")].cause == "quota"
 
 
 def test_compare_tiers_side_by_side(book, planned):
@@ -222,10 +248,8 @@ def test_compare_tiers_side_by_side(book, planned):
     assert lam.cost.request_seconds == pytest.approx(planned["lambda-gguf"].seconds_per_request)
     assert "no GPU" in lam.cannot and gpu.cannot[0].startswith("no scale to zero")
     assert lam.cold_start_s and lam.cold_start_s > 0 and gpu.cold_start_s == 0
-    [be] = c.break_evens
-    assert be.tiers == ("lambda-gguf", "sagemaker-gpu")
-    assert be.cheaper_below == "lambda-gguf" and be.cheaper_above == "sagemaker-gpu"
-    assert lam.line.at(be.requests_per_month) == pytest.approx(gpu.line.at(be.requests_per_month))
+    # one workload gives lines, not break-evens: those come from the re-planned step functions
+    assert c.break_evens == []
     # The fitted lines reproduce the estimate at the workload itself.
     assert lam.line.at(W.requests_per_month) == pytest.approx(lam.cost.monthly_usd)
     assert gpu.line.at(W.requests_per_month) == pytest.approx(gpu.cost.monthly_usd)

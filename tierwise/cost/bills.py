@@ -15,9 +15,10 @@ import math
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.cost.prices import PriceBook, Quote, commitment_key, price_key
-from tierwise.workload import Workload
+from tierwise.workload import HOURS_PER_DAY, MONTH_HOURS, Workload
 
-HOURS_PER_MONTH = 730.0  # AWS's own convention for monthly estimates (8,760 h / 12)
+HOURS_PER_MONTH = MONTH_HOURS  # AWS's own convention for monthly estimates (8,760 h / 12)
+DAYS_PER_MONTH = HOURS_PER_MONTH / HOURS_PER_DAY
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 # Request and response bodies are text: about four bytes per token of English (the rule of
 # thumb tokenizer documentation gives: a token is ~4 characters). Used only for the
@@ -240,6 +241,34 @@ def instance_hours(book: PriceBook, region: str, *, instance_type: str, count: f
     return component(f"Instance ({instance_type}) x {count:g}", "instance-hours", count * HOURS_PER_MONTH,
                      book.instance_hour(region, instance_type),
                      price_key(region, "sagemaker", "instance_hour", instance_type))
+
+
+def instances_for_load(workload: Workload, requests_per_second_per_instance: float) -> tuple[int, int]:
+    """(off-peak, peak) instances that keep each at or under `requests_per_second_per_instance`
+    (its capacity at the workload's target utilization) over the workload's load shape; at
+    least one, so the endpoint answers at any hour."""
+    _, off_peak, peak = workload.rates_per_second()
+    base = max(1, math.ceil(off_peak / requests_per_second_per_instance - 1e-9))
+    return base, max(base, math.ceil(peak / requests_per_second_per_instance - 1e-9))
+
+
+def peak_instance_hours(workload: Workload, baseline: int, peak: int) -> float:
+    """Instance-hours a month the instances above the baseline run: the peak hours of every day."""
+    return max(0, peak - baseline) * workload.peak_hours_per_day * DAYS_PER_MONTH
+
+
+def instances_at_load(book: PriceBook, region: str, *, instance_type: str, baseline: int, peak: int,
+                      workload: Workload) -> list[CostComponent]:
+    """SageMaker instances that run what the load needs: `baseline` all month, and the extra
+    ones autoscaling adds for the peak hours of each day (the workload's load shape)."""
+    lines = [instance_hours(book, region, instance_type=instance_type, count=baseline)]
+    extra = peak_instance_hours(workload, baseline, peak)
+    if extra > 0:
+        lines.append(component(
+            f"Instance ({instance_type}) +{peak - baseline} at peak, {workload.peak_hours_per_day:g} h a day",
+            "instance-hours", extra, book.instance_hour(region, instance_type),
+            price_key(region, "sagemaker", "instance_hour", instance_type), usage_based=True))
+    return lines
 
 
 # --- Bedrock ----------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ INPUT = typer.Option(None, "--input-tokens", help="prompt tokens per request (de
 OUTPUT = typer.Option(None, "--output-tokens", help="generated tokens per request (default 200)")
 FLOOR = typer.Option(None, "--tokens-per-second-floor", help="slowest acceptable decode rate")
 CONCURRENCY = typer.Option(None, "--max-concurrency", help="requests in flight at once")
+PEAK = typer.Option(None, "--peak-factor", help="peak / average arrival rate (default 3)")
+PEAK_HOURS = typer.Option(None, "--peak-hours-per-day", help="hours a day the peak lasts (default 2)")
+UTILIZATION = typer.Option(None, "--target-utilization",
+                           help="share of an instance's capacity it is planned to use (default 0.7)")
 
 
 USAGE_FILE = typer.Option(None, "--usage-file", help="usage per stack or resource (like infracost-usage.yml)")
@@ -112,6 +116,9 @@ def breakdown_command(
     output_tokens: int = OUTPUT,
     tokens_per_second_floor: float = FLOOR,
     max_concurrency: int = CONCURRENCY,
+    peak_factor: float = PEAK,
+    peak_hours_per_day: float = PEAK_HOURS,
+    target_utilization: float = UTILIZATION,
 ) -> None:
     """Price what `cdk synth` wrote: every priced resource and the monthly total."""
     _check_format(fmt)
@@ -120,7 +127,8 @@ def breakdown_command(
     overrides, fallback, usage = _workload_and_usage(
         cdk_out_dir, usage_file, requests_per_month=requests_per_month, input_tokens=input_tokens,
         output_tokens=output_tokens, tokens_per_second_floor=tokens_per_second_floor,
-        max_concurrency=max_concurrency,
+        max_concurrency=max_concurrency, peak_factor=peak_factor, peak_hours_per_day=peak_hours_per_day,
+        target_utilization=target_utilization,
     )
     report = review(cdk_out_dir, None, region, prices=_book(prices_file), tokens_per_second=tokens_per_second,
                     usage=usage, overrides=overrides, fallback=fallback)

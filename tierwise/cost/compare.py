@@ -1,6 +1,7 @@
 """Tiers side by side: each feasible tier's bill at the workload, its cost as a line in requests
-per month (fixed + per request), break-even volumes between tiers, and the structures `tierwise
-compare` prints and charts (tierwise/cost/compare_cli.py)."""
+per month (fixed + per request, for the chart), the volumes where the cheaper of two tiers
+changes on the re-planned step functions (one break-even per pair, with its cause), and the
+structures `tierwise compare` prints and charts (tierwise/cost/compare_cli.py)."""
 
 from __future__ import annotations
 
@@ -51,17 +52,6 @@ def linear_cost(
     return LinearCost(tier=tier, fixed_usd=at_zero, per_request_usd=slope)
 
 
-def break_even_requests(a: LinearCost, b: LinearCost) -> float | None:
-    """Requests per month at which ``a`` and ``b`` cost the same (None: never, or unknown)."""
-    if None in (a.fixed_usd, a.per_request_usd, b.fixed_usd, b.per_request_usd):
-        return None
-    slope_gap = a.per_request_usd - b.per_request_usd  # type: ignore[operator]
-    if abs(slope_gap) < 1e-15:
-        return None
-    requests = (b.fixed_usd - a.fixed_usd) / slope_gap  # type: ignore[operator]
-    return requests if requests > 0 else None
-
-
 class TierOption(BaseModel):
     """One tier in a comparison: what it costs and what it gives up, or why it cannot run."""
 
@@ -82,12 +72,19 @@ class TierOption(BaseModel):
 
 
 class BreakEven(BaseModel):
+    """Where the cheaper of two tiers changes as volume grows, found on the re-planned step
+    functions: below `requests_per_month` `cheaper_below` wins, above it `cheaper_above`.
+    `cause`: `cost` (the bills cross), `quota` (past an account quota the cheaper tier cannot
+    carry the load) or `limit` (another limit of the tier: a latency target, a service maximum)."""
+
     model_config = ConfigDict(frozen=True)
 
     tiers: tuple[str, str]
     requests_per_month: float
     cheaper_below: str
     cheaper_above: str
+    cause: str = "cost"
+    why: str = ""
 
 
 class VolumeStep(BaseModel):
@@ -110,10 +107,9 @@ class Comparison(BaseModel):
     workload: Workload
     chosen_tier: str | None
     options: list[TierOption]
-    break_evens: list[BreakEven]
+    break_evens: list[BreakEven] = Field(default_factory=list, description="one per pair of tiers whose order flips")
     steps: list[VolumeStep] = Field(default_factory=list)
-    self_vs_managed: list[BreakEven] = Field(
-        default_factory=list, description="volumes where the cheapest self-hosted tier and Bedrock on demand swap")
+    rejections: dict[int, dict[str, str]] = Field(default_factory=dict, description="volume -> tier -> why not")
 
     def feasible(self) -> list[TierOption]:
         return [o for o in self.options if o.feasible]
@@ -163,17 +159,55 @@ def compare_tiers(
                 chosen=tier == chosen_tier,
             )
         )
-    breaks: list[BreakEven] = []
-    lines = [o.line for o in options if o.feasible and o.line is not None]
-    for i, a in enumerate(lines):
-        for b in lines[i + 1:]:
-            r = break_even_requests(a, b)
-            if r is None:
-                continue
-            # Below the crossing the tier with the smaller fixed cost is cheaper.
-            low, high = (a, b) if (a.fixed_usd or 0) <= (b.fixed_usd or 0) else (b, a)
-            breaks.append(BreakEven(tiers=(a.tier, b.tier), requests_per_month=r,
-                                    cheaper_below=low.tier, cheaper_above=high.tier))
-    breaks.sort(key=lambda be: be.requests_per_month)
-    return Comparison(model=model, region=region, workload=workload, chosen_tier=chosen_tier,
-                      options=options, break_evens=breaks)
+    return Comparison(model=model, region=region, workload=workload, chosen_tier=chosen_tier, options=options)
+
+
+def _cheaper(step: VolumeStep, a: str, b: str) -> str | None:
+    """Which of `a` and `b` serves this volume for less: a tier that cannot serve it loses; a
+    total that is unknown decides nothing (None)."""
+    ca, cb = step.monthly_cost_usd.get(a), step.monthly_cost_usd.get(b)
+    fa, fb = a in step.known_usd, b in step.known_usd
+    if fa and fb:
+        if ca is None or cb is None or ca == cb:
+            return None
+        return a if ca < cb else b
+    if fa and ca is not None:
+        return a
+    if fb and cb is not None:
+        return b
+    return None
+
+
+def step_break_evens(steps: list[VolumeStep], at: Callable[[int], VolumeStep],
+                     why_not: Callable[[int, str], str | None], bisections: int = 7) -> list[BreakEven]:
+    """One break-even per pair of tiers: the lowest volume where the cheaper of the two changes,
+    on the step functions (every tier re-planned at each volume; between two grid volumes where
+    the order flips, bisection in log volume). Its cause says why the order flips: the bills
+    cross (`cost`), or the tier that was cheaper cannot serve the higher volume (`quota` when an
+    account quota stops it, `limit` for any other limit)."""
+    names = [t for t in steps[0].monthly_cost_usd] if steps else []
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for lo, hi in zip(steps, steps[1:]):
+                first, second = _cheaper(lo, a, b), _cheaper(hi, a, b)
+                if first is None or second is None or first == second:
+                    continue
+                low, high = lo.requests_per_month, hi.requests_per_month
+                for _ in range(bisections):
+                    mid = int(round((low * high) ** 0.5))
+                    if mid in (low, high):
+                        break
+                    side = _cheaper(at(mid), a, b)
+                    if side == first:
+                        low = mid
+                    elif side == second:
+                        high = mid
+                    else:
+                        break
+                reason = why_not(high, first)
+                cause = "cost" if reason is None else ("quota" if "quota" in reason else "limit")
+                out.append(BreakEven(tiers=(a, b), requests_per_month=float(high), cheaper_below=first,
+                                     cheaper_above=second, cause=cause, why=reason or ""))
+                break
+    return sorted(out, key=lambda be: be.requests_per_month)

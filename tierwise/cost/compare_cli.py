@@ -13,7 +13,7 @@ import typer
 from tierwise.cost.cli import CONCURRENCY, FLOOR, INPUT, OUTPUT, REQUESTS, _check_format
 from tierwise.inputs import cli_origin, read_plan_inputs
 from tierwise import tiers
-from tierwise.cost.compare import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers
+from tierwise.cost.compare import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers, step_break_evens
 from tierwise.errors import TierwiseError
 from tierwise.validate import check_quant_for_model, check_writable_file
 from tierwise.workload import Workload
@@ -45,89 +45,59 @@ def build_comparison(
     commitment: str | None = None,
     hf_dir: Path | str | None = None,
     base_hf_dir: Path | str | None = None,
+    instance_type: str | None = None,
 ) -> Comparison:
     """Every tier for ``model`` (or the folder ``hf_dir``) from tierwise's placement, priced and
     compared; the chosen tier is the one ``plan`` picks under ``hosting`` (or ``tier`` when one
-    is forced)."""
+    is forced); every tier re-planned at 1k ... 100M requests a month, and one break-even per pair
+    of tiers whose order flips on those step functions."""
     from model_profiles import resolve
     from tierwise import placement as placement_mod
 
     profile = resolve(model or None, hf_dir, base_hf_dir)
     model = profile.name
     check_quant_for_model(profile, quant)
-    options = placement_mod.candidates(profile, quant, context, workload, commitment=commitment, region=region)
+    options = placement_mod.candidates(profile, quant, context, workload, commitment=commitment, region=region,
+                                       instance_type=instance_type)
     try:
         chosen = placement_mod.plan(profile, quant, context, workload, region=region, hosting=hosting, tier=tier,
-                                    commitment=commitment).tier
+                                    commitment=commitment, instance_type=instance_type).tier
     except TierwiseError:
         chosen = None
     comparison = compare_tiers(options, workload, region, chosen_tier=chosen, model=model)
+    rejections: dict[int, dict[str, str]] = {}
+    at_volume: dict[int, VolumeStep] = {}
 
     def step(requests: int) -> VolumeStep:
-        at = workload.model_copy(update={"requests_per_month": int(requests)})
+        requests = int(requests)
+        if requests in at_volume:
+            return at_volume[requests]
+        at = workload.model_copy(update={"requests_per_month": requests})
         totals: dict[str, float | None] = {}
         known: dict[str, float] = {}
         instances: dict[str, int] = {}
-        for name, p in placement_mod.candidates(profile, quant, context, at, commitment=commitment,
-                                                region=region).items():
+        try:
+            found = placement_mod.candidates(profile, quant, context, at, commitment=commitment, region=region,
+                                             instance_type=instance_type)
+        except TierwiseError as exc:
+            found = {t: str(exc) for t in tiers.ids()}
+        for name, p in found.items():
             if isinstance(p, str):
                 totals[name] = None
+                rejections.setdefault(requests, {})[name] = p
                 continue
             cost = placement_mod.tier_cost(p, region)
             totals[name], known[name] = cost.monthly_usd, cost.known_usd
             count = tiers.get(name).instances(p.settings)
             if count is not None:
                 instances[name] = count
-        return VolumeStep(requests_per_month=int(requests), monthly_cost_usd=totals, known_usd=known, instances=instances)
+        at_volume[requests] = VolumeStep(requests_per_month=requests, monthly_cost_usd=totals, known_usd=known,
+                                         instances=instances)
+        return at_volume[requests]
 
     steps = [step(v) for v in VOLUMES]
-    return comparison.model_copy(update={"steps": steps, "self_vs_managed": _crossovers(steps, step)})
-
-
-def _winner(s: VolumeStep) -> str | None:
-    """The cheaper side at one volume: the cheapest self-hosted tier or the cheapest managed
-    per-use tier (Bedrock on demand; a known part stands in for an unpriced self-hosted total: a
-    lower bound); one side alone when the other cannot serve the load (e.g. past Bedrock's
-    default quotas)."""
-    own = {t: s.monthly_cost_usd[t] if s.monthly_cost_usd.get(t) is not None else s.known_usd.get(t)
-           for t in _self_hosted() if t in s.known_usd}
-    priced = {t: s.monthly_cost_usd[t] for t in _managed_per_use() if s.monthly_cost_usd.get(t) is not None}
-    managed = min(priced, key=lambda t: priced[t]) if priced else None
-    best = min(own, key=lambda t: own[t]) if own else None
-    if best is None:
-        return managed
-    if managed is None:
-        # a managed tier feasible but unpriced: undecided
-        return None if any(t in s.known_usd for t in _managed_per_use()) else best
-    return best if own[best] < priced[managed] else managed
-
-
-def _side(winner: str | None) -> str | None:
-    return None if winner is None else tiers.get(winner).hosting
-
-
-def _crossovers(steps: list[VolumeStep], step: Any) -> list[BreakEven]:
-    """Volumes where self-hosting overtakes Bedrock on demand, or back: the cheaper side
-    changes between two grid points, then bisection (in log volume) finds the step."""
-    out = []
-    for a, b in zip(steps, steps[1:]):
-        wa, wb = _winner(a), _winner(b)
-        if _side(wa) is None or _side(wb) is None or _side(wa) == _side(wb):
-            continue
-        low, high = a.requests_per_month, b.requests_per_month
-        for _ in range(12):
-            mid = int((low * high) ** 0.5)
-            if mid in (low, high):
-                break
-            side = _side(_winner(step(mid)))
-            if side is None:
-                break
-            if side == _side(wa):
-                low = mid
-            else:
-                high = mid
-        out.append(BreakEven(tiers=(wa, wb), requests_per_month=float(high), cheaper_below=wa, cheaper_above=wb))
-    return out
+    breaks = step_break_evens(steps, step, lambda volume, t: rejections.get(int(volume), {}).get(t))
+    return comparison.model_copy(update={"steps": steps, "break_evens": breaks, "rejections": rejections})
 
 
 def _usd(value: float | None, known: float | None = None) -> str:
@@ -169,14 +139,8 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "chosen_tier": c.chosen_tier,
         "tiers": [option(o) for o in c.options],
         "break_even": [
-            {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
-             "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above,
-             "kind": f"self-hosted vs {b.cheaper_below if _side(b.cheaper_below) == 'managed' else b.cheaper_above} "
-                     "(step function)"}
-            for b in c.self_vs_managed
-        ] + [
-            {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month,
-             "cheaper_below": b.cheaper_below, "cheaper_above": b.cheaper_above, "kind": "linear fit at this workload"}
+            {"tiers": list(b.tiers), "requests_per_month": b.requests_per_month, "cheaper_below": b.cheaper_below,
+             "cheaper_above": b.cheaper_above, "cause": b.cause, "why": b.why}
             for b in c.break_evens
         ],
         "volumes": [s.model_dump() for s in c.steps],
@@ -223,33 +187,29 @@ def render_comparison(c: Comparison, console: Any = None) -> None:
                 cells.append(text + (f" [{s.instances[t]}]" if t in s.instances else ""))
             by_volume.add_row(f"{s.requests_per_month:,}", *cells)
         console.print(by_volume)
-    for b in c.self_vs_managed:
-        console.print(f"Self-hosting vs Bedrock on demand: {b.cheaper_below} is cheaper below "
-                      f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above"
-                      + _why_switch(c, b))
     if c.break_evens:
-        console.print("Break-even (requests per month):")
+        console.print("Break-even (requests per month, re-planned at each volume):")
         for b in c.break_evens:
-            console.print(f"  {b.tiers[0]} = {b.tiers[1]} at {_requests(b.requests_per_month)}: "
-                          f"{b.cheaper_below} is cheaper below, {b.cheaper_above} above")
+            console.print(f"  {_break_even_line(b)}", highlight=False)
     else:
-        console.print("No break-even among tiers whose cost is known.")
+        console.print("No break-even: the cheaper of each pair of tiers stays the same from 1k to 100M requests/month.")
     for o in c.options:
         if o.feasible and o.cost is not None and o.cost.unknown:
             console.print(f"  {o.tier}: unknown — " + "; ".join(o.cost.unknown))
 
 
-def _why_switch(c: Comparison, b: BreakEven) -> str:
-    above = next((st for st in c.steps if st.requests_per_month >= b.requests_per_month), None)
-    below = b.cheaper_below
-    if (tiers.get(b.cheaper_above).hosting == "self" and tiers.get(below).hosting == "managed"
-            and above is not None and above.monthly_cost_usd.get(below) is None):
-        return f" (past its default quotas {below} cannot carry the load)"
-    return ""
+def _break_even_line(b: BreakEven) -> str:
+    """One break-even, one line: where the cheaper of two tiers changes, and why."""
+    how = {"cost": "the bills cross",
+           "quota": f"past an account quota {b.cheaper_below} cannot carry the load",
+           "limit": f"past that volume {b.cheaper_below} cannot serve the load"}[b.cause]
+    return (f"{b.cheaper_below} -> {b.cheaper_above} at {_requests(b.requests_per_month)}/month "
+            f"({b.cause}: {how})")
 
 
 def plot_comparison(c: Comparison, path: str | Path) -> Path:
-    """Monthly cost against requests per month, one line per tier, crossovers marked."""
+    """Monthly cost against requests per month: each tier's line at this workload, the re-planned
+    staircase of tiers that grow in instances, and the break-evens marked."""
     path = Path(path)
     if path.suffix.lower() not in CHART_SUFFIXES:
         raise TierwiseError(f"--chart must end in .png or .svg (got {path.name!r})")
@@ -284,14 +244,6 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
         drawn += [y for y in ys if y and y > 0]
         ax.plot(xs, ys, linestyle="--", linewidth=1.4,
                 label=f"{o.tier}{' (chosen)' if o.chosen else ''}: at least (some prices unknown)")
-    for b in c.break_evens:
-        a = next((o for o in lines if o.tier == b.tiers[0]), None)
-        if a is None or not any(o.tier == b.tiers[1] for o in lines):
-            continue
-        y = a.line.at(b.requests_per_month)  # type: ignore[union-attr]
-        ax.scatter([b.requests_per_month], [y], marker="o", s=45, color="black", zorder=5)
-        ax.annotate(f"{b.tiers[0]} = {b.tiers[1]}\n{_requests(b.requests_per_month)}/mo",
-                    (b.requests_per_month, y), textcoords="offset points", xytext=(6, -24), fontsize=7)
     # tiers whose capacity grows in whole instances: their cost is a staircase, not a line
     stepped = {t for st in c.steps for t in st.instances}
     for tier in sorted(stepped):
@@ -302,9 +254,9 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
             drawn += [y for _, y in points]
             ax.step([x for x, _ in points], [y for _, y in points], where="post", marker=".", linewidth=1.0,
                     alpha=0.7, label=f"{tier}: re-planned per volume, instances added with load")
-    for b in c.self_vs_managed:
+    for b in c.break_evens:
         ax.axvline(b.requests_per_month, color="black", linestyle="--", linewidth=0.8)
-        ax.annotate(f"{b.cheaper_above} cheaper above\n{_requests(b.requests_per_month)}/mo",
+        ax.annotate(f"{b.cheaper_above} cheaper above\n{_requests(b.requests_per_month)}/mo ({b.cause})",
                     (b.requests_per_month, max(drawn) if drawn else 1), fontsize=7, textcoords="offset points",
                     xytext=(4, -20))
     ax.axvline(anchor, color="grey", linestyle=":", linewidth=1)
@@ -333,7 +285,7 @@ def compare_command(
     model: str = typer.Argument(None, help="catalogue name, see `tierwise models` (default: cdk.json's model; or --hf-dir DIR)"),
     hf_dir: Path = typer.Option(None, "--hf-dir", help="a local Hugging Face model folder"),
     base_hf_dir: Path = typer.Option(None, "--base-hf-dir", help="the base's folder, for a LoRA adapter folder"),
-    quant: str = typer.Option(None, "--quant", help="llama.cpp recipe for the CPU tiers"),
+    quant: str = typer.Option(None, "--quant", help="llama.cpp recipe (GGUF tiers) or GPU precision (BF16, F16, FP8, INT4)"),
     context: int = typer.Option(None, "--context", help="context length to size for"),
     region: str = typer.Option(None, "--region", help="AWS region to price in (default: cdk.json, else us-east-1)"),
     fmt: str = typer.Option("table", "--format", help="table, json or markdown"),
@@ -347,6 +299,10 @@ def compare_command(
     batch: bool = typer.Option(False, "--batch", help="offline work: no interactive target, only hard limits"),
     peak_factor: float = typer.Option(None, "--peak-factor", help="peak / average arrival rate (default 3)"),
     hosting: str = typer.Option(None, "--hosting", help="auto, self or managed: the policy the chosen tier follows"),
+    instance_type: str = typer.Option(None, "--instance-type", help="pin the GPU tier's instance type, e.g. ml.g6e.xlarge"),
+    peak_hours_per_day: float = typer.Option(None, "--peak-hours-per-day", help="hours a day the peak lasts (default 2)"),
+    target_utilization: float = typer.Option(
+        None, "--target-utilization", help="share of an instance's capacity it is planned to use (default 0.7)"),
 ) -> None:
     """Every feasible tier for MODEL side by side, where each wins, and the break-even traffic."""
     _check_format(fmt)
@@ -358,7 +314,8 @@ def compare_command(
         model=model, quant=quant, context=context, region=region, hosting=hosting,
         requests_per_month=requests_per_month, input_tokens=input_tokens, output_tokens=output_tokens,
         tokens_per_second_floor=tokens_per_second_floor, max_concurrency=max_concurrency, max_seconds=max_seconds,
-        batch=batch, peak_factor=peak_factor,
+        batch=batch, peak_factor=peak_factor, instance_type=instance_type, peak_hours_per_day=peak_hours_per_day,
+        target_utilization=target_utilization,
         hf_dir=None if hf_dir is None else str(hf_dir), base_hf_dir=None if base_hf_dir is None else str(base_hf_dir),
     )))
     if inputs.model is None and inputs.hf_dir is None:
@@ -366,7 +323,8 @@ def compare_command(
     args = inputs.plan_args()
     comparison = build_comparison(inputs.model, inputs.workload, args["region"], inputs.quant, inputs.context,
                                   hosting=inputs.hosting, tier=inputs.tier, commitment=inputs.commitment,
-                                  hf_dir=inputs.hf_dir, base_hf_dir=inputs.base_hf_dir)
+                                  hf_dir=inputs.hf_dir, base_hf_dir=inputs.base_hf_dir,
+                                  instance_type=inputs.instance_type)
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":
@@ -402,12 +360,8 @@ def comparison_markdown(c: Comparison) -> str:
                      + (f" [{st.instances[t]}]" if t in st.instances else "") for t in tiers]
             out.append(f"| {st.requests_per_month:,} | " + " | ".join(cells) + " |")
         out.append("")
-    for b in c.self_vs_managed:
-        out.append(f"- self-hosting vs Bedrock on demand: {b.cheaper_below} cheaper below "
-                   f"{_requests(b.requests_per_month)} requests/month, {b.cheaper_above} above" + _why_switch(c, b))
     for b in c.break_evens:
-        out.append(f"- {b.tiers[0]} = {b.tiers[1]} at {_requests(b.requests_per_month)} requests/month "
-                   f"({b.cheaper_below} cheaper below, {b.cheaper_above} above)")
+        out.append(f"- {_break_even_line(b)}")
     return "\n".join(out) + "\n"
 
 

@@ -294,6 +294,13 @@ def _endpoints_using(ctx: PricingContext, config_id: str, config_props: Mapping[
 
 
 def _scaling_minimum(ctx: PricingContext, endpoints: list[str], endpoint_names: set[str], variant: str) -> float | None:
+    bounds = _scaling_bounds(ctx, endpoints, endpoint_names, variant)
+    return None if bounds is None else bounds[0]
+
+
+def _scaling_bounds(ctx: PricingContext, endpoints: list[str], endpoint_names: set[str],
+                    variant: str) -> tuple[float | None, float | None] | None:
+    """(MinCapacity, MaxCapacity) of the scalable target of this endpoint variant, or None."""
     for res in ctx.resources.values():
         if res.get("Type") != "AWS::ApplicationAutoScaling::ScalableTarget":
             continue
@@ -310,8 +317,24 @@ def _scaling_minimum(ctx: PricingContext, endpoints: list[str], endpoint_names: 
         match = re.search(r"/variant/([^/]+)$", text)
         if match and match.group(1) != variant:
             continue
-        return number(props.get("MinCapacity"))
+        return number(props.get("MinCapacity")), number(props.get("MaxCapacity"))
     return None
+
+
+def _instances_at_load(ctx: PricingContext, workload: Workload, minimum: float,
+                       bounds: tuple[float | None, float | None] | None) -> tuple[int, int, str] | None:
+    """(baseline, peak, how) instances a stack planned by tierwise runs for `workload`: sized from
+    what one instance serves (Metadata.tierwise.requestsPerSecondPerInstance) at the workload's
+    target utilization, over its load shape, within the autoscaling bounds."""
+    per_instance = ctx.planned.requests_per_second_per_instance
+    if per_instance is None or bounds is None or None in bounds:
+        return None
+    low, high = int(bounds[0]), int(bounds[1])
+    base, peak = bills.instances_for_load(workload, per_instance * workload.target_utilization)
+    base, peak = min(max(base, low), high), min(max(peak, low), high)
+    return base, peak, (f"{base} all month and {peak} for {workload.peak_hours_per_day:g} h a day at peak (one "
+                        f"instance serves {per_instance:g} requests/s, planned at {workload.target_utilization:.0%}; "
+                        f"autoscaling {low}..{high})")
 
 
 @pricer("AWS::SageMaker::EndpointConfig")
@@ -360,11 +383,19 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
             notes.append(f"{vname}: no instance type or serverless config: not priced")
             continue
         initial = number(variant.get("InitialInstanceCount"), 1.0) or 0.0
-        minimum = _scaling_minimum(ctx, endpoints, endpoint_names, vname)
+        bounds = _scaling_bounds(ctx, endpoints, endpoint_names, vname)
+        minimum = None if bounds is None else bounds[0]
         count = initial if minimum is None else minimum
-        source = "InitialInstanceCount" if minimum is None else "autoscaling MinCapacity"
-        notes.append(f"{vname}: {count:g} x {instance_type} ({source}), billed {HOURS_PER_MONTH:.0f} h a month")
-        lines.append(bills.instance_hours(ctx.book, ctx.region, instance_type=instance_type, count=count))
+        at_load = _instances_at_load(ctx, workload, count, bounds) if serves_model else None
+        if at_load is not None:
+            base, peak, how = at_load
+            notes.append(f"{vname}: {instance_type} x {how}")
+            lines += bills.instances_at_load(ctx.book, ctx.region, instance_type=instance_type, baseline=base,
+                                             peak=peak, workload=workload)
+        else:
+            source = "InitialInstanceCount" if minimum is None else "autoscaling MinCapacity"
+            notes.append(f"{vname}: {count:g} x {instance_type} ({source}), billed {HOURS_PER_MONTH:.0f} h a month")
+            lines.append(bills.instance_hours(ctx.book, ctx.region, instance_type=instance_type, count=count))
         if serves_model:
             lines += bills.sagemaker_data_processed(ctx.book, ctx.region, workload)
         else:

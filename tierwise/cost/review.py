@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from tierwise.cost.assembly import StackTemplate, read_assembly
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.cost.pricers import TokensPerSecond, price_stack
@@ -57,8 +59,12 @@ def stack_workload(
         if planned.workload is not None else (fallback, "no plan recorded in the template: cdk.json context and defaults")
     if not given:
         return base, f"workload {source}: {_describe(base)}"
-    workload = base.model_copy(update=given)
     flags = ", ".join("--" + k.replace("_", "-") for k in given)
+    try:
+        workload = Workload(**{**base.model_dump(), **given})
+    except ValidationError as exc:
+        raise TierwiseError(f"{flags} with the workload the template records: "
+                            f"{str(exc.errors()[0]['msg']).removeprefix('Value error, ')}") from None
     return workload, f"workload {source}, with {flags} from the command line: {_describe(workload)}"
 
 

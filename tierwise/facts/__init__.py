@@ -4,7 +4,8 @@ or misspelt field is one error naming the file and the field, never a silent def
 
 One module per subject: `aws` (limits, containers, Bedrock models, JumpStart), `gpu` (instances
 and what an engine keeps), `speed` (recipes, the speed model, published measurements),
-`tier_data` (batch, asynchronous and imported-model tiers, quotas, cold starts, S3 weights).
+`tier_data` (batch, asynchronous and imported-model tiers, quotas, cold starts, S3 weights),
+`serving` (the GPU serving model's fitted efficiencies).
 `base.load(name)` remains for the sizing tables whose readers validate what they take.
 """
 
@@ -23,8 +24,6 @@ from tierwise.facts.aws import (  # noqa: F401
     Containers,
     JumpStartModel,
     LambdaLimits,
-    OnDemandQuotas,
-    Quota,
     RealtimeLimits,
     ServerlessLimits,
     SourcedValue,
@@ -66,7 +65,6 @@ from tierwise.facts.speed import (  # noqa: F401
     CpuSpeed,
     Dtype,
     EfficiencyEvidence,
-    GpuSpeed,
     LargeModelAttnV,
     Measurement,
     Metric,
@@ -89,6 +87,17 @@ from tierwise.facts.speed import (  # noqa: F401
     serving_measurement_problems,
     speed_model,
     throughput_measurements,
+)
+from tierwise.facts.serving import (  # noqa: F401
+    EngineFacts,
+    FamilyEfficiency,
+    InterconnectFacts,
+    MeasuredShape,
+    ServingFacts,
+    family_efficiency,
+    link_gbps_per_direction,
+    measured_shape,
+    serving_facts,
 )
 from tierwise.facts.tier_data import (  # noqa: F401
     AsyncEndpointConfig,

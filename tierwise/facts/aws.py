@@ -87,22 +87,6 @@ def bedrock_provisioned_limits() -> BedrockProvisionedLimits:
 # --- bedrock_models.yaml ----------------------------------------------------------------------
 
 
-class Quota(_Fact):
-    default: int
-    region_overrides: dict[str, int] = Field(default_factory=dict)
-
-    def in_region(self, region: str) -> int:
-        return self.region_overrides.get(region, self.default)
-
-
-class OnDemandQuotas(_Fact):
-    requests_per_minute: Quota
-    tokens_per_minute: Quota
-    quota_names: list[str]
-    source: str
-    taken: str
-
-
 class BedrockModel(_Fact):
     name: str
     lifecycle: Literal["Active", "Legacy", "EOL"] | None
@@ -111,7 +95,6 @@ class BedrockModel(_Fact):
     lifecycle_source: str
     provisioned_throughput_ids: list[str] | None
     provisioned_throughput_source: str
-    on_demand_quotas: OnDemandQuotas | None
     checked: str | None = None
 
 

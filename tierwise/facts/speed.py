@@ -87,16 +87,6 @@ class CpuSpeed(_Fact):
     source: str
 
 
-class GpuSpeed(_Fact):
-    bandwidth_efficiency: float
-    tp_sync_seconds_per_extra_gpu: float
-    batch_flops_efficiency: float
-    batch_spread_exponent: float
-    max_sequences_per_instance: int
-    prefill_tflops_per_gpu: dict[str, float]
-    source: str
-
-
 class BedrockSpeed(_Fact):
     input_tokens_per_second: float
     source: str
@@ -112,7 +102,6 @@ class ColdStart(_Fact):
 
 class SpeedModel(_Fact):
     cpu: CpuSpeed
-    gpu: GpuSpeed
     bedrock: BedrockSpeed
     cold_start: ColdStart
     checked: str

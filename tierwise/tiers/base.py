@@ -50,6 +50,13 @@ class Ask:
     book: PriceBook
     region: str
     commitment: str | None = None
+    quant: str | None = None  # what --quant asked for, canonical (a llama.cpp recipe or a GPU dtype); None: each tier's default
+    instance_type: str | None = None  # --instance-type: the GPU instance the tier must use
+    prefix: str = "--"  # how the user named options: "--" on the command line, "-c " in the CDK app
+
+    def option(self, name: str) -> str:
+        """An option as the user typed it: --instance-type, or -c instance_type."""
+        return f"{self.prefix}{name.replace('_', '-')}" if self.prefix == "--" else f"{self.prefix}{name}"
 
 
 @dataclass
@@ -109,6 +116,25 @@ class TierModule:
     def settle(self, ask: Ask) -> Option:
         """This tier's settings for the ask, or a Rejection saying which limit or target it misses."""
         raise NotImplementedError
+
+    def quants(self) -> tuple[str, ...]:
+        """The --quant values this tier serves (empty: it serves one precision, --quant does not apply)."""
+        return ()
+
+    def check_quant(self, ask: Ask) -> None:
+        """Reject an ask whose --quant names a precision this tier does not serve."""
+        if ask.quant is None or ask.quant in self.quants():
+            return
+        if not self.quants():
+            raise Rejection(f"{ask.option('quant')} {ask.quant} does not apply: {self.id} serves the model at one "
+                            f"precision {'of its own' if self.hosting == 'managed' else 'it chooses'}")
+        raise Rejection(f"{ask.option('quant')} {ask.quant} is not a precision {self.id} serves "
+                        f"({', '.join(self.quants())})")
+
+    def idle_seconds(self, settings: TierSettings) -> tuple[float | None, str] | None:
+        """How long an idle copy stays warm, and where that figure comes from; (None, why) when
+        no source gives it; None when the tier does not scale to zero (no request is cold)."""
+        return None
 
     def set_aside(self, profile: ModelProfile, pool: Mapping[str, Any]) -> str | None:
         """Why an automatic choice should leave this feasible tier out (None: it competes)."""
@@ -187,11 +213,38 @@ class TierModule:
 
 
 def peak_requests_per_second(workload: Workload) -> float:
-    return workload.requests_per_month / SECONDS_PER_MONTH * workload.peak_factor
+    return workload.rates_per_second()[2]
 
 
 def average_requests_per_second(workload: Workload) -> float:
-    return workload.requests_per_month / SECONDS_PER_MONTH
+    return workload.rates_per_second()[0]
+
+
+# a request is cold when its p95 is: more than 1 in 20 requests start a copy
+P95_SHARE = 0.05
+
+
+def cold_request_share(workload: Workload, idle_s: float) -> float:
+    """The share of requests that find no warm copy: Poisson arrivals, each copy kept `idle_s`
+    after its last request, so a request is cold when the gap before it exceeds `idle_s`; the
+    rate of each hour of the workload's load shape (peak hours and the rest) weighs its requests."""
+    _, off_peak, peak = workload.rates_per_second()
+    hours = workload.peak_hours_per_day
+    periods = [(peak, hours), (off_peak, 24.0 - hours)]
+    requests = sum(rate * h for rate, h in periods)
+    if requests <= 0:
+        return 0.0
+    return sum(rate * h * math.exp(-rate * idle_s) for rate, h in periods) / requests
+
+
+def p95_seconds(warm_s: float, cold_start_s: float | None, share: float | None) -> float:
+    """The 95th-percentile request time: a cold start on top when more than 5% of requests are cold
+    (an unknown share counts as cold: no source says otherwise)."""
+    if cold_start_s is None or cold_start_s <= 0:
+        return warm_s
+    if share is None or share > P95_SHARE:
+        return warm_s + cold_start_s
+    return warm_s
 
 
 def peak_concurrency(workload: Workload, seconds: float) -> int:

@@ -51,6 +51,7 @@ class BedrockProvisioned(TierModule):
     serving_resource_types = ("Custom::BedrockProvisionedThroughput",)
 
     def settle(self, ask: Ask) -> Option:
+        self.check_quant(ask)
         offer, model_id, facts, speed = bedrock.offer_of(ask)
         seconds = bedrock.request_seconds(ask, speed)
         peak_tpm = peak_requests_per_second(ask.workload) * 60 * (ask.workload.input_tokens + ask.workload.output_tokens)

@@ -26,7 +26,8 @@ from tierwise.tiers.base import (
     HEADROOM, Ask, Option, Rejection, TierModule, Usage, meets, peak_concurrency, peak_requests_per_second,
     timeout_limitations,
 )
-from tierwise.tiers.gguf import gguf_file, kv_read_per_token
+from tierwise.quant import recipe_names
+from tierwise.tiers.gguf import gguf_file, kv_read_per_token, lambda_idle_seconds
 
 ID = "lambda-gguf"
 
@@ -69,6 +70,7 @@ class LambdaGguf(TierModule):
         lim = lambda_limits()
         if not profile.generative:
             raise Rejection(f"the lambda-gguf tier runs generative GGUF models; {profile.name} is a {profile.task} model")
+        self.check_quant(ask)
         est = estimate_gguf_profile(profile, recipe, context)
         file, url, sha = gguf_file(profile, recipe)
         in_lambda = est.total_bytes + lambda_runtime_bytes()
@@ -179,6 +181,12 @@ class LambdaGguf(TierModule):
         cold, _ = self.cold_start(LambdaGgufSettings(**settings))
         return Option(settings, reasons, est, recipe, speed, seconds, speed.time_to_first_token(workload.input_tokens),
                       cold, capacity, warnings)
+
+    def quants(self) -> tuple[str, ...]:
+        return recipe_names()
+
+    def idle_seconds(self, settings: TierSettings) -> tuple[float | None, str] | None:
+        return lambda_idle_seconds()
 
     def bill(self, settings: TierSettings, usage: Usage, book: PriceBook, region: str) -> list[CostComponent]:
         s = self.settings(settings)

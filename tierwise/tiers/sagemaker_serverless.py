@@ -27,7 +27,8 @@ from tierwise.tiers.base import (
     HEADROOM, Ask, Option, Rejection, TierModule, Usage, meets, peak_concurrency, peak_requests_per_second,
     timeout_limitations,
 )
-from tierwise.tiers.gguf import gguf_file, kv_read_per_token
+from tierwise.quant import recipe_names
+from tierwise.tiers.gguf import gguf_file, kv_read_per_token, serverless_idle_basis
 
 ID = "sagemaker-serverless"
 GGUF_CONTAINER = "gguf"
@@ -94,6 +95,7 @@ class SageMakerServerless(TierModule):
         lim = serverless_limits()
         cpu = speed_model().cpu
         if profile.generative:
+            self.check_quant(ask)
             est = estimate_gguf_profile(profile, recipe, context)
             file, url, sha = gguf_file(profile, recipe)
         else:
@@ -180,6 +182,14 @@ class SageMakerServerless(TierModule):
         ttft = speed.time_to_first_token(workload.input_tokens) if speed else seconds
         return Option(settings, reasons, est, recipe if profile.generative else "F32", speed, seconds, ttft,
                       speed_model().cold_start.serverless_base_s, capacity)
+
+    def quants(self) -> tuple[str, ...]:
+        return recipe_names()
+
+    def idle_seconds(self, settings: TierSettings) -> tuple[float | None, str] | None:
+        if self.settings(settings).provisioned_concurrency:
+            return None
+        return None, serverless_idle_basis()
 
     def check_options(self, placement: Any, options: Mapping[str, Any], *, forced: bool) -> None:
         if placement.settings.container != GGUF_CONTAINER:
