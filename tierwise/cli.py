@@ -187,7 +187,7 @@ def curve_lines(p: Placement) -> list[str]:
         marks.setdefault(k, []).append("knee")
     at[op["concurrency"]] = op
     marks.setdefault(op["concurrency"], []).append(
-        f"operating point ({p.capacity.get('target_utilization', 1):.0%} planned)")
+        f"operating point at {p.capacity.get('target_utilization', 1):.0%}")
     marks.setdefault(points[-1]["concurrency"], []).append("KV cache full")
     lines = [f"capacity curve, one instance, {w.input_tokens:,} in + {w.output_tokens:,} out tokens:",
              "  in flight  tokens/s  s/request  first token"]

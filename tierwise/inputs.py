@@ -122,8 +122,12 @@ def read_workload(origin: Origin) -> Workload:
     except ValidationError as exc:
         err = exc.errors()[0]
         if not err["loc"]:  # a rule between fields: the peak must fit in a day
-            names = ("peak_factor", "peak_hours_per_day")
-            where = " with ".join(flag("--" if n in from_flags else origin.context_prefix, n) for n in names)
+            def named(n: str) -> str:
+                if n in from_flags:
+                    return flag("--", n)
+                return flag(origin.context_prefix, n) if n in from_context else f"the default {n}"
+
+            where = " with ".join(named(n) for n in ("peak_factor", "peak_hours_per_day"))
             raise TierwiseError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
         name = str(err["loc"][0])
         where = flag("--", name) if name in from_flags else flag(origin.context_prefix, name)

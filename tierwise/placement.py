@@ -434,10 +434,13 @@ def _cheaper_elsewhere(
 
 
 # A bill is out of proportion at about a dollar a request, or at this many times what a managed
-# model of similar ability in the catalogue would cost for the same workload. "Similar ability":
+# model of similar ability in the catalogue would cost for the same workload (and a cent a
+# request or more). "Similar ability":
 # at least this share of the model's parameters, or a managed model whose size is undisclosed.
 PER_REQUEST_ALARM_USD = 1.0
 MANAGED_MULTIPLE_ALARM = 10.0
+# below a cent a request no bill is called out of proportion, whatever the multiple
+MULTIPLE_FLOOR_USD = 0.01
 SIMILAR_PARAMETERS_SHARE = 0.25
 
 
@@ -475,10 +478,12 @@ def _out_of_proportion(chosen: Placement, profile: ModelProfile, workload: Workl
     per_request = monthly / requests
     alternatives = [a for a in managed_alternatives(profile, workload, region, book) if a[0] != chosen.model]
     cheapest = alternatives[0][2] if alternatives else None
-    if per_request < PER_REQUEST_ALARM_USD and (cheapest is None or monthly < cheapest * MANAGED_MULTIPLE_ALARM):
+    far_more = cheapest is not None and monthly >= cheapest * MANAGED_MULTIPLE_ALARM and per_request >= MULTIPLE_FLOOR_USD
+    if per_request < PER_REQUEST_ALARM_USD and not far_more:
         return []
     named = "; ".join(f"{m} on {t} ${c:,.2f}/month (${c / requests:,.4f} a request)" for m, t, c in alternatives[:3])
-    return [f"out of proportion: ${monthly:,.2f}/month for {requests:,} requests is ${per_request:,.2f} a request; "
+    each = f"${per_request:,.2f}" if per_request >= 1 else f"${per_request:,.4f}"
+    return [f"out of proportion: ${monthly:,.2f}/month for {requests:,} requests is {each} a request; "
             + (f"managed models of similar ability in the catalogue would serve this workload: {named}"
                if named else "no managed model of similar ability in the catalogue serves this workload")]
 

@@ -104,7 +104,7 @@ def test_app_py_exits_2_with_one_line_and_writes_nothing(tmp_path):
     env = {**_env(), "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps({"model": "llama3-8b", "quant": "Q1"})}
     done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: unknown quantization 'Q1'")
+    assert done.stderr.splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: -c quant: unknown quantization 'Q1'")
     assert not outdir.exists() or list(outdir.iterdir()) == []  # no template, no manifest
 
 

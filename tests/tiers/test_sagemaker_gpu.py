@@ -100,6 +100,25 @@ def test_fp8_is_runtime_quantization(make_stack):
     assert (env["OPTION_DTYPE"], env["OPTION_QUANTIZE"]) == ("bf16", "fp8")
 
 
+def test_an_int4_plan_deploys_the_awq_checkpoint(make_stack):
+    from model_profiles import load_profile
+    from tierwise.placement import plan
+
+    placement = plan(load_profile("qwen2.5-7b"), tier="sagemaker-gpu", quant="INT4")
+    assert placement.settings.hf_model_id == "Qwen/Qwen2.5-7B-Instruct-AWQ" and placement.quant == "INT4"
+    stack = make_stack()
+    SageMakerGpuEndpoint.for_placement(stack, "Gpu", placement)
+    env = only(stack, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Environment"]
+    assert (env["HF_MODEL_ID"], env["OPTION_DTYPE"], env["OPTION_QUANTIZE"]) == (
+        "Qwen/Qwen2.5-7B-Instruct-AWQ", "fp16", "awq")
+    # the batch and the autoscaling target are the plan's operating point
+    assert env["OPTION_MAX_ROLLING_BATCH_SIZE"] == str(placement.capacity["concurrency_per_instance"])
+    policy = only(stack, "AWS::ApplicationAutoScaling::ScalingPolicy")["Properties"]
+    target = policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+    assert target == placement.settings.invocations_per_instance_target
+    assert target == int(placement.capacity["planned_requests_per_second_per_instance"] * 60)
+
+
 def test_bf16_on_t4_is_served_as_fp16_with_a_warning(make_stack):
     stack = make_stack()
     ep = SageMakerGpuEndpoint(stack, "Gpu", hf_model_id=MODEL, instance_type="ml.g4dn.12xlarge", serving_dtype="BF16")
@@ -132,7 +151,7 @@ def test_grant_invoke(make_stack):
         ({"instance_type": "ml.m5.large"}, "instance_type", "ml.g5.2xlarge"),
         ({"instance_type": "ml.g5.12xlarge", "tensor_parallel_degree": 3}, "tensor_parallel_degree", "1, 2, 4"),
         ({"instance_type": "ml.g5.2xlarge", "tensor_parallel_degree": 2}, "tensor_parallel_degree", "1..1"),
-        ({"serving_dtype": "INT4"}, "serving_dtype", "F32, F16, BF16, FP8"),
+        ({"serving_dtype": "INT8"}, "serving_dtype", "F32, F16, BF16, FP8, INT4"),
         ({"min_instances": 0}, "min_instances", ">= 1"),
         ({"min_instances": 3, "max_instances": 2}, "max_instances", ">= 3"),
         ({"startup_health_check_timeout_s": 30}, "startup_health_check_timeout_s", "60..3,600"),

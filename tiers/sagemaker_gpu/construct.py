@@ -23,7 +23,9 @@ from tierwise.tiers import sagemaker_gpu
 
 # serving dtype (model_profiles ServingDtype) -> LMI's option.dtype, and the runtime
 # quantization LMI applies on top (option.quantize); see the vLLM user guide of djl-serving.
-LMI_DTYPE = {"F32": ("fp32", None), "F16": ("fp16", None), "BF16": ("bf16", None), "FP8": ("bf16", "fp8")}
+# INT4 is a published AWQ checkpoint (hf_model_id names it): vLLM runs AWQ in FP16.
+LMI_DTYPE = {"F32": ("fp32", None), "F16": ("fp16", None), "BF16": ("bf16", None), "FP8": ("bf16", "fp8"),
+             "INT4": ("fp16", "awq")}
 
 
 def gpu_instance(instance_type: str) -> GpuInstance:
@@ -54,13 +56,16 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml. Default ``"ml.g5.2xlarge"``.
     - ``tensor_parallel_degree``: GPUs one copy of the model spans; divides the instance's GPU
       count. Default: all GPUs of ``instance_type``.
-    - ``serving_dtype``: ``"F32"``, ``"F16"``, ``"BF16"`` or ``"FP8"``. Default ``"BF16"``.
+    - ``serving_dtype``: ``"F32"``, ``"F16"``, ``"BF16"``, ``"FP8"`` (quantized by vLLM at load, on GPUs
+      with FP8 tensor cores) or ``"INT4"`` (``hf_model_id`` names a published AWQ checkpoint). Default ``"BF16"``.
     - ``max_model_len``: longest sequence (prompt + output) in tokens, >= 16. Default 4096.
-    - ``max_batch_size``: requests batched together (rolling batch), >= 1. Default 8.
+    - ``max_batch_size``: requests batched together (rolling batch: vLLM's max_num_seqs), >= 1. Default 8;
+      a plan sets the operating concurrency of its capacity curve.
     - ``volume_size_gb``: ML storage volume, 1..512 (instances without NVMe only). Default: SageMaker's.
     - ``startup_health_check_timeout_s``: time to download and load the model, 60..3600. Default 900.
     - ``min_instances`` / ``max_instances``: autoscaling bounds, 1 <= min <= max. Default 1 / 1.
-    - ``invocations_per_instance_target``: the target-tracking value per minute, >= 1. Default 60.
+    - ``invocations_per_instance_target``: the target-tracking value per minute, >= 1. Default 60; a
+      plan sets what one instance serves at its target utilization.
     - ``local_nvme``: whether the instance keeps its volume on NVMe (no KMS key, no volume size).
       Default: from the instance type's data.
     - ``image_uri``: a pushed LMI-compatible image (ECR). Default: the LMI Deep Learning
@@ -98,6 +103,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             "min_instances": minimum,
             "max_instances": maximum,
             "local_nvme": s.local_nvme,
+            "invocations_per_instance_target": s.invocations_per_instance_target,
             **props,
         }
 

@@ -69,6 +69,9 @@ class TierOption(BaseModel):
     cold_start: str = ""
     cannot: list[str] = Field(default_factory=list)
     chosen: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict, description="what the tier would deploy")
+    p95_seconds_per_request: float | None = None
+    cold_request_share: float | None = None
 
 
 class BreakEven(BaseModel):
@@ -157,6 +160,9 @@ def compare_tiers(
                 cold_start=what,
                 cannot=module.limitations(placement.settings, cost.request_seconds),
                 chosen=tier == chosen_tier,
+                settings=placement.settings.model_dump(),
+                p95_seconds_per_request=placement.p95_seconds_per_request,
+                cold_request_share=placement.cold_request_share,
             )
         )
     return Comparison(model=model, region=region, workload=workload, chosen_tier=chosen_tier, options=options)
@@ -179,7 +185,7 @@ def _cheaper(step: VolumeStep, a: str, b: str) -> str | None:
 
 
 def step_break_evens(steps: list[VolumeStep], at: Callable[[int], VolumeStep],
-                     why_not: Callable[[int, str], str | None], bisections: int = 7) -> list[BreakEven]:
+                     why_not: Callable[[int, str], str | None], bisections: int = 6) -> list[BreakEven]:
     """One break-even per pair of tiers: the lowest volume where the cheaper of the two changes,
     on the step functions (every tier re-planned at each volume; between two grid volumes where
     the order flips, bisection in log volume). Its cause says why the order flips: the bills

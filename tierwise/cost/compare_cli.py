@@ -123,12 +123,15 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
             unknown=o.cost.unknown,
             tokens_per_second=o.tokens_per_second,
             seconds_per_request=o.seconds_per_request,
+            p95_seconds_per_request=o.p95_seconds_per_request,
+            cold_request_share=o.cold_request_share,
             request_seconds=o.cost.request_seconds,
             cold_start_s=o.cold_start_s,
             cold_start=o.cold_start,
             cannot=o.cannot,
             fixed_monthly_usd=o.line.fixed_usd,
             per_request_usd=o.line.per_request_usd,
+            settings=o.settings,
         )
         return out
 

@@ -231,7 +231,7 @@ def _offer(ask: Ask, inst: GpuInstance, asked: str,
     operating = highest_concurrency(shape, server, i, o, meets_target(ask.target, hard_s))
     single = curve(shape, server, i, o)[0]
     if operating is None:
-        return None, _misses(ask.target, single, hard_s, inst.instance_type)
+        return None, _misses(ask, single, hard_s, inst.instance_type)
     capacity = operating.requests_per_second * workload.target_utilization
     baseline, peak = bills.instances_for_load(workload, capacity)
     hours = baseline * HOURS_PER_MONTH + bills.peak_instance_hours(workload, baseline, peak)
@@ -240,19 +240,24 @@ def _offer(ask: Ask, inst: GpuInstance, asked: str,
                  ask.book.instance_hour(ask.region, inst.instance_type)), None
 
 
-def _misses(target: Target, p: CurvePoint, hard_s: float, where: str) -> str:
+def _misses(ask: Ask, p: CurvePoint, hard_s: float, where: str) -> str:
+    target = ask.target
     if p.seconds_per_request > hard_s:
         return f"a request takes ~{p.seconds_per_request:,.0f} s on {where}; the tier stops at {hard_s:g} s"
     if target.max_seconds is not None and p.seconds_per_request > target.max_seconds:
         return (f"a request takes ~{p.seconds_per_request:,.1f} s on {where} even alone, over the "
-                f"{target.max_seconds:g} s target ({target.why}; max_seconds or batch change it)")
+                f"{target.max_seconds:g} s target ({target.why}; {ask.option('max_seconds')} or {ask.option('batch')} "
+                "change it)")
     return (f"~{p.decode_tokens_per_second:.1f} tokens/s on {where} even alone is below the "
             f"{target.tokens_per_second_floor:g} tokens/s floor ({target.why})")
 
 
 def _no_offer(profile: ModelProfile, ask: Ask, dtype: str, set_aside: dict[str, str]) -> str:
     if set_aside:
-        return "; ".join(f"{k}: {v}" for k, v in list(set_aside.items())[:3])
+        # what stopped the instances that hold the model (a target, a time limit) says more than
+        # which GPUs the engine refuses
+        ranked = sorted(set_aside.items(), key=lambda kv: "target" not in kv[1] and "stops at" not in kv[1])
+        return "; ".join(f"{k}: {v}" for k, v in ranked[:3])
     est = estimate_gpu(profile, ask.context, batch=1, dtype=dtype)
     biggest = max(gpu_instances(), key=lambda i: i.gpu_count * i.spec.usable_memory_per_gpu_mib)
     return (f"needs {fmt_bytes(est.weights_bytes + est.runtime_bytes + est.kv_cache_bytes)} of GPU memory at {dtype} "
