@@ -285,3 +285,14 @@ def test_a_prompt_beyond_the_context_is_refused_before_the_tokenizer_sees_it(cha
         answer = post(server.port, {"prompt": "a" * 1280})
         assert answer.status_code == 400 and "tokens but the context window is 256" in answer.json()["error"]["message"]
         assert ping(server.port)[0] == 200
+
+
+def test_prompt_processing_stops_between_batches_at_the_deadline(chat_model):
+    # a long prompt in batches of 8 tokens: the deadline is looked at between batches, so a
+    # prompt that cannot be read in time does not hold the model until it has been
+    engine = gguf_serving.Engine(make_config(chat_model, n_ctx=LONG_N_CTX, n_batch=8, generation_timeout_s=0.05))
+    status, answer = gguf_serving.handle({"prompt": "a" * 1500, "max_tokens": 1}, engine=engine)
+    assert status == 503 and answer["error"]["code"] == "generation_timeout"
+    assert 8 <= engine.llm.n_tokens < 1500  # read part of the way, then stopped
+    status, answer = gguf_serving.handle({"prompt": "Hi", "max_tokens": 2}, engine=engine)
+    assert status == 200 and answer["usage"]["completion_tokens"] == 2

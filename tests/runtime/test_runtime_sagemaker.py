@@ -8,14 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import gguf_serving
-import sagemaker_server
 from tests.runtime.runtime_support import LONG_N_CTX, RUNTIME_DIR, TEST_N_CTX, make_config, running_server
 
 

@@ -78,7 +78,9 @@ LINGER_BYTES = 16 * 2**20
 class ServerLimits:
     """The door's own limits (environment variables of the same names in capitals)."""
 
-    max_connections: int = 256
+    # one thread each: twice the queue's depth, so half of them keep turning over while
+    # the queue is full (config.py, DEFAULT_QUEUE_DEPTH)
+    max_connections: int = 2 * runtime_config.DEFAULT_QUEUE_DEPTH
     # the kernel caps it at net.core.somaxconn (4096 on current kernels)
     listen_backlog: int = 1024
     # SageMaker's front end sends a request whole over its own network: a head takes

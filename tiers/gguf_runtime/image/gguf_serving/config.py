@@ -36,10 +36,12 @@ FALLBACK_MODEL_DIRS = (BAKED_MODEL_DIR, SAGEMAKER_MODEL_DIR)
 # tests/runtime/test_runtime_limits.py holds the two together). Every tier sets its own.
 DEFAULT_GENERATION_TIMEOUT_S = 57.0
 
-# Requests that may wait for the model at once. Each waiting request holds a connection
-# thread and its parsed prompt (at most the prompt cap, n_ctx x the longest token's bytes);
-# half of MAX_CONNECTIONS, so the other half keeps turning over (/ping, refusals).
-DEFAULT_QUEUE_DEPTH = 128
+# Requests that may wait for the model at once. The queue's real bound is in time
+# (gate.py: QUEUE_TIMEOUT_S of expected work, so a few long requests or hundreds of short
+# ones); this count only caps memory and threads: each waiting request holds a connection
+# thread and its prompt (at most the prompt cap, n_ctx x the longest token's bytes). Half
+# of MAX_CONNECTIONS, so the other half keeps turning over (/ping, refusals).
+DEFAULT_QUEUE_DEPTH = 256
 
 # /ping turns unhealthy when one request has held the model this much past
 # GENERATION_TIMEOUT_S: generation checks its deadline between tokens and between prompt
