@@ -19,12 +19,13 @@ from tests.runtime.runtime_support import make_config, post_bytes, raw_exchange,
 
 TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 16
+QUEUE_DEPTH = 12
 HIDDEN = b"GET /v1/models HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
 def server(chat_model):
-    engine = gguf_serving.Engine(make_config(chat_model, queue_depth=8))
+    engine = gguf_serving.Engine(make_config(chat_model, queue_depth=QUEUE_DEPTH))
     with running_server(engine, header_timeout_s=TIMEOUT_S, body_timeout_s=TIMEOUT_S, keepalive_timeout_s=TIMEOUT_S,
                         max_connections=MAX_CONNECTIONS) as server:
         assert server.engine.loaded
@@ -204,4 +205,5 @@ def test_more_callers_than_connection_threads_wait_in_the_backlog_and_all_get_an
             assert answer.json()["usage"]["completion_tokens"] == 1 + i % 3
         else:  # the queue was full: a refusal that says when to come back, never a reset
             assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
-    assert sum(a.status_code == 200 for a in answers) > MAX_CONNECTIONS
+    # at least the first wave: one holding the model and QUEUE_DEPTH waiting
+    assert sum(a.status_code == 200 for a in answers) >= QUEUE_DEPTH + 1

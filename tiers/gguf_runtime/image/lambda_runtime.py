@@ -16,7 +16,7 @@ for custom runtimes" and "Response streaming" for custom runtimes):
 
 Usage (the image's entrypoint): ``python -m lambda_runtime handler.handler``. The named
 function gets ``(event, context)`` and returns either a JSON-able object (buffered) or a
-``gguf_serving.StreamingReply`` (streamed, with the HTTP integration prelude for a
+``handler.StreamingReply`` (streamed, with the HTTP integration prelude for a
 Function URL in RESPONSE_STREAM mode).
 """
 

@@ -71,6 +71,8 @@ BODY_ALLOWANCE_BYTES = 2**20
 # moment before closing: closing with unread data makes the kernel send a reset, which
 # can reach the caller before the answer does.
 LINGER_S = 2.0
+# How often a request being generated looks whether its caller is still there.
+CALLER_CHECK_S = 0.1
 LINGER_BYTES = 16 * 2**20
 
 
@@ -250,6 +252,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.linger = False
         self.arrival = time.monotonic()
         self.arrived_draining = False
+        self._caller_checked_at = 0.0
 
     def handle(self) -> None:
         self.close_connection = True
@@ -277,6 +280,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.info("%s %s", self.address_string(), format % args)
 
     def _caller_gone(self) -> bool:
+        # asked after every token; the socket is looked at every CALLER_CHECK_S at most
+        # (two system calls, and the interpreter lock taken back after each)
+        now = time.monotonic()
+        if now - self._caller_checked_at < CALLER_CHECK_S:
+            return False
+        self._caller_checked_at = now
         return http_io.peer_closed(self.connection)
 
     # ---------------------------------------------------------------- one request
