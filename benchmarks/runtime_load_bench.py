@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                 report["load"].append(result)
                 log(f"# {clients} clients: {result['answered']}/{result['requests']} answered, "
                     f"{result['dropped']} dropped, {result['mixed_up']} mixed up, p99 {result['p99_s']:.3f} s")
-            report["server_queue"] = server.health()["queue"]
+            health = server.health()
+            report["server_queue"], report["server_speed"] = health["queue"], health["speed"]
         finally:
             server.stop()
         report["tokenize"] = tokenize_times(model, [int(n) for n in args.tokenize_lengths.split(",")],

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,31 +42,43 @@ class LoadState:
 
 
 class SpeedMeter:
-    """The engine's own speed, measured on the requests it served (moving averages), from
-    which it estimates how long a request will hold the model. Until it has measured, an
-    estimate is 0: the queue admits by count and the wait limit still holds."""
+    """The engine's own speed, measured on the requests it served, from which it estimates
+    how long a request will hold the model: the median of the last SAMPLES requests, so
+    that one request stalled by the machine does not make every estimate after it wrong.
+    Until it has measured, an estimate is 0: the queue admits by count and the wait
+    limit still holds."""
 
-    WEIGHT = 0.2  # of the newest measurement
+    SAMPLES = 32
     # Prompts shorter than this say more about the fixed cost of a request than about the
     # time per byte, so they do not update the prompt rate.
     MIN_PROMPT_BYTES = 1024
 
     def __init__(self) -> None:
-        self.decode_s_per_token: float | None = None
-        self.prompt_s_per_byte: float | None = None
+        self._lock = threading.Lock()  # recorded by the holder, read by every arriving request
+        self._decode: deque[float] = deque(maxlen=self.SAMPLES)
+        self._prompt: deque[float] = deque(maxlen=self.SAMPLES)
 
-    def _mix(self, old: float | None, new: float) -> float:
-        return new if old is None else (1 - self.WEIGHT) * old + self.WEIGHT * new
+    def _median(self, samples: deque[float]) -> float | None:
+        with self._lock:
+            return statistics.median(samples) if samples else None
+
+    @property
+    def decode_s_per_token(self) -> float | None:
+        return self._median(self._decode)
+
+    @property
+    def prompt_s_per_byte(self) -> float | None:
+        return self._median(self._prompt)
 
     def record(self, llm: Any, text_bytes: int) -> None:
         started, first, finished = llm.started_at, llm.first_token_at, llm.finished_at
         if first is None or finished is None:
             return
-        if text_bytes >= self.MIN_PROMPT_BYTES:
-            self.prompt_s_per_byte = self._mix(self.prompt_s_per_byte, (first - started) / text_bytes)
-        if llm.last_completion_tokens > 1:
-            per_token = (finished - first) / (llm.last_completion_tokens - 1)
-            self.decode_s_per_token = self._mix(self.decode_s_per_token, per_token)
+        with self._lock:
+            if text_bytes >= self.MIN_PROMPT_BYTES:
+                self._prompt.append((first - started) / text_bytes)
+            if llm.last_completion_tokens > 1:
+                self._decode.append((finished - first) / (llm.last_completion_tokens - 1))
 
     def estimate_s(self, text_bytes: int, max_tokens: int, cap_s: float) -> float:
         estimate = (self.prompt_s_per_byte or 0.0) * text_bytes + (self.decode_s_per_token or 0.0) * max_tokens
@@ -354,6 +368,8 @@ class Engine:
             "threads": self.config.n_threads,
             "prompt_cap_bytes": self.prompt_cap_bytes,
             "queue": self.gate.snapshot(),
+            "speed": {"decode_s_per_token": self.speed.decode_s_per_token,
+                      "prompt_s_per_byte": self.speed.prompt_s_per_byte},
         }
         if status == "failed":
             health["error"] = self.state.error.message
