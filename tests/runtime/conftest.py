@@ -83,7 +83,7 @@ def fresh_process(monkeypatch):
     monkeypatch.setenv("N_THREADS", str(TEST_N_THREADS))
     monkeypatch.setenv("MAX_TOKENS_DEFAULT", str(TEST_MAX_TOKENS_DEFAULT))
     # Nothing baked into /opt/model or /opt/ml/model on a test machine, but make sure.
-    monkeypatch.setattr(gguf_serving, "FALLBACK_MODEL_DIRS", ())
+    monkeypatch.setattr(gguf_serving.config, "FALLBACK_MODEL_DIRS", ())
     gguf_serving.reset_engine(None)
     yield monkeypatch
     gguf_serving.reset_engine(None)
