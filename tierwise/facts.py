@@ -12,9 +12,9 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from model_profiles.userinput import load_yaml
 from tierwise.errors import TierwiseError
 
 M = TypeVar("M", bound=BaseModel)
@@ -27,7 +27,7 @@ def load(name: str) -> dict[str, Any]:
         text = resources.files("tierwise.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TierwiseError(f"tierwise/data/{name}.yaml is missing: reinstall tierwise") from None
-    return yaml.safe_load(text)
+    return load_yaml(text, f"tierwise/data/{name}.yaml", TierwiseError)
 
 
 def _typed(name: str, model: type[M], part: str | None = None) -> M:
@@ -70,9 +70,12 @@ class ServerlessLimits(_Fact):
     memory_mb_allowed: list[int]
     max_concurrency_min: int
     max_concurrency_max: int
+    provisioned_concurrency_min: int
+    provisioned_concurrency_max: int
     invocation_timeout_s: int
     payload_bytes_max: int
     source: str
+    provisioned_concurrency_source: str
 
 
 class RealtimeLimits(_Fact):
@@ -81,7 +84,9 @@ class RealtimeLimits(_Fact):
     startup_health_check_timeout_s_min: int
     startup_health_check_timeout_s_max: int
     volume_size_gb_max: int
+    initial_instance_count_min: int
     source: str
+    instance_count_source: str
 
 
 class BedrockProvisionedLimits(_Fact):
@@ -108,6 +113,78 @@ def realtime_limits() -> RealtimeLimits:
 @cache
 def bedrock_provisioned_limits() -> BedrockProvisionedLimits:
     return _typed("aws_limits", BedrockProvisionedLimits, "bedrock_provisioned")
+
+
+class AutoScalingLimits(_Fact):
+    min_capacity_min: int
+    source: str
+
+
+@cache
+def autoscaling_limits() -> AutoScalingLimits:
+    return _typed("aws_limits", AutoScalingLimits, "application_autoscaling")
+
+
+class CloudWatchLimits(_Fact):
+    alarm_period_s_min: int
+    source: str
+
+
+@cache
+def cloudwatch_limits() -> CloudWatchLimits:
+    return _typed("aws_limits", CloudWatchLimits, "cloudwatch")
+
+
+class CloudFormationLimits(_Fact):
+    resources_per_template_max: int
+    template_bytes_max: int
+    source: str
+    template_size_source: str
+
+
+@cache
+def cloudformation_limits() -> CloudFormationLimits:
+    return _typed("aws_limits", CloudFormationLimits, "cloudformation")
+
+
+# --- input_bounds.yaml: what tierwise accepts from a user, beyond what AWS itself limits --------
+
+
+class FileCaps(_Fact):
+    max_bytes: dict[str, int]
+    why: dict[str, str]
+
+
+@cache
+def _file_caps() -> FileCaps:
+    return _typed("input_bounds", FileCaps, "files")
+
+
+def file_cap(kind: str) -> tuple[int, str]:
+    """(the most bytes tierwise reads of a ``kind`` of file, why that many)."""
+    caps = _file_caps()
+    if kind not in caps.max_bytes or kind not in caps.why:
+        raise TierwiseError(f"tierwise/data/input_bounds.yaml/files has no cap for {kind!r}")
+    return caps.max_bytes[kind], caps.why[kind]
+
+
+class BillCeiling(_Fact):
+    """No resource is billed more in a month than AWS bills all its customers: past that, a
+    count or a usage figure is wrong, not expensive."""
+
+    aws_annual_net_sales_usd: float = Field(gt=0)
+    year: int
+    source: str
+    taken: str
+
+    @property
+    def monthly_usd_max(self) -> float:
+        return self.aws_annual_net_sales_usd / 12
+
+
+@cache
+def bill_ceiling() -> BillCeiling:
+    return _typed("input_bounds", BillCeiling, "bill")
 
 
 # --- gpu_instances.yaml -----------------------------------------------------------------------

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 
 from typer.core import TyperGroup
 
+from model_profiles.userinput import PATH_WIDTH, check_path_usable, load_json, quoted, read_text, shown
+from tierwise import facts
 from tierwise.cost.infracost import diff, load_breakdown, to_infracost
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.cost.refresh import refresh_prices
@@ -46,14 +48,15 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def cdk_context(*directories: Path) -> dict[str, Any]:
-    """The ``context`` of the first cdk.json found in ``directories``."""
+    """The ``context`` of the first cdk.json found in ``directories``: a regular file within its
+    cap, JSON without integers too long to convert (a FIFO or a folder named cdk.json is an error,
+    not skipped: the CDK CLI would fail on it too)."""
     for directory in directories:
         path = directory / "cdk.json"
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise TierwiseError(f"cannot read {path}: {exc}") from None
+        if path.exists() or path.is_symlink():
+            max_bytes, why = facts.file_cap("cdk_json")
+            text = read_text(path, "cdk.json", max_bytes, why, TierwiseError)
+            data = load_json(text, f"cdk.json {shown(str(path), PATH_WIDTH)}", TierwiseError)
             context = data.get("context") if isinstance(data, dict) else None
             return context if isinstance(context, dict) else {}
     return {}
@@ -76,7 +79,7 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "workload"
         origin = "--" + name.replace("_", "-") if name in flags and flags[name] is not None else f"cdk.json context {name}"
-        raise TierwiseError(f"{origin}: {err['msg']} (got {err.get('input')!r})") from None
+        raise TierwiseError(f"{origin}: {err['msg']} (got {quoted(err.get('input'))})") from None
 
 
 def _check_format(fmt: str) -> str:
@@ -161,6 +164,7 @@ def breakdown_command(
 
 def _side(path: Path, what: str, price: Any) -> dict:
     """A diff side: a saved JSON file, or a cloud assembly priced now."""
+    check_path_usable(path, what, TierwiseError)
     if path.is_file():
         return load_breakdown(path)
     if not path.exists():
@@ -184,6 +188,7 @@ def diff_command(
     _check_format(fmt)
     region = check_region(region) if region is not None else None
     tokens_per_second = check_rate(tokens_per_second) if tokens_per_second is not None else None
+    check_path_usable(head, "HEAD", TierwiseError)
     workload, usage = _workload_and_usage(
         head if head.is_dir() else Path.cwd() / "cdk.out", usage_file, requests_per_month=requests_per_month,
         input_tokens=input_tokens, output_tokens=output_tokens,

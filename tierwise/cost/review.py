@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from model_profiles.userinput import quoted
 from tierwise.cost.assembly import StackTemplate, read_assembly
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.cost.pricers import TokensPerSecond, price_stack
@@ -68,7 +69,7 @@ def review_stacks(
         unused = usage.unused_keys(seen)
         if unused:
             raise TierwiseError(
-                f"usage file {usage.path}: {unused[0]!r} names no stack or resource in the assembly "
+                f"usage file {usage.path}: {quoted(unused[0])} names no stack or resource in the assembly "
                 "(keys are STACK, STACK/LOGICAL_ID or a construct path)"
             )
     return report
