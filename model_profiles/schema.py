@@ -61,16 +61,20 @@ class Architecture(_Strict):
 
     gguf_architecture: GgufArchitecture
     layers: int = Field(gt=0, le=1000)
-    embedding_width: int = Field(gt=0, le=_most('embedding_width'), description="hidden_size / d_model")
-    attention_heads: int = Field(gt=0, le=_most('attention_heads'))
-    kv_heads: int = Field(gt=0, le=_most('kv_heads'), description="num_key_value_heads (GQA); equals attention_heads for MHA")
-    head_dim: int = Field(gt=0, le=_most('head_dim'))
-    ffn_width: int = Field(gt=0, le=_most('ffn_width'), description="intermediate_size")
+    embedding_width: int = Field(gt=0, le=_most("embedding_width"), description="hidden_size / d_model")
+    attention_heads: int = Field(gt=0, le=_most("attention_heads"))
+    kv_heads: int = Field(
+        gt=0, le=_most("kv_heads"), description="num_key_value_heads (GQA); equals attention_heads for MHA"
+    )
+    head_dim: int = Field(gt=0, le=_most("head_dim"))
+    ffn_width: int = Field(gt=0, le=_most("ffn_width"), description="intermediate_size")
     vocabulary: int = Field(gt=0, le=VOCABULARY_MAX)
     tied_embeddings: bool
     max_context: int = Field(gt=0, le=10_000_000)
     attention_bias: bool = Field(False, description="q/k/v projections carry a bias (Qwen2)")
-    sliding_window: int | None = Field(None, gt=0, le=_most("sliding_window"), description="window of the local-attention layers")
+    sliding_window: int | None = Field(
+        None, gt=0, le=_most("sliding_window"), description="window of the local-attention layers"
+    )
     sliding_window_pattern: int | None = Field(
         None,
         ge=2,

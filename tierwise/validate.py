@@ -14,7 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-from model_profiles.userinput import check_path_usable, quoted, shown  # noqa: F401 (shown is re-exported: the CLI and app use it)
+# shown is re-exported: the CLI and the CDK app import it from here
+from model_profiles.userinput import check_path_usable, quoted, shown  # noqa: F401
 from tierwise.contract import Tier
 from tierwise.errors import TierwiseError
 from tierwise.facts import lambda_limits, load

@@ -80,19 +80,23 @@ def check_template(template: Any, origin: str) -> dict:
     limit = max_resources_per_template()
     if len(resources) > limit:
         raise TierwiseError(
-            f"template {origin} declares {len(resources):,} resources; CloudFormation allows at most {limit} per template"
+            f"template {origin} declares {len(resources):,} resources; CloudFormation allows at most {limit} "
+            "per template"
         )
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict):
-            raise TierwiseError(f"template {origin}: resource {logical_id!r} must be an object with a Type")
+            raise TierwiseError(f"template {origin}: resource {quoted(logical_id)} must be an object with a Type")
         rtype = resource.get("Type")
         if not isinstance(rtype, str) or not rtype:
             raise TierwiseError(
-                f"template {origin}: resource {logical_id!r} has Type {rtype!r}; Type must be a string like AWS::S3::Bucket"
+                f"template {origin}: resource {quoted(logical_id)} has Type {quoted(rtype)}; Type must be a string "
+                "like AWS::S3::Bucket"
             )
         props = resource.get("Properties")
         if props is not None and not isinstance(props, dict):
-            raise TierwiseError(f"template {origin}: resource {logical_id!r} has Properties that is not an object")
+            raise TierwiseError(
+                f"template {origin}: resource {quoted(logical_id)} has Properties that is not an object"
+            )
     metadata = template.get("Metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise TierwiseError(f"template {origin}: Metadata must be an object")
@@ -250,16 +254,28 @@ def _metadata_bounds() -> tuple[Bound, ...]:
     )
 
 
-def request_within_limit(seconds: float | None, limit_s: float, host: str, where: str, how: list[str]) -> float | None:
-    """``seconds`` when one request finishes inside its host's hard limit. A request that could
-    not is no bill at all: the rate, duration or workload behind it cannot be right, and a
-    review that priced it would print a bill for requests that all time out."""
+def _host_limits() -> dict[str, tuple[str, float]]:
+    return {
+        "lambda": ("Lambda", facts.lambda_limits().timeout_s_max),
+        "serverless": ("SageMaker Serverless Inference", facts.serverless_limits().invocation_timeout_s),
+    }
+
+
+def request_within_limit(
+    seconds: float | None, host: str, origin: Any, logical_id: str, how: list[str]
+) -> float | None:
+    """``seconds`` when one request finishes inside its host's hard limit (``host``: lambda or
+    serverless, limits in aws_limits.yaml). A request that could not is no bill at all: the
+    rate, duration or workload behind it cannot be right, and a review that priced it would
+    print a bill for requests that all time out."""
+    name, limit_s = _host_limits()[host]
     if seconds is None or seconds <= limit_s:
         return seconds
-    basis = "; ".join(n for n in how if not n.startswith(f"{seconds:.1f} s"))
+    basis = "; ".join(how)
     raise TierwiseError(
-        f"{where}: one request would run {seconds:,.0f} s ({shown(basis or 'from its rates', 160)}); "
-        f"{host} ends a request at {limit_s:g} s: check the rate or duration given for it"
+        f"template {origin}: resource {quoted(logical_id)}: one request would run {seconds:,.0f} s "
+        f"({shown(basis or 'from its rates', 160)}); {name} ends a request at {limit_s:g} s: check the rate "
+        "or duration given for it"
     )
 
 
@@ -331,6 +347,12 @@ def read_assembly(cdk_out_dir: str | Path) -> list[StackTemplate]:
                 template_file = props.get("templateFile")
                 if art.get("type") == "aws:cloudformation:stack" and isinstance(template_file, str):
                     path = _real(directory / template_file)
+                    if path in seen:  # one template read and priced per stack named: no amplification
+                        raise TierwiseError(
+                            f"manifest {shown(str(manifest_path), PATH_WIDTH)}: stack {quoted(art_id)} names "
+                            f"template {quoted(template_file)}, which another stack already names; each stack "
+                            "has a template of its own"
+                        )
                     seen.add(path)
                     tags = props.get("tags") if isinstance(props.get("tags"), dict) else {}
                     name = art.get("displayName") or props.get("stackName") or art_id

@@ -84,7 +84,7 @@ def resolve_workload(context: dict[str, Any], **flags: Any) -> Workload:
 
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise TierwiseError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+        raise TierwiseError(f"unknown format {quoted(fmt)}; allowed: {', '.join(FORMATS)}")
     return fmt
 
 

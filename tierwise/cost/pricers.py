@@ -277,7 +277,7 @@ def price_lambda(ctx: PricingContext, logical_id: str, resource: dict) -> Resour
     notes = [f"{memory_mb:.0f} MB, {arch}, /tmp {storage_mb:.0f} MB"]
     if logical_id in ctx.servers:
         seconds, more = ctx.request_seconds(logical_id, tags, {**props, "memory_mb": memory_mb}, memory_mb)
-        seconds = request_within_limit(seconds, facts.lambda_limits().timeout_s_max, "Lambda", f"template {ctx.stack.path}: resource {logical_id!r}", more)
+        seconds = request_within_limit(seconds, "lambda", ctx.stack.path, logical_id, more)
         notes += more
         lines = lambda_components(
             ctx.book, ctx.region, memory_mb=memory_mb, architecture=arch, ephemeral_storage_mb=storage_mb,
@@ -359,7 +359,7 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
             key = price_key(ctx.region, "sagemaker", "serverless_gb_second", memory_mb)
             if serves_model:
                 seconds, more = ctx.request_seconds(logical_id, tags, {"memory_mb": memory_mb, **serverless})
-                seconds = request_within_limit(seconds, facts.serverless_limits().invocation_timeout_s, "SageMaker Serverless Inference", f"template {ctx.stack.path}: resource {logical_id!r}", more)
+                seconds = request_within_limit(seconds, "serverless", ctx.stack.path, logical_id, more)
                 notes += more
                 requests = workload.requests_per_month
                 gb_seconds = 0.0 if requests == 0 else (None if seconds is None else requests * seconds * memory_mb / 1024)

@@ -94,9 +94,10 @@ def _usage_bounds() -> dict[str, tuple[float, float, str]]:
         "input_tokens": (0, top["input_tokens"], why["input_tokens"]),
         "output_tokens": (0, top["output_tokens"], why["output_tokens"]),
         "tokens_per_second": (slowest, top["tokens_per_second_floor"], rate_why),
-        "prompt_tokens_per_second": (slowest, float("inf"), f"at least one token within Lambda's {lam.timeout_s_max} s limit"),
-        "request_duration_ms": (0, lam.timeout_s_max * 1000,
-                                f"the longest request priced per request is a Lambda invocation's {lam.timeout_s_max} s"),
+        "prompt_tokens_per_second": (slowest, float("inf"),
+                                     f"at least one token within Lambda's {lam.timeout_s_max} s limit"),
+        "request_duration_ms": (0, lam.timeout_s_max * 1000, "the longest request priced per request is a "
+                                f"Lambda invocation's {lam.timeout_s_max} s"),
     }
 
 
