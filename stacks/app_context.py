@@ -162,7 +162,8 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     placement = plan(inputs.profile(), **plan_args)
     model = placement.model
     _check_options(placement, options, "tier" in given)
-    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, prefix="-c ")
+    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, prefix="-c ",
+                     instance_type=inputs.instance_type)
     check_request_fits(placement, prefix="-c ")
     if "model_uri" in options and not options["model_uri"].startswith("s3://"):
         check_model_file_matches(placement.profile, options["model_uri"])

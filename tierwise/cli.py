@@ -281,7 +281,7 @@ def plan_command(
         hf_dir=None if hf_dir is None else str(hf_dir), base_hf_dir=None if base_hf_dir is None else str(base_hf_dir),
     )))
     placement = plan(inputs.profile(), task=task, **inputs.plan_args())
-    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment)
+    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, instance_type=inputs.instance_type)
     check_request_fits(placement)
     if as_json:
         _emit_json(placement.contract())

@@ -386,44 +386,6 @@ def _source_steps(profile: ModelProfile, target: str) -> list[str]:
     return steps
 
 
-def embedding_parameters(arch: Architecture) -> int:
-    """Parameters of the token embedding and, when not tied to it, the output head."""
-    return arch.vocabulary * arch.embedding_width * (1 if arch.tied_embeddings else 2)
-
-
-def gpu_weights_bytes(profile: ModelProfile, dtype: str) -> int:
-    """Weight bytes a GPU engine holds at `dtype`. At FP8 vLLM quantizes the linear layers and
-    keeps the embedding and the output head in 16 bits (they are not linear layers it quantizes)."""
-    arch = _require_arch(profile)
-    kept = min(profile.parameters, embedding_parameters(arch))
-    if dtype == "FP8":
-        return (profile.parameters - kept) + kept * 2
-    if dtype == "INT4":
-        return math.ceil((profile.parameters - kept) * int4_bits_per_weight(profile) / 8) + kept * 2
-    return math.ceil(profile.parameters * nominal_bits(dtype) / 8)
-
-
-def int4_bits_per_weight(profile: ModelProfile) -> float:
-    """Bits per linear-layer weight of the profile's INT4 (AWQ) checkpoint: 4, plus a 16-bit scale
-    and a 4-bit zero point for every group of `group_size` weights."""
-    if profile.int4_checkpoint is None:
-        raise TierwiseError(f"{profile.name} has no INT4 checkpoint in the catalogue")
-    return 4 + (16 + 4) / profile.int4_checkpoint.group_size
-
-
-def _gpu_weights_step(profile: ModelProfile, dtype: str, weights: int) -> str:
-    kept = min(profile.parameters, embedding_parameters(_require_arch(profile)))
-    if dtype == "FP8":
-        return (f"weights: {profile.parameters - kept:,} linear-layer parameters x 1 byte (FP8) + {kept:,} embedding "
-                f"and output-head parameters x 2 bytes (kept in 16 bits) = {fmt_bytes(weights)}")
-    if dtype == "INT4":
-        return (f"weights: {profile.parameters - kept:,} linear-layer parameters x {int4_bits_per_weight(profile):.3g} "
-                f"bits (INT4 AWQ with its group scales and zeros, {profile.int4_checkpoint.hf_model_id}) + {kept:,} "
-                f"embedding and output-head parameters x 2 bytes = {fmt_bytes(weights)}")
-    return (f"weights: {profile.parameters:,} parameters x {nominal_bits(dtype) / 8:g} bytes ({dtype}) = "
-            f"{fmt_bytes(weights)}")
-
-
 def estimate_gpu(
     profile: ModelProfile, context: int | None = None, batch: int = 1, dtype: str | None = None
 ) -> MemoryEstimate:
@@ -434,6 +396,8 @@ def estimate_gpu(
     context = check_context(profile, context)
     if batch <= 0:
         raise TierwiseError(f"batch must be a positive number, got {batch}")
+    from tierwise.gpu_weights import gpu_weights_bytes, gpu_weights_step  # it reads this module
+
     bytes_per = nominal_bits(dtype) / 8
     weights = gpu_weights_bytes(profile, dtype)
     experts = None
@@ -449,7 +413,7 @@ def estimate_gpu(
     naive = weights
     steps = [
         *_source_steps(profile, "gpu"),
-        _gpu_weights_step(profile, dtype, weights),
+        gpu_weights_step(profile, dtype, weights),
         *_moe_steps(profile, weights, experts),
         _kv_step(arch, context, "f16", kv, batch),
         f"runtime: activations of one {gpu.batched_tokens}-token forward pass = {fmt_bytes(activations)};"

@@ -245,7 +245,8 @@ def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
     return COMMITMENTS[text.lower()]
 
 
-def check_applicable(placement: Any, *, quant: str | None, commitment: str | None, prefix: str = "--") -> None:
+def check_applicable(placement: Any, *, quant: str | None, commitment: str | None, prefix: str = "--",
+                     instance_type: str | None = None) -> None:
     """An option the chosen tier does not read is an error, not silently dropped: a user who
     asked for Q4_K_M or a six-month commitment must not get a deployment without it."""
     from tierwise import tiers
@@ -257,6 +258,12 @@ def check_applicable(placement: Any, *, quant: str | None, commitment: str | Non
         raise TierwiseError(
             f"{prefix}commitment {commitment} applies to {' and '.join(readers)} only; {placement.model} is "
             f"placed on {placement.tier} (to commit, force it with {force}{readers[0]})"
+        )
+    if instance_type is not None and not module.reads("instance_type", placement):
+        readers = tiers.reading("instance_type")
+        raise TierwiseError(
+            f"{flag(prefix, 'instance_type')} {instance_type} pins an instance of {' and '.join(readers)}; "
+            f"{placement.model} is placed on {placement.tier}"
         )
     if quant is not None and not module.reads("quant", placement):
         raise TierwiseError(

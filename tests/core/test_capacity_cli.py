@@ -69,6 +69,9 @@ def test_instance_type_pins_the_gpu_instance_and_a_bad_one_is_one_line():
     code, _, err = run("plan", "llama3-8b", "--instance-type", "ml.x9.huge")
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("error: --instance-type: 'ml.x9.huge' is not a GPU instance") and "ml.g6e.xlarge" in err
+    code, _, err = run("plan", "llama3-8b", "--tier", "lambda-gguf", "--batch", "--instance-type", "ml.g6e.xlarge")
+    assert code == 2 and err == ("error: --instance-type ml.g6e.xlarge pins an instance of sagemaker-gpu; llama3-8b "
+                                 "is placed on lambda-gguf\n")
 
 
 def test_quant_takes_the_gpu_precisions_the_container_loads():
