@@ -95,8 +95,11 @@ class TierModule:
     # what the stack carries around the tier's construct and is billed for
     uses_key: ClassVar[bool] = False
     alarms: ClassVar[tuple[str, ...]] = ()
-    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint" or "bedrock"
+    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint" or "bedrock"; a door
+    # the client does not open (batch work) comes with why and what to use instead, after
+    # "stack {stack} (tier ...) " ({stack} is filled in)
     client_door: ClassVar[str]
+    client_refusal: ClassVar[str | None] = None
     # interface endpoints its compute needs in a private VPC (service -> why), and whether it must
     # also reach beyond AWS; None: the tier runs nothing in the account's network
     vpc_endpoints: ClassVar[Mapping[str, str] | None] = None
