@@ -12,7 +12,6 @@ Bill: batch input and output tokens, and the S3 objects of the input and output 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from pydantic import Field
 

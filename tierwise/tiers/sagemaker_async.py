@@ -89,10 +89,12 @@ class SageMakerAsync(TierModule):
         except Rejection as exc:
             raise Rejection(f"the GPU sizing it shares with {sagemaker_gpu.ID}: {exc}") from None
         s = dict(gpu.settings)
-        c = int(s["max_batch_size"])
-        seconds = gpu.seconds
         facts = sagemaker_async()
         lim = async_limits()
+        # SageMaker hands an instance at most this many requests at once; each takes the time it
+        # takes in the GPU tier's batch, which a smaller batch only shortens
+        c = min(int(s["max_batch_size"]), lim.max_concurrent_invocations_per_instance_max)
+        seconds = gpu.seconds
         start_s = facts.scaling.scale_out_from_zero_s + s["startup_health_check_timeout_s"]
         idle_s = facts.scaling.scale_in.idle_s
         ttl_s = lim.request_ttl_s_max
