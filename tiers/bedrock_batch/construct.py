@@ -41,9 +41,10 @@ class BedrockBatchInference(ForPlacement, OwnsRole, Construct):
     - ``min_records_per_job`` / ``max_records_per_job``: the records one job takes (the cost
       review prices the buckets' objects per job from them). Default: the model's batch quotas in
       tierwise/data/bedrock_batch.yaml; required for a model that file does not know.
-    - ``options``: a ``tiers.TierOptions``: ``encryption_key`` (default: a new key),
-      ``role`` (the service role; default: a new one), ``removal_policy`` (the buckets; default
-      DESTROY, which CloudFormation refuses while a bucket holds objects).
+    - ``options``: a ``tiers.TierOptions`` with ``encryption_key``, ``role`` (the service role)
+      and ``removal_policy`` (the buckets: DESTROY, which CloudFormation refuses while a bucket
+      holds objects). Default: a new key and a new service role, buckets destroyed with the
+      stack when empty.
 
     Attributes: ``input_bucket``, ``output_bucket``, ``role``, ``encryption_key``, ``model_id``.
     """

@@ -43,9 +43,16 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required.
     - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml that the AWS Price List
       offers for asynchronous inference. Default ``"ml.g6.xlarge"``.
-    - ``tensor_parallel_degree``, ``serving_dtype``, ``max_model_len``, ``max_batch_size``,
-      ``volume_size_gb``, ``startup_health_check_timeout_s``, ``local_nvme``, ``image_uri``,
-      ``hf_token_secret``: as ``SageMakerGpuEndpoint`` (the same container, checked the same way).
+    - ``tensor_parallel_degree``: GPUs one copy of the model spans. Default: all GPUs of ``instance_type``.
+    - ``serving_dtype``: ``"F32"``, ``"F16"``, ``"BF16"`` or ``"FP8"``. Default ``"BF16"``.
+    - ``max_model_len``: longest sequence (prompt + output) in tokens, >= 16. Default 4096.
+    - ``max_batch_size``: requests the container batches together, >= 1. Default 8.
+    - ``volume_size_gb``: ML storage volume, 1..512 (instances without NVMe only). Default: SageMaker's.
+    - ``startup_health_check_timeout_s``: time to download and load the model, 60..3600. Default 900.
+    - ``local_nvme``: whether the instance keeps its volume on NVMe. Default: from the instance type's data.
+    - ``image_uri``: a pushed LMI-compatible image (ECR). Default: the region's LMI Deep Learning Container.
+    - ``hf_token_secret``: a Secrets Manager secret (or its name) holding a Hub token. Default: none.
+      The container props are SageMakerGpuEndpoint's, checked the same way (``check_lmi_props``).
     - ``max_concurrent_invocations_per_instance``: requests SageMaker hands one instance at once,
       1..1000. Default: ``max_batch_size``.
     - ``max_instances``: instances a backlog may start, >= 1. Default 1.
