@@ -26,6 +26,8 @@ _WHERE = {
     "SageMakerGpuEndpoint": "tiers.sagemaker_gpu.construct",
     "BedrockProvisionedThroughput": "tiers.bedrock.provisioned",
     "BedrockOnDemand": "tiers.bedrock.on_demand",
+    "BedrockBatchInference": "tiers.bedrock_batch.construct",
+    "SageMakerAsyncEndpoint": "tiers.sagemaker_async.construct",
     "GgufModel": "tiers.gguf_model",
     "TierOptions": "tiers.construct_base",
     "PropError": "tiers.props",

@@ -93,3 +93,18 @@ WAITER_LOG_DELIVERY = (
     "DeleteLogDelivery, PutResourcePolicy...) for the waiter's logging; they support no resource-level "
     "permission, so the Step Functions guide gives them on Resource *",
 )
+
+# The buckets of the batch tiers (tiers/buckets.py): prompts and answers of batch work.
+BATCH_BUCKET_NO_ACCESS_LOGS = (
+    "CKV_AWS_18",
+    "the bucket holds only batch prompts and answers, under keys tierwise or the service generates, for the "
+    "days its lifecycle rule keeps them; every access is an IAM-authorized, TLS-only S3 API call that CloudTrail "
+    "records, and server access logs would need a second bucket that S3 log delivery cannot encrypt with the "
+    "bucket's KMS key (it takes SSE-S3 only)",
+)
+BATCH_BUCKET_NO_VERSIONING = (
+    "CKV_AWS_21",
+    "every object is written once under a key that is never reused (a job's input file and results under the "
+    "job's name, an asynchronous request and its answer under their own ids) and expires by the lifecycle "
+    "rule; versioning would only keep expired prompts and answers past the retention the stack promises",
+)

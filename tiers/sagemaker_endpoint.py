@@ -145,6 +145,7 @@ class SageMakerEndpointBase(OwnsRole, Construct):
         variant: Mapping[str, Any],
         kms_key_on_config: bool,
         vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None,
+        async_inference_config: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
     ) -> sagemaker.CfnEndpoint:
         self.cfn_model = sagemaker.CfnModel(
             self,
@@ -164,6 +165,7 @@ class SageMakerEndpointBase(OwnsRole, Construct):
                 )
             ],
             kms_key_id=self.encryption_key.key_arn if kms_key_on_config else None,
+            async_inference_config=async_inference_config,
         )
         endpoint = sagemaker.CfnEndpoint(
             self,

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model_profiles import load_catalogue, resolve
-from tierwise import chat_cli, profile_cli
+from tierwise import batch_cli, chat_cli, profile_cli
 from tierwise.cost import cli as cost_cli
 from tierwise import tiers
 from tierwise.errors import TierwiseError, UserError, report, usage_error_line
@@ -293,6 +293,7 @@ def plan_command(
 
 cost_cli.register(app)
 chat_cli.register(app)
+batch_cli.register(app)
 profile_cli.register(app)
 
 

@@ -380,6 +380,8 @@ def for_stack(stack_name: str, *, region: str | None = None, session: Any = None
         raise TierwiseError(f"stack {stack_name!r} has no Tier output: it is not a tierwise model stack")
     module = tiers.get_or_none(tier)
     door = module.client_door if module is not None else None
+    if module is not None and module.client_refusal:
+        raise TierwiseError(f"stack {stack_name!r} (tier {tier}) {module.client_refusal.format(stack=stack_name)}")
     if door == "function-url" and URL_OUTPUT in outputs:
         return for_function_url(outputs[URL_OUTPUT], region=session.region_name, session=session, **client_options)
     if door == "sagemaker-endpoint" and ENDPOINT_OUTPUT in outputs:

@@ -277,3 +277,19 @@ def test_tierwise_chat_errors_are_one_line(aws_env, monkeypatch, capsys):
     assert main(["chat", "nope", "Hi"]) == 2
     err = capsys.readouterr().err
     assert err == "error: cannot read stack 'nope': Stack with id nope does not exist\n"
+
+
+@mock_aws
+def test_batch_stacks_are_refused_with_what_to_use_instead(aws_env, capsys):
+    """Batch work answers in S3, not over a connection: the client says how to submit it."""
+    put_stack("tierwise-nova-pro", {"Tier": "bedrock-batch", "InputBucket": "in", "OutputBucket": "out"})
+    put_stack("tierwise-llama3-8b", {"Tier": "sagemaker-async", "EndpointName": "ep-async", "Bucket": "b"})
+    with pytest.raises(TierwiseError, match=r"^stack 'tierwise-nova-pro' \(tier bedrock-batch\) is batch work, "
+                                            r"answered in S3 by a Bedrock batch job: submit a JSONL file with "
+                                            r"`tierwise batch submit tierwise-nova-pro input.jsonl`$"):
+        tierwise_client.for_stack("tierwise-nova-pro")
+    with pytest.raises(TierwiseError, match=r"\(tier sagemaker-async\) is an asynchronous endpoint: .*InvokeEndpointAsync"):
+        tierwise_client.for_stack("tierwise-llama3-8b")
+    assert main(["chat", "tierwise-nova-pro", "Hi"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: stack 'tierwise-nova-pro' (tier bedrock-batch)") and err.count("\n") == 1

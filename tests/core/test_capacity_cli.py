@@ -15,7 +15,6 @@ from model_profiles import load_profile
 from tierwise import tiers
 from tierwise.cli import main
 from tierwise.cost import bills
-from tierwise.cost.prices import Quote
 from tierwise.placement import plan
 from tierwise.tiers.bedrock_on_demand import BedrockOnDemand
 from tierwise.workload import Workload

@@ -211,7 +211,7 @@ APP_CASES = {
                              ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
     "instances-beyond-int32": ({"model": "llama3-70b", "max_instances": str(10**400)},
                                ["-c max_instances", "at most 2,147,483,647", "(401 characters)"]),
-    "model-uri-another-model": ({"model": "llama3-8b", "hosting": "self", "batch": "true", "model_uri": "tiny.gguf"},
+    "model-uri-another-model": ({"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "model_uri": "tiny.gguf"},
                                 ["'tiny.gguf' holds a llama model with 2 layers, 64 wide",
                                  "llama3-8b is llama with 32 layers, 4096 wide"]),
     "volume-as-float": ({"model": "llama3-8b", "requests_per_month": "1e6"}, ["-c requests_per_month", "'1e6'"]),
@@ -275,7 +275,7 @@ def test_cdk_app_bad_context_is_one_line_exit_2_and_nothing_written(workspace, m
 def test_cdk_own_context_keys_and_every_tierwise_key_are_accepted(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     recommended = json.loads((ROOT / "cdk.json").read_text())["context"]
-    plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "hosting": "self", "batch": "true",
+    plans = read({**recommended, **CDK_OWN_KEYS, "model": "llama3-8b", "tier": "lambda-gguf", "batch": "true",
                   "model_uri": "s3://models-1/l.gguf"}, environ={})
     assert [s.placement.model for s in plans.stacks] == ["llama3-8b"]
     assert plans.stacks[0].options["model_uri"] == "s3://models-1/l.gguf"

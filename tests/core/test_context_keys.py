@@ -18,9 +18,10 @@ def test_hosting_batch_and_targets_from_context():
     hosted = plan_of(hosting="self")
     assert hosted.tier == "sagemaker-gpu" and hosted.hosting == "self"
     batch = plan_of(hosting="self", batch="true")
-    assert batch.tier == "lambda-gguf" and batch.target["batch"] is True
+    assert batch.tier == "sagemaker-async" and batch.target["batch"] is True
+    assert batch.rejected["lambda-gguf"].startswith("feasible")
     strict = plan_of(hosting="self", batch="true", max_seconds="60")
-    assert strict.tier == "sagemaker-gpu" and strict.target["max_seconds"] == 60
+    assert strict.target["max_seconds"] == 60 and "over the 60 s target" in strict.rejected["lambda-gguf"]
     floor = plan_of(hosting="self", batch="true", tokens_per_second_floor="20")
     assert floor.tier != "lambda-gguf" or floor.tokens_per_second >= 20
     spiky = plan_of(hosting="self", peak_factor="10", requests_per_month="30000000")

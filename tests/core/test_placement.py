@@ -80,7 +80,7 @@ def test_a_cpu_that_misses_the_interactive_target_is_rejected_with_the_figures(p
     assert p.tier != "lambda-gguf"
     assert "over the 30 s target" in p.rejected["lambda-gguf"]
     batch = plan(load_profile("llama3-8b"), workload=Workload(batch=True), hosting="self")
-    assert batch.tier == "lambda-gguf" and batch.target["batch"] is True
+    assert batch.target["batch"] is True and batch.rejected["lambda-gguf"].startswith("feasible")
 
 
 def test_70b_hosted_goes_to_a_gpu_instance_with_enough_memory():

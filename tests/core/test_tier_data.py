@@ -422,3 +422,17 @@ def test_a_broken_file_fails_with_one_error_naming_file_and_field(monkeypatch, n
         getattr(tier_facts, accessor).__wrapped__()
     message = str(err.value)
     assert f"tierwise/data/{name}.yaml" in message and field in message and "\n" not in message
+
+
+def test_the_async_rate_is_the_hosting_rate_the_price_list_shows_for_both():
+    """sagemaker_async.yaml prices busy asynchronous hours at prices.yaml's hosting rate on the
+    strength of the Price List rows it quotes: the quoted rate must be the one prices.yaml holds,
+    and the types it leaves out must be types tierwise could otherwise pick."""
+    pricing = sagemaker_async().pricing
+    assert pricing.instance_hour_same_as_realtime is True
+    assert "USE1-AsyncInf:ml.g6e.2xlarge = $2.8026/h" in " ".join(pricing.note.split())
+    assert load_prices().instance_hour("us-east-1", "ml.g6e.2xlarge").value == 2.8026
+    known = {i.instance_type for i in facts.gpu_instances()}
+    assert set(pricing.not_offered.instance_types) <= known
+    scale_in = sagemaker_async().scaling.scale_in
+    assert scale_in.idle_s == 15 * 60 and "15 datapoints within 15 minutes" in " ".join(scale_in.note.split())

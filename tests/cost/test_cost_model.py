@@ -288,7 +288,7 @@ def baked_7b(tmp_path_factory):
         pytest.skip("node is needed to synthesize CDK stacks")
     import app
 
-    context = {"model": "qwen2.5-7b", "hosting": "self", "batch": "true"}  # batch keeps the 7B on Lambda
+    context = {"model": "qwen2.5-7b", "tier": "lambda-gguf", "batch": "true"}  # a 7B on Lambda: batch work
     outdir = tmp_path_factory.mktemp("baked-7b") / "cdk.out"
     app.main(context=dict(context), outdir=str(outdir)).synth()
     return context, outdir
@@ -303,7 +303,7 @@ def test_the_plans_lambda_cost_is_what_tierwise_cost_bills_the_synthesized_stack
     from tierwise.cli import main
 
     _, outdir = baked_7b
-    assert main(["plan", "qwen2.5-7b", "--hosting", "self", "--batch", "--json"]) == 0
+    assert main(["plan", "qwen2.5-7b", "--tier", "lambda-gguf", "--batch", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["tier"] == "lambda-gguf" and plan["settings"]["ephemeral_storage_mb"] > 512  # room for an S3 copy
     assert main(["cost", str(outdir), "--format", "json"]) == 0

@@ -39,7 +39,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("node is needed to synthesize CDK stacks")
     root = tmp_path_factory.mktemp("apps")
     return {
-        # batch work hosted by us keeps the 7B model on Lambda (interactive, it needs a GPU)
+        # the 7B model forced onto Lambda as batch work (interactive, it misses the CPU's target)
         "ctx4k": _synth(root / "ctx4k", model="qwen2.5-7b", context="4096", **LAMBDA_7B),
         "ctx32k": _synth(root / "ctx32k", model="qwen2.5-7b", context="32768", **LAMBDA_7B),
         "lambda": _synth(root / "lambda", model="qwen2.5-0.5b", tier="lambda-gguf"),
@@ -47,7 +47,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-LAMBDA_7B = {"hosting": "self", "batch": "true"}
+LAMBDA_7B = {"tier": "lambda-gguf", "batch": "true"}
 
 
 def _template(cdk_out: Path, stack: str) -> dict:
@@ -105,7 +105,7 @@ def test_the_review_of_a_tierwise_stack_prices_request_time_as_placement_did(app
     from tierwise.cost.estimates import estimate_tier_cost
     from tierwise.placement import plan
 
-    placed = plan(load_profile("qwen2.5-7b"), context=4096, hosting="self", workload=W.model_copy(update={"batch": True}))
+    placed = plan(load_profile("qwen2.5-7b"), context=4096, tier="lambda-gguf", workload=W.model_copy(update={"batch": True}))
     estimate = estimate_tier_cost(placed.tier, placed.settings, placed.profile, W, "us-east-1",
                                   placed.tokens_per_second, prompt_tokens_per_second=placed.prompt_tokens_per_second,
                                   prices=book)

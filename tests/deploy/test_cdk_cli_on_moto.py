@@ -451,13 +451,13 @@ LAMBDA_MODEL, LAMBDA_STACK = "llama3-8b", "tierwise-llama3-8b"
 # update handler, the key drops out of the stack and the next GetAtt fails with "Template
 # error: instance of Fn::GetAtt references undefined resource Key...".)
 LAMBDA_UPDATE_CONTEXT = 8192
-LAMBDA_CONTEXT = {"model": LAMBDA_MODEL, "hosting": "self", "batch": "true"}
+LAMBDA_CONTEXT = {"model": LAMBDA_MODEL, "tier": "lambda-gguf", "batch": "true"}
 
 
 def lambda_plan(context: int | None = None) -> Placement:
-    # hosted by us and batch work: on-demand Bedrock would be cheaper, and a CPU misses the
-    # interactive target for an 8B model
-    placement = plan(load_profile(LAMBDA_MODEL), context=context, region=REGION, hosting="self",
+    # batch work forced onto Lambda: a CPU misses the interactive target for an 8B model, and
+    # with --batch the asynchronous GPU endpoint (or Bedrock) would be chosen over it
+    placement = plan(load_profile(LAMBDA_MODEL), context=context, region=REGION, tier="lambda-gguf",
                      workload=Workload(batch=True))
     assert placement.tier == "lambda-gguf"
     return placement

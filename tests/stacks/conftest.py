@@ -23,13 +23,18 @@ from model_profiles import load_profile  # noqa: E402
 from stacks.app_context import read, stack_id  # noqa: E402
 from stacks.model_stack import ModelStack  # noqa: E402
 from tierwise.placement import Placement, plan  # noqa: E402
+from tierwise.workload import Workload  # noqa: E402
 
 REGION = "us-east-1"
 CONTEXT = {"model": "all", "region": REGION}
-# tier -> (a catalogue model to force onto it when the plans place none there, stack suffix)
+# batch work (issue 17's example): the batch tiers are only in the race with --batch
+BATCH = Workload(requests_per_month=30_000, input_tokens=1000, output_tokens=300, batch=True)
+# tier -> (a catalogue model to force onto it when the plans place none there, stack suffix, workload)
 FORCED = {
-    "bedrock-provisioned": ("nova-pro", "pt"),
-    "sagemaker-serverless/gguf": ("qwen2.5-0.5b", "serverless"),
+    "bedrock-provisioned": ("nova-pro", "pt", None),
+    "sagemaker-serverless/gguf": ("qwen2.5-0.5b", "serverless", None),
+    "bedrock-batch": ("nova-pro", "batch", BATCH),
+    "sagemaker-async": ("llama3-8b", "async", BATCH),
 }
 
 
@@ -60,10 +65,10 @@ def build_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
     app = cdk_app.main(dict(CONTEXT), str(outdir))
     placements = {s.stack_id: s.placement for s in read(dict(CONTEXT)).stacks}
     planned = {_kind(p) for p in placements.values()}
-    for kind, (model, suffix) in FORCED.items():
+    for kind, (model, suffix, workload) in FORCED.items():
         if kind in planned:
             continue  # the catalogue already covers it
-        placement = plan(load_profile(model), tier=kind.split("/")[0], region=REGION)
+        placement = plan(load_profile(model), tier=kind.split("/")[0], region=REGION, workload=workload)
         name = f"{stack_id(model)}-{suffix}"
         ModelStack(app, name, placement=placement, env=cdk.Environment(region=REGION))
         placements[name] = placement

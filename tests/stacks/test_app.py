@@ -79,7 +79,7 @@ def test_lambda_overrides_from_context(tmp_path):
 
 def test_prebuilt_image_from_context_needs_no_docker(tmp_path):
     uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-runtime:llama3-8b-q4km"
-    t = _single({"model": "llama3-8b", "hosting": "self", "batch": "true", "image_uri": uri}, tmp_path)
+    t = _single({"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "image_uri": uri}, tmp_path)
     fn = next(iter(t.find_resources("AWS::Lambda::Function").values()))["Properties"]
     assert "tierwise-runtime:llama3-8b-q4km" in json.dumps(fn["Code"]["ImageUri"])
     manifest = json.loads((tmp_path / "tierwise-llama3-8b.assets.json").read_text())

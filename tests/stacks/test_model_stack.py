@@ -16,6 +16,7 @@ from tiers.bedrock.provisioned import RESOURCE_TYPE
 # CloudFormation resource types that take no Tags property (so cannot carry the cost tags)
 UNTAGGABLE = {
     "AWS::IAM::Policy",
+    "AWS::S3::BucketPolicy",
     "AWS::Lambda::Url",
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
@@ -31,6 +32,8 @@ def main_kind(resource: dict) -> str | None:
     type_ = resource["Type"]
     if type_ == "AWS::Lambda::Function" and resource["Properties"].get("PackageType") == "Image":
         return "lambda"
+    if type_ == "AWS::IAM::Role" and "bedrock.amazonaws.com" in json.dumps(resource["Properties"]["AssumeRolePolicyDocument"]):
+        return "bedrock"  # the role batch jobs run as: bedrock-batch's one resource that does the work
     return {"AWS::SageMaker::Endpoint": "sagemaker", RESOURCE_TYPE: "bedrock",
             "AWS::Bedrock::ApplicationInferenceProfile": "bedrock"}.get(type_)
 
@@ -50,7 +53,7 @@ def test_every_catalogue_model_has_a_stack(synthesis: Synthesis):
     kinds = {p.tier if p.tier != "sagemaker-serverless" else f"{p.tier}/{p.settings.container}"
              for p in synthesis.placements.values()}
     assert kinds == {"lambda-gguf", "sagemaker-serverless/gguf", "sagemaker-serverless/huggingface-cpu",
-                     "sagemaker-gpu", "bedrock-provisioned", "bedrock-on-demand"}
+                     "sagemaker-gpu", "sagemaker-async", "bedrock-provisioned", "bedrock-on-demand", "bedrock-batch"}
 
 
 def test_each_template_holds_the_planned_tier_with_the_planned_settings(synthesis: Synthesis):
@@ -83,6 +86,25 @@ def test_each_template_holds_the_planned_tier_with_the_planned_settings(synthesi
             assert env["OPTION_MAX_MODEL_LEN"] == str(s["max_model_len"])
             scaling = one(t, "AWS::ApplicationAutoScaling::ScalableTarget")
             assert (scaling["MinCapacity"], scaling["MaxCapacity"]) == (s["min_instances"], s["max_instances"])
+        elif placement.tier == "sagemaker-async":
+            config = one(t, "AWS::SageMaker::EndpointConfig")
+            (variant,) = config["ProductionVariants"]
+            assert variant["InstanceType"] == s["instance_type"]
+            client = config["AsyncInferenceConfig"]["ClientConfig"]
+            assert client["MaxConcurrentInvocationsPerInstance"] == s["max_concurrent_invocations_per_instance"]
+            scaling = one(t, "AWS::ApplicationAutoScaling::ScalableTarget")
+            assert (scaling["MinCapacity"], scaling["MaxCapacity"]) == (0, s["max_instances"])
+            (bucket,) = resources_of(t, "AWS::S3::Bucket")
+            assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == s["retention_days"]
+        elif placement.tier == "bedrock-batch":
+            buckets = resources_of(t, "AWS::S3::Bucket")
+            assert [b["Metadata"]["tierwise"]["holds"] for b in buckets] == ["job-input", "job-output"]
+            for bucket in buckets:
+                assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == s["retention_days"]
+                assert bucket["Metadata"]["tierwise"]["recordsPerJob"] == [s["min_records_per_job"], s["max_records_per_job"]]
+            policies = json.dumps(resources_of(t, "AWS::IAM::Policy"))
+            assert f"foundation-model/{s['model_id']}" in policies
+            assert t["Outputs"]["ModelId"]["Value"] == s["model_id"]
         elif placement.tier == "bedrock-provisioned":
             props = resources_of(t, RESOURCE_TYPE)[0]["Properties"]
             assert (props["ModelId"], props["ModelUnits"]) == (s["model_id"], s["model_units"])
@@ -113,6 +135,8 @@ def test_outputs_say_how_to_invoke(synthesis: Synthesis):
         "sagemaker-gpu": {"EndpointName", "InvokeCommand", "ChatCommand"},
         "bedrock-provisioned": {"ProvisionedModelArn", "InvokeCommand"},
         "bedrock-on-demand": {"InferenceProfileArn", "InvokeCommand"},
+        "sagemaker-async": {"EndpointName", "Bucket", "InvokeCommand"},
+        "bedrock-batch": {"InputBucket", "OutputBucket", "ServiceRoleArn", "ModelId", "JobTimeoutHours", "SubmitCommand"},
     }
     commands = {
         "lambda-gguf": "aws lambda invoke",
@@ -120,13 +144,16 @@ def test_outputs_say_how_to_invoke(synthesis: Synthesis):
         "sagemaker-gpu": "aws sagemaker-runtime invoke-endpoint",
         "bedrock-provisioned": "aws bedrock-runtime converse",
         "bedrock-on-demand": "aws bedrock-runtime converse",
+        "sagemaker-async": "aws sagemaker-runtime invoke-endpoint-async",
+        "bedrock-batch": "tierwise batch submit",
     }
     for name, placement in synthesis.placements.items():
         outputs = synthesis.template(name)["Outputs"]
         # `tierwise chat` for the generative containers (the GGUF runtime, LMI)
         chat = {"ChatCommand"} if placement.tier == "sagemaker-serverless" and placement.settings.container == "gguf" else set()
         assert wanted[placement.tier] | chat | {"Tier", "Model"} == set(outputs), name
-        assert commands[placement.tier] in json.dumps(outputs["InvokeCommand"]["Value"])
+        command = outputs.get("InvokeCommand", outputs.get("SubmitCommand"))
+        assert commands[placement.tier] in json.dumps(command["Value"]), name
         if placement.tier == "lambda-gguf":
             assert "awscurl --service lambda" in json.dumps(outputs["InvokeUrlCommand"]["Value"])
 
@@ -144,7 +171,7 @@ def test_no_managed_policies_and_no_full_access(synthesis: Synthesis):
         assert "FullAccess" not in text, name
 
 
-@pytest.mark.parametrize("tier", ["sagemaker-serverless", "sagemaker-gpu"])
+@pytest.mark.parametrize("tier", ["sagemaker-serverless", "sagemaker-gpu", "sagemaker-async"])
 def test_endpoint_names_are_generated_and_valid(synthesis: Synthesis, tier):
     import re
 

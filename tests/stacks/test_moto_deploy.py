@@ -241,3 +241,64 @@ def test_bedrock_provisioned_stack_without_its_custom_resource(synthesis, aws):
     assert is_complete == {"bedrock:GetProvisionedModelThroughput", "logs:CreateLogStream", "logs:PutLogEvents"}
     assert len(boto3.client("stepfunctions", region_name=REGION).list_state_machines()["stateMachines"]) == 1
     _delete_and_expect_nothing_left(stack)
+
+
+def test_sagemaker_async_stack(synthesis, aws):
+    """moto 5.2.5 keeps an endpoint config's AsyncInferenceConfig from CloudFormation and answers
+    InvokeEndpointAsync; it skips the scaling target, policies and alarms (template assertions in
+    tests/tiers/test_batch_tiers.py cover them) and, without the fixture's patch, would refuse the
+    ml.g6 instance type (tierwise/data/sagemaker_async.yaml moto)."""
+    stack = _first(synthesis, "sagemaker-async")
+    settings = synthesis.placements[stack].settings
+    outputs = _create(synthesis, stack)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    endpoint = sm.describe_endpoint(EndpointName=outputs["EndpointName"])
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    (variant,) = config["ProductionVariants"]
+    assert variant["InstanceType"] == settings.instance_type and variant["InitialInstanceCount"] == 1
+    bucket = outputs["Bucket"]
+    assert config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] == f"s3://{bucket}/output"
+    assert config["AsyncInferenceConfig"]["OutputConfig"]["S3FailurePath"] == f"s3://{bucket}/failures"
+    assert config["AsyncInferenceConfig"]["OutputConfig"]["KmsKeyId"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
+    assert config["AsyncInferenceConfig"]["ClientConfig"] == {
+        "MaxConcurrentInvocationsPerInstance": settings.max_concurrent_invocations_per_instance}
+    env = sm.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["Environment"]
+    assert env["HF_MODEL_ID"] == settings.hf_model_id and env["OPTION_PREDICT_TIMEOUT"] == "900"
+    s3 = boto3.client("s3", region_name=REGION)
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    actions = _role_actions(sm.describe_model(ModelName=variant["ModelName"])["ExecutionRoleArn"])
+    assert {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"} <= actions
+    assert not [a for a in actions if a.endswith("*")]
+    # a request queued the way the stack's InvokeCommand output says
+    s3.put_object(Bucket=bucket, Key="input/request.json", Body=b'{"inputs": "Hi"}')
+    queued = boto3.client("sagemaker-runtime", region_name=REGION).invoke_endpoint_async(
+        EndpointName=outputs["EndpointName"], InputLocation=f"s3://{bucket}/input/request.json",
+        ContentType="application/json")
+    assert queued["InferenceId"] and queued["OutputLocation"].startswith("s3://")
+    s3.delete_object(Bucket=bucket, Key="input/request.json")
+    _delete_and_expect_nothing_left(stack)
+
+
+def test_bedrock_batch_stack(synthesis, aws):
+    """moto has no Bedrock batch API (bedrock_batch.yaml moto): the stack's buckets, key and the
+    service role are created and read back; `tierwise batch submit` is tested against this stack
+    in tests/stacks/test_batch_cli.py. moto's CloudFormation drops a bucket's lifecycle rule, its
+    public access block and BucketKeyEnabled: tests/tiers/test_batch_tiers.py holds the template to them."""
+    stack = _first(synthesis, "bedrock-batch")
+    settings = synthesis.placements[stack].settings
+    outputs = _create(synthesis, stack)
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in (outputs["InputBucket"], outputs["OutputBucket"]):
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    iam = boto3.client("iam")
+    role = iam.get_role(RoleName=outputs["ServiceRoleArn"].rsplit("/", 1)[1])["Role"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert trust["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/*"}
+    assert _role_actions(outputs["ServiceRoleArn"]) == {
+        "s3:GetObject", "s3:ListBucket", "s3:PutObject", "bedrock:InvokeModel", "kms:Decrypt", "kms:GenerateDataKey"}
+    assert outputs["ModelId"] == settings.model_id
+    _delete_and_expect_nothing_left(stack)

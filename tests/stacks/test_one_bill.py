@@ -154,3 +154,23 @@ def test_a_stray_template_left_by_an_earlier_synth_is_not_priced(tmp_path, capsy
     assert any("tierwise-llama3-8b.template.json is not in" in n and "not priced" in n for n in report.notes)
     assert main(["cost", str(outdir)]) == 0
     assert "tierwise-llama3-8b.template.json" in capsys.readouterr().out
+
+
+def test_the_batch_tiers_review_follows_a_changed_volume_as_the_plan_would(synthesis):
+    """`tierwise cost --requests-per-month N` on a batch stack: the jobs, the busy hours and the
+    objects follow N from the template (its autoscaling maximum, concurrency, lifecycle rule and
+    job limits) and the recorded rates, as a plan for N on the same deployment would."""
+    from tierwise import tiers as registry
+    from tierwise.cost.estimates import estimate
+
+    for tier in ("bedrock-batch", "sagemaker-async"):
+        (name,) = synthesis.stacks_on(tier)
+        planned = synthesis.placements[name]
+        (project,) = [p for p in review(synthesis.outdir, overrides={"requests_per_month": 90_000}).projects
+                      if p.name == name]
+        more = planned.model_copy(update={"workload": planned.workload.model_copy(update={"requests_per_month": 90_000})})
+        if tier == "bedrock-batch":  # 3,000 records a day: still one job a day
+            assert registry.get(tier).settings(more.settings).jobs_per_month == 30
+        expected = estimate(more)
+        assert not project.unknown and round(project.monthly_usd, 2) == round(expected.monthly_usd, 2), tier
+        assert project.monthly_usd > planned.monthly_cost_usd

@@ -57,9 +57,13 @@ def test_no_acknowledgment_is_stale(synthesis: Synthesis, monkeypatch, tmp_path)
     """Each acknowledgment answers a finding that is raised without it: build the same stacks
     with acknowledging switched off and compare."""
     import tiers.bedrock.provisioned
+    import tiers.bedrock_batch.construct
+    import tiers.buckets
+    import tiers.sagemaker_async.construct
     import tiers.sagemaker_endpoint
 
-    for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned):
+    for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned, tiers.buckets, tiers.bedrock_batch.construct,
+                   tiers.sagemaker_async.construct):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     unacknowledged, _ = build_app(tmp_path / "cdk.out")
     raised = {

@@ -15,6 +15,9 @@ READMES = {
     "sagemaker_serverless/README.md": ("Qwen", {"AWS::SageMaker::Endpoint"}),
     "sagemaker_gpu/README.md": ("Llama3", {"AWS::SageMaker::Endpoint", "AWS::ApplicationAutoScaling::ScalableTarget"}),
     "bedrock/README.md": ("Nova", {"AWS::Bedrock::ApplicationInferenceProfile", "Custom::BedrockProvisionedThroughput"}),
+    "bedrock_batch/README.md": ("NovaBatch", {"AWS::S3::Bucket", "AWS::IAM::Role"}),
+    "sagemaker_async/README.md": ("Llama3Async", {"AWS::SageMaker::EndpointConfig",
+                                                   "AWS::ApplicationAutoScaling::ScalingPolicy"}),
 }
 
 

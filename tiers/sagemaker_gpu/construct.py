@@ -5,6 +5,7 @@ autoscaling on invocations per instance."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
@@ -36,6 +37,76 @@ def gpu_instance(instance_type: str) -> GpuInstance:
             f"SageMakerGpuEndpoint: instance_type must be one of {', '.join(known)} (got {instance_type!r})"
         )
     return known[instance_type]
+
+
+def check_lmi_props(owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_parallel_degree: int | None,
+                    serving_dtype: str, max_model_len: int, max_batch_size: int) -> int:
+    """The LMI container's props checked for `owner` on instance `spec`; the tensor-parallel degree
+    (default: all its GPUs)."""
+    check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
+    gpus = spec.gpu_count
+    tp = gpus if tensor_parallel_degree is None else tensor_parallel_degree
+    check_int(owner, "tensor_parallel_degree", tp, 1, gpus)
+    if gpus % tp:
+        raise PropError(
+            f"{owner}: tensor_parallel_degree must divide the {gpus} GPUs of {spec.instance_type} "
+            f"(allowed: {', '.join(str(d) for d in range(1, gpus + 1) if gpus % d == 0)}; got {tp})"
+        )
+    check_choice(owner, "serving_dtype", serving_dtype, LMI_DTYPE)
+    check_int(owner, "max_model_len", max_model_len, 16)
+    check_int(owner, "max_batch_size", max_batch_size, 1)
+    return tp
+
+
+@dataclass(frozen=True)
+class LmiContainer:
+    image: str
+    environment: dict[str, str]
+    repository_arn: str
+    dtype: str  # LMI's option.dtype as served (fp16 where the GPU has no bfloat16)
+
+
+def lmi_container(
+    scope: Construct, owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_parallel_degree: int,
+    serving_dtype: str, max_model_len: int, max_batch_size: int, image_uri: str | None,
+    hf_token_secret: secretsmanager.ISecret | str | None, predict_timeout_s: int,
+) -> LmiContainer:
+    """The Large Model Inference container (DJL Serving + vLLM) serving `hf_model_id` from the Hub,
+    as every tier on it runs it: the image (the region's LMI Deep Learning Container, or
+    `image_uri`) and its environment. `predict_timeout_s` is LMI's own request timeout
+    (option.predict_timeout; djl-serving docs/configurations_model.md)."""
+    dtype, quantize = LMI_DTYPE[serving_dtype]
+    family = spec.instance_type.rsplit(".", 1)[0]
+    if dtype == "bf16" and family in containers().image("lmi").no_bf16_families:
+        dtype = "fp16"
+        cdk.Annotations.of(scope).add_warning_v2(
+            "tierwise:fp16-fallback",
+            f"{spec.spec.gpu} ({family}) has no bfloat16: {serving_dtype} weights are served as FP16 (same memory)",
+        )
+    environment = {
+        "HF_MODEL_ID": hf_model_id,
+        "OPTION_TENSOR_PARALLEL_DEGREE": str(tensor_parallel_degree),
+        "OPTION_DTYPE": dtype,
+        "OPTION_MAX_MODEL_LEN": str(max_model_len),
+        "OPTION_MAX_ROLLING_BATCH_SIZE": str(max_batch_size),
+        "OPTION_PREDICT_TIMEOUT": str(predict_timeout_s),
+    }
+    if quantize:
+        environment["OPTION_QUANTIZE"] = quantize
+    if hf_token_secret is not None and not isinstance(hf_token_secret, str) and not hasattr(hf_token_secret, "secret_value"):
+        raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret or a secret's name (got {hf_token_secret!r})")
+    if isinstance(hf_token_secret, str):
+        hf_token_secret = secretsmanager.Secret.from_secret_name_v2(scope, "HfToken", hf_token_secret)
+    if hf_token_secret is not None:
+        # gated Hub models (Llama, Gemma) need a token; CloudFormation resolves the
+        # reference at deploy time, so the token is never in the template
+        environment["HF_TOKEN"] = hf_token_secret.secret_value.unsafe_unwrap()
+    if image_uri is not None:
+        image = image_uri
+        _, repository_arn = ecr_image_repository_arn(scope, owner, "image_uri", image_uri)
+    else:
+        image, repository_arn = dlc_image_uri(scope, "lmi"), dlc_repository_arn(scope, "lmi")
+    return LmiContainer(image, environment, repository_arn, dtype)
 
 
 class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
@@ -133,19 +204,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     ) -> None:
         owner = type(self).__name__
         lim = realtime_limits()
-        check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
         spec = gpu_instance(instance_type)
-        gpus = spec.gpu_count
-        tp = gpus if tensor_parallel_degree is None else tensor_parallel_degree
-        check_int(owner, "tensor_parallel_degree", tp, 1, gpus)
-        if gpus % tp:
-            raise PropError(
-                f"{owner}: tensor_parallel_degree must divide the {gpus} GPUs of {instance_type} "
-                f"(allowed: {', '.join(str(d) for d in range(1, gpus + 1) if gpus % d == 0)}; got {tp})"
-            )
-        check_choice(owner, "serving_dtype", serving_dtype, LMI_DTYPE)
-        check_int(owner, "max_model_len", max_model_len, 16)
-        check_int(owner, "max_batch_size", max_batch_size, 1)
+        tp = check_lmi_props(owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tensor_parallel_degree,
+                             serving_dtype=serving_dtype, max_model_len=max_model_len, max_batch_size=max_batch_size)
         check_int(
             owner, "startup_health_check_timeout_s", startup_health_check_timeout_s,
             lim.startup_health_check_timeout_s_min, lim.startup_health_check_timeout_s_max,
@@ -162,42 +223,16 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         self.tensor_parallel_degree = tp
         self.local_nvme = nvme
 
-        dtype, quantize = LMI_DTYPE[serving_dtype]
-        family = instance_type.rsplit(".", 1)[0]
-        if dtype == "bf16" and family in containers().image("lmi").no_bf16_families:
-            dtype = "fp16"
-            cdk.Annotations.of(self).add_warning_v2(
-                "tierwise:fp16-fallback",
-                f"{spec.spec.gpu} ({family}) has no bfloat16: {serving_dtype} weights are served as FP16 (same memory)",
-            )
-        self.dtype = dtype
-        environment = {
-            "HF_MODEL_ID": hf_model_id,
-            "OPTION_TENSOR_PARALLEL_DEGREE": str(tp),
-            "OPTION_DTYPE": dtype,
-            "OPTION_MAX_MODEL_LEN": str(max_model_len),
-            "OPTION_MAX_ROLLING_BATCH_SIZE": str(max_batch_size),
-            # LMI's own request timeout (option.predict_timeout, seconds; djl-serving
-            # docs/configurations_model.md) held to the 60 s SageMaker allows an InvokeEndpoint
-            "OPTION_PREDICT_TIMEOUT": str(lim.invocation_timeout_s),
-        }
-        if quantize:
-            environment["OPTION_QUANTIZE"] = quantize
-        if hf_token_secret is not None and not isinstance(hf_token_secret, str) and not hasattr(hf_token_secret, "secret_value"):
-            raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret or a secret's name (got {hf_token_secret!r})")
-        if isinstance(hf_token_secret, str):
-            hf_token_secret = secretsmanager.Secret.from_secret_name_v2(self, "HfToken", hf_token_secret)
-        if hf_token_secret is not None:
-            # gated Hub models (Llama, Gemma) need a token; CloudFormation resolves the
-            # reference at deploy time, so the token is never in the template
-            environment["HF_TOKEN"] = hf_token_secret.secret_value.unsafe_unwrap()
-        if image_uri is not None:
-            image = image_uri
-            _, repository_arn = ecr_image_repository_arn(self, owner, "image_uri", image_uri)
-        else:
-            image, repository_arn = dlc_image_uri(self, "lmi"), dlc_repository_arn(self, "lmi")
-        self._allow_image_pull([repository_arn])
-        self.image_uri = image
+        container = lmi_container(
+            self, owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tp, serving_dtype=serving_dtype,
+            max_model_len=max_model_len, max_batch_size=max_batch_size, image_uri=image_uri,
+            hf_token_secret=hf_token_secret,
+            # LMI's own request timeout held to the 60 s SageMaker allows an InvokeEndpoint
+            predict_timeout_s=lim.invocation_timeout_s,
+        )
+        self.dtype = container.dtype
+        self._allow_image_pull([container.repository_arn])
+        self.image_uri = container.image
         self.example_request = EXAMPLE_REQUESTS["lmi"]
 
         variant = {
@@ -211,7 +246,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             # (aws/sagemaker-python-sdk, utils.volume_size_supported)
             variant["volume_size_in_gb"] = volume_size_gb
         self._build_endpoint(
-            container={"image": image, "environment": environment},
+            container={"image": container.image, "environment": container.environment},
             variant=variant,
             kms_key_on_config=not nvme,
             vpc_config=self._vpc_config(owner, vpc, vpc_subnets, security_groups),

@@ -15,6 +15,7 @@ import math
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierwise.cost.prices import PriceBook, Quote, commitment_key, price_key
+from tierwise.facts import sagemaker_async
 from tierwise.workload import HOURS_PER_DAY, MONTH_HOURS, Workload
 
 HOURS_PER_MONTH = MONTH_HOURS  # AWS's own convention for monthly estimates (8,760 h / 12)
@@ -297,6 +298,114 @@ def bedrock_tokens(book: PriceBook, region: str, *, model_id: str, workload: Wor
                   usage_based=True),
         component("Output tokens", "1K tokens", requests * workload.output_tokens / 1000, out_quote, out_key,
                   usage_based=True),
+    ]
+
+
+def bedrock_batch_tokens(book: PriceBook, region: str, *, model_id: str,
+                         workload: Workload | None) -> list[CostComponent]:
+    """Bedrock batch inference's input and output tokens of `workload` (None: usage not modelled)."""
+    in_quote, out_quote = book.bedrock_batch_input(region, model_id), book.bedrock_batch_output(region, model_id)
+    in_key = price_key(region, "bedrock", "batch", model_id, "input_per_1k_tokens")
+    out_key = price_key(region, "bedrock", "batch", model_id, "output_per_1k_tokens")
+    if workload is None:
+        return [not_estimated("Batch input tokens", "1K tokens", in_quote, in_key),
+                not_estimated("Batch output tokens", "1K tokens", out_quote, out_key)]
+    requests = workload.requests_per_month
+    return [
+        component("Batch input tokens", "1K tokens", requests * workload.input_tokens / 1000, in_quote, in_key,
+                  usage_based=True),
+        component("Batch output tokens", "1K tokens", requests * workload.output_tokens / 1000, out_quote, out_key,
+                  usage_based=True),
+    ]
+
+
+# --- batch work: jobs, busy instances and the objects they leave in S3 ------------------------
+
+# Batch work arrives in submissions, and a batch tier starts its capacity (a Bedrock job, an
+# asynchronous endpoint's instances) once per submission. tierwise assumes one submission a day,
+# a nightly job: 30 a month. A month that brings fewer requests than that makes one per request.
+BATCH_SUBMISSIONS_PER_MONTH = 30
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+# what a bucket of a batch tier holds (its construct marks the bucket with one of these)
+JOB_INPUT, JOB_OUTPUT, REQUEST_IO = "job-input", "job-output", "request-io"
+BUCKET_HOLDS = (JOB_INPUT, JOB_OUTPUT, REQUEST_IO)
+
+
+def submissions_per_month(requests: float) -> float:
+    return float(min(BATCH_SUBMISSIONS_PER_MONTH, requests))
+
+
+def batch_jobs_per_month(requests: float, *, min_records: int, max_records: int) -> float:
+    """Bedrock batch jobs a month for `requests` records: one a submission, fewer when a
+    submission holds fewer records than a job's minimum, more when it holds more than its maximum.
+    0 when the month's records cannot make one job."""
+    if requests < min_records:
+        return 0.0
+    per_submission = requests / BATCH_SUBMISSIONS_PER_MONTH
+    if per_submission < min_records:
+        return float(math.floor(requests / min_records))
+    return BATCH_SUBMISSIONS_PER_MONTH * float(math.ceil(per_submission / max_records))
+
+
+def async_busy_hours(*, requests: float, seconds_per_request: float | None, concurrency: int,
+                     instances_per_job: int, start_s: float, idle_s: float) -> float | None:
+    """Instance-hours a month of an asynchronous endpoint that scales to zero between
+    submissions: the work itself (requests x seconds each / requests one instance runs at once),
+    plus, for each submission, each instance's start (from launch to serving) and the idle time
+    before the scaling policy removes it. Never more than the instances running all month."""
+    if requests == 0:
+        return 0.0
+    if seconds_per_request is None:
+        return None
+    work_s = requests * seconds_per_request / concurrency
+    overhead_s = submissions_per_month(requests) * instances_per_job * (start_s + idle_s)
+    return min((work_s + overhead_s) / 3600, instances_per_job * HOURS_PER_MONTH)
+
+
+def async_instance_hours(book: PriceBook, region: str, *, instance_type: str, hours: float | None) -> CostComponent:
+    """Busy instance-hours of an asynchronous endpoint, at the SageMaker hosting rate the AWS Price
+    List gives asynchronous inference (tierwise/data/sagemaker_async.yaml pricing); unknown when
+    that rate is not established or the instance type is not offered for it."""
+    pricing = sagemaker_async().pricing
+    offered = pricing.instance_hour_same_as_realtime is True and instance_type not in pricing.not_offered.instance_types
+    quote = book.instance_hour(region, instance_type) if offered else None
+    return component(f"Async instance ({instance_type}), busy hours", "instance-hours", hours, quote,
+                     price_key(region, "sagemaker", "instance_hour", instance_type), usage_based=True)
+
+
+def batch_objects(holds: str, workload: Workload, *, jobs: float, retention_days: float) -> tuple[float, float, float]:
+    """(PUT requests, GET requests, GB-months stored) a month in a bucket of a batch tier.
+
+    ``job-input``: one JSONL file per job, uploaded once and read once by Bedrock; it holds the
+    prompts. ``job-output``: per job, the results file and manifest.json.out, written by Bedrock and
+    read once; each result line carries its prompt and its answer. ``request-io``: per request of
+    an asynchronous endpoint, the request uploaded and read, the answer written and read.
+    Bytes are tokens x BYTES_PER_TOKEN (JSON framing left out); objects are kept `retention_days`
+    (the bucket's lifecycle rule), so the month's bytes are stored retention_days / DAYS_PER_MONTH
+    months on average."""
+    requests = workload.requests_per_month
+    prompt_gb = requests * workload.input_tokens * BYTES_PER_TOKEN / BYTES_PER_GB
+    answer_gb = requests * workload.output_tokens * BYTES_PER_TOKEN / BYTES_PER_GB
+    if holds == JOB_INPUT:
+        puts, gets, gb = jobs, jobs, prompt_gb
+    elif holds == JOB_OUTPUT:
+        puts, gets, gb = 2 * jobs, 2 * jobs, prompt_gb + answer_gb
+    elif holds == REQUEST_IO:
+        puts, gets, gb = 2.0 * requests, 2.0 * requests, prompt_gb + answer_gb
+    else:
+        raise ValueError(f"a batch bucket holds one of {', '.join(BUCKET_HOLDS)} (got {holds!r})")
+    return puts, gets, gb * retention_days / DAYS_PER_MONTH
+
+
+def s3_objects(book: PriceBook, region: str, *, puts: float, gets: float, gb_months: float) -> list[CostComponent]:
+    """An S3 bucket's standard storage and requests, as used by the workload."""
+    return [
+        component("Standard storage", "GB-months", gb_months, book.quote(region, "s3", "standard_gb_month"),
+                  price_key(region, "s3", "standard_gb_month"), usage_based=True),
+        component("PUT, COPY, POST, LIST requests", "1K requests", puts / 1000, book.quote(region, "s3", "put_per_1k"),
+                  price_key(region, "s3", "put_per_1k"), usage_based=True),
+        component("GET and other requests", "1K requests", gets / 1000, book.quote(region, "s3", "get_per_1k"),
+                  price_key(region, "s3", "get_per_1k"), usage_based=True),
     ]
 
 

@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER
-from tierwise.cost import bills
+from tierwise.cost import batch_pricers, bills
 from tierwise.cost.assembly import (
     StackTemplate, check_bill_lines, number, refs, request_within_limit, resource_tags, strings,
 )
@@ -46,7 +46,6 @@ TokensPerSecond = Callable[[str, str, str | None, Mapping[str, Any]], "tuple[flo
 FREE_TYPES = frozenset(
     {
         "AWS::CDK::Metadata",
-        "AWS::IAM::Role",
         "AWS::IAM::Policy",
         "AWS::IAM::ManagedPolicy",
         "AWS::IAM::InstanceProfile",
@@ -386,6 +385,14 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
         if not isinstance(instance_type, str):
             notes.append(f"{vname}: no instance type or serverless config: not priced")
             continue
+        if "AsyncInferenceConfig" in props:
+            async_bounds = _scaling_bounds(ctx, endpoints, endpoint_names, vname)
+            maximum = None if async_bounds is None else async_bounds[1]
+            more_lines, more_notes = batch_pricers.async_variant_lines(
+                ctx, logical_id, tags, props, variant, instance_type, maximum, serves_model)
+            lines += more_lines
+            notes += [f"{vname}: {n}" for n in more_notes]
+            continue
         initial = number(variant.get("InitialInstanceCount"), 1.0) or 0.0
         bounds = _scaling_bounds(ctx, endpoints, endpoint_names, vname)
         minimum = None if bounds is None else bounds[0]
@@ -452,6 +459,9 @@ def price_inference_profile(ctx: PricingContext, logical_id: str, resource: dict
 
 @pricer("AWS::S3::Bucket")
 def price_bucket(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost:
+    batch = batch_pricers.batch_bucket_lines(ctx, logical_id, resource)
+    if batch is not None:
+        return ResourceCost(logical_id, "AWS::S3::Bucket", ctx.tags(resource), *batch)
     r = ctx.region
     lines = [
         not_estimated("Standard storage", "GB-months", ctx.book.quote(r, "s3", "standard_gb_month"),
@@ -462,6 +472,12 @@ def price_bucket(ctx: PricingContext, logical_id: str, resource: dict) -> Resour
                        price_key(r, "s3", "get_per_1k")),
     ]
     return ResourceCost(logical_id, "AWS::S3::Bucket", ctx.tags(resource), lines, ["storage and requests depend on use"])
+
+
+@pricer("AWS::IAM::Role")
+def price_role(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost | None:
+    """A role costs nothing, unless Bedrock batch jobs run as it (their tokens bill through it)."""
+    return batch_pricers.price_batch_role(ctx, logical_id, resource)
 
 
 @pricer("AWS::KMS::Key")

@@ -118,6 +118,18 @@ class ScaleFromZero(_Fact):
     alarm_period_s: int
 
 
+class ScaleIn(Cited):
+    """The low alarm Application Auto Scaling makes for a target tracking policy: how long the
+    metric must stay below target before the policy removes capacity."""
+
+    low_alarm_datapoints: int = Field(gt=0)
+    low_alarm_period_s: int = Field(gt=0)
+
+    @property
+    def idle_s(self) -> int:
+        return self.low_alarm_datapoints * self.low_alarm_period_s
+
+
 class AsyncScaling(Cited):
     service_namespace: str
     scalable_dimension: str
@@ -125,6 +137,13 @@ class AsyncScaling(Cited):
     min_capacity: int
     target_tracking: TargetTracking
     scale_from_zero: ScaleFromZero
+    scale_in: ScaleIn
+
+    @property
+    def scale_out_from_zero_s(self) -> int:
+        """Seconds of backlog before the HasBacklogWithoutCapacity alarm starts an instance."""
+        z = self.scale_from_zero
+        return z.alarm_datapoints_to_alarm * z.alarm_period_s
 
 
 class AsyncMetrics(Cited):
@@ -133,10 +152,15 @@ class AsyncMetrics(Cited):
     not_published: list[str]
 
 
+class NotOffered(Cited):
+    instance_types: list[str]
+
+
 class AsyncPricing(Cited):
     billing: str
     instance_hour_same_as_realtime: bool | None
     storage: str
+    not_offered: NotOffered
 
 
 class SageMakerAsync(_Fact):

@@ -7,7 +7,8 @@ the cost review ask the registry; nothing else branches on a tier id. An id not 
 an error naming the tiers that are, never another tier's code.
 
 The built-in tiers register in the order used to break ties when prices cannot rank them
-(pay-per-use CPU, then an always-on GPU, then Bedrock capacity). ``register`` adds a tier
+(pay-per-use CPU, then an always-on GPU and its asynchronous form, then Bedrock capacity, on
+demand and batch). ``register`` adds a tier
 (a plug-in, or a test's toy tier); ``registered`` does it for the length of a ``with`` block.
 """
 
@@ -83,10 +84,12 @@ def options() -> frozenset[str]:
 
 def _register_builtins() -> None:
     from tierwise.tiers import (
-        bedrock_on_demand, bedrock_provisioned, lambda_gguf, sagemaker_gpu, sagemaker_serverless,
+        bedrock_batch, bedrock_on_demand, bedrock_provisioned, lambda_gguf, sagemaker_async, sagemaker_gpu,
+        sagemaker_serverless,
     )
 
-    for module in (lambda_gguf, sagemaker_serverless, sagemaker_gpu, bedrock_provisioned, bedrock_on_demand):
+    for module in (lambda_gguf, sagemaker_serverless, sagemaker_gpu, sagemaker_async, bedrock_provisioned,
+                   bedrock_on_demand, bedrock_batch):
         register(module.TIER)
 
 

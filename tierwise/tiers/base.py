@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from model_profiles.schema import ModelProfile
 from tierwise.contract import TierSettings
 from tierwise.cost import bills
-from tierwise.cost.bills import SECONDS_PER_MONTH, CostComponent
+from tierwise.cost.bills import CostComponent
 from tierwise.cost.prices import PriceBook
 from tierwise.errors import TierwiseError
 from tierwise.sizing import MemoryEstimate
@@ -102,8 +102,11 @@ class TierModule:
     # what the stack carries around the tier's construct and is billed for
     uses_key: ClassVar[bool] = False
     alarms: ClassVar[tuple[str, ...]] = ()
-    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint" or "bedrock"
+    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint" or "bedrock"; a door
+    # the client does not open (batch work) comes with why and what to use instead, after
+    # "stack {stack} (tier ...) " ({stack} is filled in)
     client_door: ClassVar[str]
+    client_refusal: ClassVar[str | None] = None
     # interface endpoints its compute needs in a private VPC (service -> why), and whether it must
     # also reach beyond AWS; None: the tier runs nothing in the account's network
     vpc_endpoints: ClassVar[Mapping[str, str] | None] = None

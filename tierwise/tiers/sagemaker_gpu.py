@@ -32,7 +32,7 @@ from tierwise.serving import CurvePoint, ModelShape, Server, curve, highest_conc
 from tierwise.sizing import MemoryEstimate, estimate_gpu, fmt_bytes
 from tierwise.throughput import Speed
 from tierwise.tiers.base import Ask, Option, Rejection, TierModule, Usage, timeout_limitations
-from tierwise.workload import Target, Workload
+from tierwise.workload import Target
 
 ID = "sagemaker-gpu"
 # what the LMI container loads (--quant on this tier): 16-bit weights, FP8 quantized at load time
@@ -117,7 +117,7 @@ class SageMakerGpu(TierModule):
         return GPU_DTYPES
 
     def settle(self, ask: Ask) -> Option:
-        profile, workload, target = ask.profile, ask.workload, ask.target
+        profile = ask.profile
         if profile.architecture is None:
             raise Rejection(f"{profile.name} is a closed model: its weights cannot be hosted")
         if not profile.generative:
