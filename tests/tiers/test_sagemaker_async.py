@@ -62,10 +62,10 @@ def test_an_instance_type_not_offered_for_asynchronous_inference_is_never_chosen
 
 
 def test_a_submission_starts_enough_instances_to_drain_before_requests_expire():
-    big = BATCH.model_copy(update={"requests_per_month": 3_000_000})
+    big = BATCH.model_copy(update={"requests_per_month": 30_000_000})
     p = plan(load_profile("llama3-8b"), workload=big, tier="sagemaker-async")
     s = p.settings
-    work_s = 100_000 * p.seconds_per_request / s.max_batch_size
+    work_s = 1_000_000 * p.seconds_per_request / s.max_batch_size
     ttl = async_limits().request_ttl_s_max
     assert s.max_instances == math.ceil(work_s / (ttl - 120 - s.startup_health_check_timeout_s)) > 1
     assert s.request_ttl_s == ttl

@@ -193,7 +193,11 @@ class PricingContext:
         if seconds is None:
             return None
         same_size = memory_mb is None or planned.memory_mb is None or memory_mb == planned.memory_mb
-        if workload == planned.workload and same_size:
+        # a request's time depends on its tokens and the size it runs at, not on how many come a
+        # month: another volume of the planned request keeps the planned time
+        same_request = planned.workload is not None and (workload.input_tokens, workload.output_tokens) == (
+            planned.workload.input_tokens, planned.workload.output_tokens)
+        if same_request and same_size:
             return seconds, [f"{seconds:.3f} s per request, as planned at synth (template Metadata.tierwise)"]
         if planned.decode_tokens_per_second is not None:
             return None
