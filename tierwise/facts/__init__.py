@@ -4,7 +4,8 @@ or misspelt field is one error naming the file and the field, never a silent def
 
 One module per subject: `aws` (limits, containers, Bedrock models, JumpStart), `gpu` (instances
 and what an engine keeps), `speed` (recipes, the speed model, published measurements),
-`tier_data` (batch, asynchronous and imported-model tiers, quotas, cold starts, S3 weights).
+`tier_data` (batch, asynchronous and imported-model tiers, quotas, cold starts, S3 weights),
+`toolchain` (the Node.js lines the CDK app runs on).
 `base.load(name)` remains for the sizing tables whose readers validate what they take.
 """
 
@@ -142,3 +143,4 @@ from tierwise.facts.tier_data import (  # noqa: F401
     s3_weights,
     sagemaker_async,
 )
+from tierwise.facts.toolchain import NodeSupport, node_support  # noqa: F401
