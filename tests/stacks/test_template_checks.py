@@ -58,8 +58,10 @@ def test_no_acknowledgment_is_stale(synthesis: Synthesis, monkeypatch, tmp_path)
     with acknowledging switched off and compare."""
     import tiers.bedrock.provisioned
     import tiers.sagemaker_endpoint
+    import tiers.security
 
-    for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned):
+    # tiers.security too: acknowledge_wildcard_resource acknowledges through it
+    for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned, tiers.security):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     unacknowledged, _ = build_app(tmp_path / "cdk.out")
     raised = {
