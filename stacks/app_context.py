@@ -88,7 +88,7 @@ def _read(context: dict[str, Any], environ: dict[str, str] | None) -> AppPlan:
         model = ""  # -c hf_dir names the model's folder: it replaces -c model (cdk.json always has one)
 
     inputs = read_plan_inputs(Origin(context=given, context_prefix="-c "), environ)
-    region, commitment = inputs.region, inputs.commitment
+    region = inputs.region
 
     options: dict[str, Any] = {}
     for name in ("min_instances", "max_instances"):
