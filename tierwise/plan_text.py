@@ -69,15 +69,15 @@ def estimate_lines(est: MemoryEstimate, width: int) -> list[str]:
 # -- a plan --------------------------------------------------------------------------------------
 
 
-def _mins_to_text(low: Any, high: Any) -> str:
+def _instances_text(low: Any, high: Any) -> str:
     if high is None or high == low:
         return plural(low, "instance") + " running"
     return f"{plural(low, 'instance')} running, up to {high:,} at peak"
 
 
-def _quota(value: Any, what: str, quota: Any) -> str:
-    text = f"{words(value)} {what} at peak"
-    return text + (f" (default quota {words(quota)})" if quota is not None else "")
+def _quota(value: Any, noun: str, rest: str, quota: Any, kind: str = "default quota") -> str:
+    text = f"{plural(value, noun)} {rest} at peak"
+    return text + (f" ({kind} {words(quota)})" if quota is not None else "")
 
 
 def capacity_text(capacity: dict[str, Any]) -> str:
@@ -89,7 +89,7 @@ def capacity_text(capacity: dict[str, Any]) -> str:
     if "min_instances" in c or "instances" in c:
         low = c.pop("min_instances", c.get("instances"))
         c.pop("instances", None)
-        parts.append(_mins_to_text(low, c.pop("max_instances", None)))
+        parts.append(_instances_text(low, c.pop("max_instances", None)))
     if "requests_per_second_per_instance" in c:
         parts.append(f"{words(c.pop('requests_per_second_per_instance'))} requests/s per instance")
     if "batch_per_instance" in c:
@@ -97,11 +97,14 @@ def capacity_text(capacity: dict[str, Any]) -> str:
     if "peak_requests_per_second" in c:
         parts.append(f"{words(c.pop('peak_requests_per_second'))} requests/s at peak")
     if "peak_concurrency" in c:
-        parts.append(_quota(c.pop("peak_concurrency"), "requests in flight", c.pop("concurrency_quota", None)))
+        # Lambda's account quota or the serverless endpoint's own maximum: a ceiling either way
+        parts.append(_quota(c.pop("peak_concurrency"), "request", "in flight", c.pop("concurrency_quota", None),
+                            "at most"))
     if "peak_tokens_per_minute" in c:
-        parts.append(_quota(c.pop("peak_tokens_per_minute"), "tokens a minute", c.pop("tokens_per_minute_quota", None)))
+        parts.append(_quota(c.pop("peak_tokens_per_minute"), "token", "a minute",
+                            c.pop("tokens_per_minute_quota", None)))
     if "peak_requests_per_minute" in c:
-        parts.append(_quota(c.pop("peak_requests_per_minute"), "requests a minute",
+        parts.append(_quota(c.pop("peak_requests_per_minute"), "request", "a minute",
                             c.pop("requests_per_minute_quota", None)))
     if "model_units" in c:
         parts.append(plural(c.pop("model_units"), "model unit"))

@@ -134,17 +134,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, *, 
 def _row(cells: Sequence[str], widths: Sequence[int], right: Sequence[int], gap: int) -> str:
     return (" " * gap).join(c.rjust(w) if i in right else c.ljust(w)
                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-
-def chunks(columns: Sequence[str], fixed: int, width: int, gap: int = 2) -> list[list[str]]:
-    """`columns` (each as wide as its text) in groups that fit beside a `fixed`-wide first
-    column: a wide table becomes several tables, each column whole."""
-    groups: list[list[str]] = [[]]
-    used = fixed
-    for c in columns:
-        if groups[-1] and used + gap + len(c) > width:
-            groups.append([])
-            used = fixed
-        groups[-1].append(c)
-        used += gap + len(c)
-    return groups
