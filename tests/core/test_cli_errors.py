@@ -240,6 +240,8 @@ APP_CASES = {
     "forced-tier-misses-the-target": ({"model": "llama3-8b", "tier": "lambda-gguf"},
                                       ["tier lambda-gguf cannot serve llama3-8b", "-c max_seconds=… or -c batch=true"]),
     "context-beyond-the-model": ({"model": "llama3-8b", "context": "100000"}, ["-c context=100000 is above"]),
+    # found by the hypothesis test below: os.stat raises ValueError, not OSError, on a NUL byte
+    "model-uri-nul-byte": ({"model": "llama3-8b", "model_uri": "\x00"}, ["-c model_uri", "NUL byte"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
 CDK_OWN_KEYS = {
