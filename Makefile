@@ -1,4 +1,4 @@
-# Two commands on a fresh machine (Python 3.11+, Node 20+, make):
+# Two commands on a fresh machine (Python 3.11+, Node 22 or 24, make):
 #   make run    set up, synthesize the default model's stack (cdk synth, no AWS account needed)
 #               and print its plan and the cost review of what was synthesized
 #   make test   set up with the test extras (compiles llama-cpp-python once) and run the tests
@@ -6,7 +6,6 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODEL ?= llama3-8b
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # llama.cpp built for any x86-64/arm64 CPU, not only this one (a native build dies with SIGILL
 # on a host without the build machine's instructions)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF

@@ -3,14 +3,18 @@ synthesizes its stack. Context keys: see stacks/app_context.py and the README.""
 
 import sys
 
-import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
+from tierwise.node import silence_tested_end_of_life_node
 
-from stacks.app_context import read
-from stacks.budget_guard import BudgetGuard
-from stacks.model_stack import ModelStack
-from tierwise.cost.budget import CONTEXT_KEY, parse_budget
-from tierwise.errors import UserError, report
+silence_tested_end_of_life_node()  # before aws_cdk starts jsii, which reads it once
+
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from stacks.app_context import read  # noqa: E402
+from stacks.budget_guard import BudgetGuard  # noqa: E402
+from stacks.model_stack import ModelStack  # noqa: E402
+from tierwise.cost.budget import CONTEXT_KEY, parse_budget  # noqa: E402
+from tierwise.errors import UserError, report  # noqa: E402
 
 
 def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
@@ -18,6 +22,7 @@ def main(context: dict | None = None, outdir: str | None = None) -> cdk.App:
     app = cdk.App(context=context, outdir=outdir)
     try:
         plans = read(app.node.get_all_context())
+        # off unless -c max_monthly_usd (or cdk.json) sets one: tierwise/cost/budget.py says why
         budget = parse_budget(app.node.try_get_context(CONTEXT_KEY))
         env = cdk.Environment(account=plans.account, region=plans.region) if plans.region else None
         for stack in plans.stacks:

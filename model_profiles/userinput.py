@@ -166,6 +166,9 @@ def check_path_usable(path: str | os.PathLike, what: str, error: ErrorType) -> N
         return
     except OSError as exc:
         raise error(f"cannot use {what} {shown(os.fspath(path), PATH_WIDTH)}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte: no operating system takes it in a path
+        raise error(f"cannot use {what} {shown(repr(os.fspath(path)), PATH_WIDTH)}: a path cannot hold a NUL "
+                    "byte") from None
 
 
 # --- YAML ---------------------------------------------------------------------------------------

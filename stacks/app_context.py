@@ -15,6 +15,7 @@ from model_profiles import load_catalogue
 from tierwise import tiers
 from tierwise.errors import TierwiseError
 from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inputs, whole_number
+from tierwise.naming import context_keys
 from tierwise.placement import Placement, plan
 from tierwise.uris import ECR_IMAGE_URI, S3_URI
 from tierwise.validate import (
@@ -67,7 +68,13 @@ def stack_id(model: str) -> str:
 
 def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppPlan:
     """Plans for the stacks the context asks for. `context` maps context keys to values
-    (strings from the command line, or whatever cdk.json holds)."""
+    (strings from the command line, or whatever cdk.json holds). Every message made while
+    planning names context keys (`-c max_seconds=…`), not the CLI's flags."""
+    with context_keys():
+        return _read(context, environ)
+
+
+def _read(context: dict[str, Any], environ: dict[str, str] | None) -> AppPlan:
     environ = dict(os.environ) if environ is None else environ
     check_context_keys(context, KNOWN)
     given = {k: v for k, v in context.items() if k in KNOWN and v not in (None, "")}

@@ -8,7 +8,8 @@ app and reports the way cdk-nag does::
 After synthesis CDK hands the plugin every template; the guard prices each one with the cost
 review (tierwise.cost.budget) and reports one violation per stack over budget, with one line
 naming the stack, its estimated monthly cost and the budget. tierwise's app.py adds it when
-``-c max_monthly_usd=N`` (or cdk.json's default) is set.
+``-c max_monthly_usd=N`` (or cdk.json's context) sets a budget; without one the guard is off
+(tierwise/cost/budget.py says why).
 """
 
 from __future__ import annotations

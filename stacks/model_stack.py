@@ -76,11 +76,15 @@ class ModelStack(cdk.Stack):
             "description",
             f"tierwise: {placement.model} on {tier}" + (f" ({placement.quant})" if placement.quant else ""),
         )
+        cost_tags = {TAG_MODEL: placement.model, TAG_TIER: tier, TAG_QUANT: placement.quant or NO_QUANT}
+        # the stack's own tags too: with cdk.json's @aws-cdk/core:explicitStackTags, Tags.of(stack)
+        # no longer tags the stack, and what reads stack.tags (the provisioned model's tags) would
+        # find none
+        stack_props["tags"] = {**cost_tags, **(stack_props.get("tags") or {})}
         super().__init__(scope, id, **stack_props)
         self.placement = placement
         self.options = {k: v for k, v in options.items() if v is not None}
-        quant = placement.quant or NO_QUANT
-        for key, value in ((TAG_MODEL, placement.model), (TAG_TIER, tier), (TAG_QUANT, quant)):
+        for key, value in cost_tags.items():
             cdk.Tags.of(self).add(key, value)
         self.template_options.metadata = {METADATA_KEY: planned_metadata(placement, placement.region)}
 
@@ -104,7 +108,7 @@ class ModelStack(cdk.Stack):
                 self, "SecurityGroup", value=self.network.security_group.security_group_id,
                 description="the model workload's security group: allow it where the model must connect",
             )
-        cdk.CfnOutput(self, "Model", value=f"{placement.model} ({quant}, context {placement.context})")
+        cdk.CfnOutput(self, "Model", value=f"{placement.model} ({cost_tags[TAG_QUANT]}, context {placement.context})")
         for name, (value, description) in self.endpoint.outputs().items():
             cdk.CfnOutput(self, name, value=value, description=description)
 

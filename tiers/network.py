@@ -35,7 +35,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tiers.props import PropError
-from tiers.security import acknowledge
+from tiers.security import acknowledge, acknowledge_wildcard_resource
 from tierwise import tiers
 
 HTTPS = ec2.Port.tcp(443)
@@ -223,9 +223,4 @@ def allow_network_interfaces(
     policy = role.node.try_find_child("DefaultPolicy") if isinstance(role, iam.Role) else None
     if policy is not None:
         acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", DESCRIBE_REASON)
-        region = "<AWS::Region>" if cdk.Token.is_unresolved(stack.region) else stack.region
-        account = "<AWS::AccountId>" if cdk.Token.is_unresolved(stack.account) else stack.account
-        acknowledge(
-            policy, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:{region}:{account}:network-interface/*]",
-            ENI_REASON,
-        )
+        acknowledge_wildcard_resource(policy, interfaces, ENI_REASON)

@@ -4,6 +4,7 @@ acknowledgments with the reason a reviewer reads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -105,6 +106,39 @@ def acknowledge(construct: Construct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on `construct` (and its children), with the reason a
     reviewer reads. cdk-nag 3.x wants each finding by its full id, e.g. AwsSolutions-IAM5[Resource::*]."""
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def acknowledge_wildcard_resource(construct: Construct, arn: str, reason: str) -> None:
+    """Acknowledge cdk-nag's AwsSolutions-IAM5 finding on the wildcard resource `arn` (the value,
+    usually a token from Stack.format_arn, that the policy statement holds), named as the stack
+    renders it: with the partition as a literal `aws` when the app enables
+    `@aws-cdk/core:enablePartitionLiterals` (tierwise's cdk.json does) and the region is known,
+    as `<AWS::Partition>` when not. Writing the id by hand gets one of the two wrong."""
+    acknowledge(construct, f"AwsSolutions-IAM5[Resource::{nag_reference(cdk.Stack.of(construct).resolve(arn))}]", reason)
+
+
+def nag_reference(value: object) -> str:
+    """A resolved CloudFormation value flattened the way cdk-nag names a resource in a finding id
+    (cdk-nag's utils/flatten-cfn-reference): Fn::Join joined, Ref as <Name>, Fn::GetAtt as
+    <Resource.Attribute>, ${...} of Fn::Sub as <...>, anything else as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, items = value["Fn::Join"]
+            return delimiter.join(nag_reference(item) for item in items)
+        if "Fn::Sub" in value:
+            return nag_reference(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{nag_reference(resource)}.{nag_reference(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return nag_reference(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{nag_reference(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"))
 
 
 # --- how to call what was deployed -----------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from tierwise.errors import TierwiseError
+from tierwise.help import Command
 
 
 def chat(
@@ -55,4 +56,4 @@ def _message(exc: Any) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("chat")(chat)
+    app.command("chat", cls=Command)(chat)

@@ -16,7 +16,7 @@ the model, signed with the caller's AWS credentials (SigV4):
   API (ConverseStream for ``stream=True``), answered in OpenAI's shapes.
 
 Whatever cannot be done is answered with an OpenAI-style 400 naming the parameter,
-never dropped in silence (the runtime does the same, see README "Supported OpenAI options").
+never dropped in silence (the runtime does the same, see docs/SERVING.md, "Supported OpenAI options").
 """
 
 from __future__ import annotations

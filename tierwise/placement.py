@@ -23,6 +23,7 @@ from tierwise.cost.bills import CostComponent, TierCost
 from tierwise.cost.estimates import estimate
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.errors import TierwiseError
+from tierwise.naming import option
 from tierwise.quant import check_profile_recipes, recipe_names
 from tierwise.context import context_for_request
 from tierwise.sizing import MemoryEstimate, check_context
@@ -49,6 +50,7 @@ class Placement(BaseModel):
     reasons: list[str]
     rejected: dict[str, str] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="context shown by plan --verbose")
     profile: ModelProfile
     memory: MemoryEstimate | None = None
     workload: Workload = Field(default_factory=Workload)
@@ -104,6 +106,7 @@ class Placement(BaseModel):
             "reasons": self.reasons,
             "rejected": self.rejected,
             "warnings": self.warnings,
+            "notes": self.notes,
             "tokens_per_second": r(self.tokens_per_second),
             "time_to_first_token_s": r(self.time_to_first_token_s, 3),
             "seconds_per_request": r(self.seconds_per_request, 3),
@@ -202,7 +205,8 @@ def _candidates(profile: ModelProfile, quant: str | None, context: int | None, w
             continue
         out[module.id] = Placement(
             model=profile.name, tier=module.id, quant=opt.quant, context=ctx, settings=typed,
-            reasons=opt.reasons, warnings=opt.warnings, profile=profile, memory=opt.memory, workload=workload,
+            reasons=opt.reasons, warnings=opt.warnings, notes=opt.notes, profile=profile, memory=opt.memory,
+            workload=workload,
             region=region,
             tokens_per_second=opt.speed.decode_tokens_per_second if opt.speed and profile.generative else None,
             prompt_tokens_per_second=opt.speed.prompt_tokens_per_second if opt.speed else None,
@@ -301,7 +305,7 @@ def plan(
     if hosting not in HOSTING:
         raise TierwiseError(f"unknown hosting {hosting!r}; allowed: {', '.join(HOSTING)}")
     if quant is not None and profile.architecture is None:
-        raise TierwiseError(f"{profile.name} is served by Bedrock only; --quant does not apply to it")
+        raise TierwiseError(f"{profile.name} is served by Bedrock only; {option('quant')} does not apply to it")
     options = candidates(profile, quant, context, workload, commitment, region, book, instance_type=instance_type,
                          prefix=prefix)
     feasible = {t: p for t, p in options.items() if isinstance(p, Placement)}
@@ -322,13 +326,13 @@ def plan(
         if tier not in feasible:
             raise TierwiseError(f"tier {tier} cannot serve {profile.name}: {rejected[tier]}")
         chosen = feasible[tier]
-        why = [f"tier {tier} was asked for (--tier)" if pinned_by is None else
+        why = [f"tier {tier} was asked for ({option('tier', tier)})" if pinned_by is None else
                f"tier {tier}: instance type {pinned_by} is one of its instances"]
         cost = tier_cost(chosen, region, book)
         chosen = chosen.model_copy(update={"monthly_cost_usd": cost.monthly_usd, "bill": cost.components})
         for t in feasible:
             if t != tier:
-                rejected[t] = f"feasible, but --tier asked for {tier}"
+                rejected[t] = f"feasible, but {option('tier', tier)} was asked for"
     else:
         pool = _policy_pool(profile, feasible, rejected, hosting)
         if not pool:
@@ -397,10 +401,10 @@ def _policy_pool(profile: ModelProfile, feasible: dict[str, Placement], rejected
     for t in list(pool):
         module = tiers.get(t)
         if hosting == "self" and module.hosting == "managed":
-            rejected[t] = f"--hosting self keeps to tiers we host (force it with --tier {t})"
+            rejected[t] = f"{option('hosting', 'self')} keeps to tiers we host (force it with {option('tier', t)})"
             del pool[t]
         elif hosting == "managed" and module.hosting == "self":
-            rejected[t] = f"--hosting managed keeps to Bedrock (force it with --tier {t})"
+            rejected[t] = f"{option('hosting', 'managed')} keeps to Bedrock (force it with {option('tier', t)})"
             del pool[t]
     for t in list(pool):
         reason = tiers.get(t).set_aside(profile, pool)
@@ -427,7 +431,7 @@ def _cheaper_elsewhere(
             against = f"${bound:,.2f}" if chosen_total is not None else f"at least ${bound:,.2f}"
             out.append(
                 f"{tier} would cost ${total:,.2f}/month against {against} ({'at least ' if chosen_total is None else ''}"
-                f"${bound - total:,.2f} more under --hosting {hosting}); choose it with --tier {tier} (-c tier={tier}) "
+                f"${bound - total:,.2f} more under {option('hosting', hosting)}); choose it with {option('tier', tier)} "
                 f"if {what} is acceptable"
             )
     return out

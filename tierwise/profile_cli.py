@@ -4,7 +4,6 @@ like any catalogue model."""
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -16,11 +15,12 @@ from model_profiles.hf_folder import check_name, read_folder, validated
 from model_profiles.loader import load_profile_file
 from model_profiles.writer import profile_yaml
 from tierwise.errors import TierwiseError
-from tierwise.validate import check_writable_file
+from tierwise.help import Command
+from tierwise.validate import check_writable_file, write_file
 
 
 def register(app: typer.Typer) -> None:
-    app.command("profile")(profile_command)
+    app.command("profile", cls=Command)(profile_command)
 
 
 def profile_command(
@@ -55,15 +55,7 @@ def profile_command(
     if target is None:
         sys.stdout.write(text)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    write_file(target, text.encode("utf-8"), "--out")  # whole or not at all; a refused path is one line
     typer.echo(f"wrote {target}: {profile.parameters:,} parameters"
                + (f", {profile.active_parameters:,} active" if profile.active_parameters else "")
                + (f" (LoRA adapter on {profile.adapter.base_model})" if profile.adapter else ""), err=True)

@@ -25,6 +25,7 @@ from model_profiles.userinput import shown
 from tierwise.errors import TierwiseError
 from tierwise.facts import framework_runtime, gpu_runtime, llama_cpp_runtime, recipes
 from tierwise.gguf_header import GgufArray, shape_from_header
+from tierwise.naming import option
 from tierwise.quant import check_recipe, quant_type, tensor_type
 from tierwise.tensors import gguf_tensors, is_routed_expert
 from tierwise.validate import check_gguf_path
@@ -222,7 +223,7 @@ def llama_cpp_runtime_bytes(
         f"runtime: activations 4 bytes x {ubatch} x {rt.activation_embd_tensors} x {embedding_width} "
         f"= {fmt_bytes(activations)}; logits {fmt_bytes(logits)}",
         f"runtime: Python + llama.cpp process and graph buffers = {fmt_bytes(process)} "
-        "(calibrated against measured peak RSS, see the README)",
+        "(calibrated against measured peak RSS, docs/HOW_IT_DECIDES.md)",
     ]
     return total, steps
 
@@ -474,7 +475,7 @@ def estimate_framework(profile: ModelProfile, context: int | None = None) -> Mem
 def _total_and_naive_steps(total: int, naive: int, parameters: int, bits: int, label: str) -> list[str]:
     return [
         f"total = weights + KV cache + runtime = {fmt_bytes(total)}",
-        f"naive (the article's formula): {parameters:,} parameters x {bits / 8:g} bytes ({label}) = "
+        f"naive (parameters x bytes per parameter): {parameters:,} parameters x {bits / 8:g} bytes ({label}) = "
         f"{fmt_bytes(naive)}, {abs(naive - total) / total * 100:.0f}% {'below' if naive < total else 'above'} the total",
     ]
 
@@ -491,10 +492,10 @@ def check_context(profile: ModelProfile, context: int | None) -> int:
     if context is None:
         return default_context(profile)
     if context <= 0:
-        raise TierwiseError(f"context must be a positive number of tokens, got {context}")
+        raise TierwiseError(f"{option('context')}: must be a positive number of tokens (got {context})")
     if context > arch.max_context:
         raise TierwiseError(
-            f"context {context} is above {profile.name}'s maximum of {arch.max_context} tokens"
+            f"{option('context', context)} is above {profile.name}'s maximum of {arch.max_context:,} tokens"
         )
     return context
 

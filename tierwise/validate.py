@@ -199,6 +199,25 @@ def check_writable_file(path: str | os.PathLike, option: str) -> Path:
     return p
 
 
+
+def write_file(path: str | os.PathLike, data: bytes, option: str) -> Path:
+    """Write `data` to `path` whole or not at all: into a temporary file beside it, then renamed
+    over it; a path the system refuses (a read-only or virtual file system, a full disk) is one
+    error line naming `option`, with no partial file left behind."""
+    p = Path(path)
+    partial = p.with_name(f".{p.name}.partial")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        os.replace(partial, p)
+    except OSError as exc:
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise TierwiseError(f"{option}: cannot write {str(p)!r}: {exc.strerror or exc}") from None
+    return p
+
 # --- context keys of the CDK app ---------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from stacks.app_context import KNOWN, read
 from tests.core.raw_gguf import llama_header, write_gguf
 from tests.gguf_factory import write_tiny_llama
+from tests.synth import synth_context
 from tierwise.cli import main
 from tierwise.errors import UserError
 
@@ -86,6 +88,13 @@ CLI_CASES = {
     "gguf-unknown-architecture": (["size", "--gguf", "mamba.gguf"], {}, ["'mamba'", "allowed: command-r"]),
     "compare-chart-unwritable": (["compare", "llama3-8b", "--chart", "notes.txt/cost.png"], {},
                                  ["'notes.txt/cost.png'", "is a file, not a folder"]),
+    # a path every check before the work lets through, which the system refuses when written
+    "compare-chart-refused-by-the-system": (["compare", "llama3-8b", "--chart", "/proc/cost.png"], {},
+                                            ["--chart: cannot write '/proc/cost.png'"]),
+    "compare-chart-svg-refused": (["compare", "llama3-8b", "--chart", "/proc/cost.svg", "--format", "json"], {},
+                                  ["--chart: cannot write '/proc/cost.svg'"]),
+    "forced-tier-misses-the-target": (["plan", "llama3-8b", "--tier", "lambda-gguf"], {},
+                                      ["--max-seconds or --batch change it"]),
     "plan-commitment-forever": (["plan", "llama3-8b", "--commitment", "forever"], {},
                                 ["'forever'", "allowed: none, OneMonth, SixMonths"]),
     "plan-quant-on-classifier": (["plan", "distilbert-sst2", "--quant", "Q4_K_M"], {},
@@ -227,6 +236,12 @@ APP_CASES = {
     "peak-factor-nan": ({"model": "llama3-8b", "peak_factor": "nan"}, ["-c peak_factor", "finite number", "(got nan)"]),
     "max-seconds-inf": ({"model": "llama3-8b", "max_seconds": "inf"}, ["-c max_seconds", "finite number", "(got inf)"]),
     "floor-nan": ({"model": "llama3-8b", "tokens_per_second_floor": "nan"}, ["-c tokens_per_second_floor", "(got nan)"]),
+    # the planner's own words, as the app says them: context keys, never the CLI's flags
+    "forced-tier-misses-the-target": ({"model": "llama3-8b", "tier": "lambda-gguf"},
+                                      ["tier lambda-gguf cannot serve llama3-8b", "-c max_seconds=… or -c batch=true"]),
+    "context-beyond-the-model": ({"model": "llama3-8b", "context": "100000"}, ["-c context=100000 is above"]),
+    # found by the hypothesis test below: os.stat raises ValueError, not OSError, on a NUL byte
+    "model-uri-nul-byte": ({"model": "llama3-8b", "model_uri": "\x00"}, ["-c model_uri", "NUL byte"]),
 }
 # keys CDK itself puts in the context: they must never be mistaken for typos
 CDK_OWN_KEYS = {
@@ -247,7 +262,7 @@ def _app_error(context: dict, outdir: Path, capsys) -> str:
     import app
 
     with pytest.raises(SystemExit) as exit_:
-        app.main(context=context, outdir=str(outdir))
+        app.main(context=synth_context(context), outdir=str(outdir))
     err = capsys.readouterr().err
     assert exit_.value.code == 2, err
     return err
@@ -260,6 +275,7 @@ def test_cdk_app_bad_context_is_one_line_exit_2_and_nothing_written(workspace, m
     before = _snapshot(workspace)
     err = _app_error({**CDK_OWN_KEYS, **context}, outdir, capsys)
     assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert not re.search(r"(?<![\w-])--[a-z]", err), f"the app names a CLI flag: {err}"
     for needle in needles:
         assert needle in err, err
     after = _snapshot(workspace)

@@ -124,7 +124,7 @@ def test_predictive_task_goes_to_the_smallest_cpu_tier(plans):
 def test_forced_tier_and_infeasible_forced_tier():
     p = plan(load_profile("llama3-8b"), tier="sagemaker-gpu")
     assert p.tier == "sagemaker-gpu" and p.settings.instance_type.startswith("ml.")
-    assert p.rejected["bedrock-on-demand"] == "feasible, but --tier asked for sagemaker-gpu"
+    assert p.rejected["bedrock-on-demand"] == "feasible, but --tier sagemaker-gpu was asked for"
     with pytest.raises(TierwiseError, match=r"tier lambda-gguf cannot serve llama3-70b: needs [\d,]+ MB .* at most 10,240 MB"):
         plan(load_profile("llama3-70b"), tier="lambda-gguf")
     with pytest.raises(TierwiseError, match="unknown tier 'ec2'"):

@@ -122,7 +122,7 @@ def test_kv_cache_types_and_context_limits():
     f16 = estimate_gguf_profile(p, "Q4_K_M", 4096).kv_cache_bytes
     assert estimate_gguf_profile(p, "Q4_K_M", 4096, cache_type="q8_0").kv_cache_bytes == f16 * 34 // 64
     assert estimate_gguf_profile(p, "Q4_K_M", 4096, cache_type="q4_0").kv_cache_bytes == f16 * 18 // 64
-    with pytest.raises(TierwiseError, match="above llama3-8b's maximum of 8192"):
+    with pytest.raises(TierwiseError, match="above llama3-8b's maximum of 8,192"):
         estimate_gguf_profile(p, "Q4_K_M", 8193)
     with pytest.raises(TierwiseError, match="positive"):
         estimate_gguf_profile(p, "Q4_K_M", 0)

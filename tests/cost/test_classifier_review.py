@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.synth import synth_context
 from tierwise.cli import main
 from tierwise.cost.review import review
 from tierwise.workload import Workload
@@ -26,8 +27,8 @@ def classifier_out(tmp_path_factory) -> Path:
     import app as cdk_app
 
     outdir = tmp_path_factory.mktemp("cdk.out.classifier")
-    cdk_app.main({"model": MODEL, "region": "us-east-1", "requests_per_month": 30000, "input_tokens": 500,
-                  "output_tokens": 200}, str(outdir)).synth()
+    cdk_app.main(synth_context({"model": MODEL, "region": "us-east-1", "requests_per_month": 30000, "input_tokens": 500,
+                               "output_tokens": 200}), str(outdir)).synth()
     return outdir
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.synth import synth_context
 from tierwise.cost import bills
 from tierwise.cost.bills import HOURS_PER_MONTH
 from tierwise.cost.compare import VolumeStep, compare_tiers, step_break_evens
@@ -290,7 +291,7 @@ def baked_7b(tmp_path_factory):
 
     context = {"model": "qwen2.5-7b", "tier": "lambda-gguf", "batch": "true"}  # a 7B on Lambda: batch work
     outdir = tmp_path_factory.mktemp("baked-7b") / "cdk.out"
-    app.main(context=dict(context), outdir=str(outdir)).synth()
+    app.main(context=synth_context(context), outdir=str(outdir)).synth()
     return context, outdir
 
 

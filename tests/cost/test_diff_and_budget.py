@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.synth import synth_context
 from tierwise.cli import main as cli
 from tierwise.cost.infracost import diff, to_infracost
 from tierwise.cost.render import diff_lines, diff_markdown
@@ -28,7 +29,7 @@ W = Workload()  # what app.py plans with when the context gives no workload
 def _synth(outdir: Path, **context: str) -> Path:
     import app
 
-    app.main(context=context, outdir=str(outdir)).synth()
+    app.main(context=synth_context(context), outdir=str(outdir)).synth()
     return outdir
 
 
@@ -174,7 +175,7 @@ def test_budget_guard_in_process_fails_synth_naming_stack_cost_and_budget(apps, 
 
     expected = review(apps["ctx4k"], W, prices=book).monthly_usd
     with pytest.raises(RuntimeError, match="ValidationFailed"):
-        app.main(context={"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": "100", **LAMBDA_7B},
+        app.main(context=synth_context({"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": "100", **LAMBDA_7B}),
                  outdir=str(tmp_path / "over")).synth()
     report = json.loads((tmp_path / "over" / "validation-report.json").read_text())
     [plugin] = [p for p in report["pluginReports"] if p["pluginName"] == "tierwise-budget-guard"]
@@ -182,7 +183,7 @@ def test_budget_guard_in_process_fails_synth_naming_stack_cost_and_budget(apps, 
     assert violation["description"].startswith(
         f"tierwise-qwen2-5-7b: estimated ${expected:,.2f}/month exceeds the budget of $100.00/month")
     # within budget: the same app synthesizes
-    app.main(context={"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": str(round(expected) + 1), **LAMBDA_7B},
+    app.main(context=synth_context({"model": "qwen2.5-7b", "context": "4096", "max_monthly_usd": str(round(expected) + 1), **LAMBDA_7B}),
              outdir=str(tmp_path / "within")).synth()
     assert (tmp_path / "within" / "tierwise-qwen2-5-7b.template.json").is_file()
 
@@ -197,7 +198,7 @@ def test_budget_guard_counts_unknown_prices_as_their_lower_bound(apps, tmp_path,
     head = review(apps["serverless"], W, prices=book)
     assert head.projects[0].unknown and head.monthly_usd > 1  # data processed: price unknown in this book
     with pytest.raises(RuntimeError, match="ValidationFailed"):
-        app.main(context={"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "max_monthly_usd": "1"},
+        app.main(context=synth_context({"model": "qwen2.5-0.5b", "tier": "sagemaker-serverless", "max_monthly_usd": "1"}),
                  outdir=str(tmp_path / "out")).synth()
     report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
     text = json.dumps(report)
@@ -209,7 +210,7 @@ def test_an_over_budget_stack_can_be_acknowledged_with_a_reason_like_a_cdk_nag_f
 
     import app
 
-    over = app.main(context={"model": "qwen2.5-0.5b", "max_monthly_usd": "1"}, outdir=str(tmp_path / "ack"))
+    over = app.main(context=synth_context({"model": "qwen2.5-0.5b", "max_monthly_usd": "1"}), outdir=str(tmp_path / "ack"))
     stack = over.node.find_child("tierwise-qwen2-5-0-5b")
     cdk.Validations.of(stack).acknowledge(cdk.Acknowledgment(
         id="tierwise-budget-guard::tierwise-budget", reason="approved by finance for the pilot"))
@@ -222,7 +223,7 @@ def test_a_bad_budget_is_one_error_line_and_exit_2(raw, tmp_path, capsys):
     import app
 
     with pytest.raises(SystemExit) as exit_info:
-        app.main(context={"model": "qwen2.5-0.5b", "max_monthly_usd": raw}, outdir=str(tmp_path / "o"))
+        app.main(context=synth_context({"model": "qwen2.5-0.5b", "max_monthly_usd": raw}), outdir=str(tmp_path / "o"))
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert err.startswith("error: -c max_monthly_usd: a monthly budget in USD greater than 0, or 'none'")

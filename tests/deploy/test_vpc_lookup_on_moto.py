@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +50,9 @@ def test_cdk_synth_looks_the_vpc_up_and_places_the_function_in_it(moto_vpc, tmp_
     url, vpc_id, subnets = moto_vpc
     env = cli_environment(url, tmp_path / "home")
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    # from a folder of its own, so that cdk.context.json is written there, not in the repository
+    # from a folder of its own, so that cdk.context.json is written there, not in the repository;
+    # with the repository's cdk.json there, as at its root: its context (feature flags) is the user's
+    shutil.copy(REPO / "cdk.json", tmp_path / "cdk.json")
     command = [str(CDK), "synth", "--app", f"{sys.executable} {REPO / 'app.py'}", "--output", str(tmp_path / "out"),
                "-c", "model=llama3.2-1b", "-c", "tier=lambda-gguf", "-c", f"region={REGION}", "-c", f"vpc_id={vpc_id}", "--quiet", "--no-notices"]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -22,6 +22,7 @@ import app as cdk_app  # noqa: E402
 from model_profiles import load_profile  # noqa: E402
 from stacks.app_context import read, stack_id  # noqa: E402
 from stacks.model_stack import ModelStack  # noqa: E402
+from tests.synth import synth_context  # noqa: E402
 from tierwise.placement import Placement, plan  # noqa: E402
 from tierwise.workload import Workload  # noqa: E402
 
@@ -62,8 +63,8 @@ def _kind(placement: Placement) -> str:
 
 def build_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
     """The `model=all` app plus forced-tier stacks, built but not synthesized."""
-    app = cdk_app.main(dict(CONTEXT), str(outdir))
-    placements = {s.stack_id: s.placement for s in read(dict(CONTEXT)).stacks}
+    app = cdk_app.main(synth_context(CONTEXT), str(outdir))
+    placements = {s.stack_id: s.placement for s in read(synth_context(CONTEXT)).stacks}
     planned = {_kind(p) for p in placements.values()}
     for kind, (model, suffix, workload) in FORCED.items():
         if kind in planned:
@@ -134,13 +135,13 @@ def build_vpc_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
     previous = os.environ.get("CDK_DEFAULT_ACCOUNT")
     os.environ["CDK_DEFAULT_ACCOUNT"] = ACCOUNT  # what the CDK CLI sets from the credentials
     try:
-        app = cdk_app.main(context, str(outdir))
+        app = cdk_app.main(synth_context(context), str(outdir))
     finally:
         if previous is None:
             del os.environ["CDK_DEFAULT_ACCOUNT"]
         else:
             os.environ["CDK_DEFAULT_ACCOUNT"] = previous
-    placements = {first: read({**context}, {"CDK_DEFAULT_ACCOUNT": ACCOUNT}).stacks[0].placement}
+    placements = {first: read(synth_context(context), {"CDK_DEFAULT_ACCOUNT": ACCOUNT}).stacks[0].placement}
     for name, (model, options) in others:
         options = dict(options)
         placement = plan(load_profile(model), tier=options.pop("tier"), region=REGION)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from model_profiles import load_catalogue
+from tests.synth import synth_context
 from tierwise import tiers
 from tierwise.cli import main
 from tierwise.cost.assembly import read_assembly
@@ -55,7 +55,7 @@ def grid(tmp_path_factory):
 
     plans = _grid()
     outdir = tmp_path_factory.mktemp("one-bill") / "cdk.out"
-    app = cdk.App(outdir=str(outdir), context=json.loads(Path("cdk.json").read_text())["context"])
+    app = cdk.App(outdir=str(outdir), context=synth_context({}))
     for stack_id, placement in plans.items():
         ModelStack(app, stack_id, placement=placement)
     app.synth()
@@ -124,7 +124,7 @@ def test_cost_of_the_synthesized_stack_equals_plan_with_the_same_inputs(name, tm
     context = ISSUE_STACKS[name]
     monkeypatch.chdir(tmp_path)  # no cdk.json here: the review has only the template to go by
     outdir = tmp_path / "cdk.out"
-    cdk_app.main(dict(context), str(outdir)).synth()
+    cdk_app.main(synth_context(context), str(outdir)).synth()
     assert main(["plan", *_plan_flags(context), "--json"]) == 0
     planned = json.loads(capsys.readouterr().out)
     assert main(["cost", str(outdir), "--format", "json"]) == 0
@@ -143,8 +143,8 @@ def test_a_stray_template_left_by_an_earlier_synth_is_not_priced(tmp_path, capsy
 
     monkeypatch.chdir(tmp_path)
     outdir = tmp_path / "cdk.out"
-    cdk_app.main({"model": "llama3-8b"}, str(outdir)).synth()
-    cdk_app.main({"model": "llama3-70b"}, str(outdir)).synth()
+    cdk_app.main(synth_context({"model": "llama3-8b"}), str(outdir)).synth()
+    cdk_app.main(synth_context({"model": "llama3-70b"}), str(outdir)).synth()
     assert (outdir / "tierwise-llama3-8b.template.json").exists()
     assert main(["plan", "llama3-70b", "--json"]) == 0
     planned = json.loads(capsys.readouterr().out)

@@ -142,3 +142,25 @@ def test_stack_tags_reach_the_provisioned_model(make_stack):
     (resource,) = resources(stack, RESOURCE_TYPE).values()
     assert resource["Properties"]["Tags"] == [
         {"Key": "team", "Value": "ml"}, {"Key": "tierwise:tier", "Value": "bedrock-provisioned"}]
+
+
+def test_acknowledgment_ids_follow_the_arn_as_the_stack_renders_it():
+    """cdk-nag names a wildcard resource by the ARN as synthesized: with the partition literal
+    when the app enables @aws-cdk/core:enablePartitionLiterals and the region is known (as
+    tierwise's cdk.json does), with <AWS::Partition> otherwise; the helper writes both right."""
+    import aws_cdk as cdk
+
+    from tiers.security import nag_reference
+
+    def rendered(flag: bool, region: str | None) -> str:
+        app = cdk.App(context={"@aws-cdk/core:enablePartitionLiterals": flag})
+        stack = cdk.Stack(app, "S", env=cdk.Environment(account="123456789012", region=region) if region else None)
+        arn = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+        return nag_reference(stack.resolve(arn))
+
+    assert rendered(True, "us-east-1") == "arn:aws:ec2:us-east-1:123456789012:network-interface/*"
+    assert rendered(True, "cn-north-1") == "arn:aws-cn:ec2:cn-north-1:123456789012:network-interface/*"
+    assert rendered(False, "us-east-1") == "arn:<AWS::Partition>:ec2:us-east-1:123456789012:network-interface/*"
+    assert rendered(True, None) == "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*"
+    assert nag_reference({"Fn::GetAtt": ["Handler1A2B", "Arn"]}) == "<Handler1A2B.Arn>"
+    assert nag_reference({"Fn::Sub": "arn:${AWS::Partition}:s3:::b/*"}) == "arn:<AWS::Partition>:s3:::b/*"

@@ -26,7 +26,7 @@ from tiers.checkov import (
 )
 from tiers.construct_base import ForPlacement, TierOptions, converse_command
 from tiers.props import PropError, check_choice, check_int, check_text
-from tiers.security import acknowledge, after_policies_of, create_key, log_group
+from tiers.security import acknowledge, acknowledge_wildcard_resource, after_policies_of, create_key, log_group
 from tierwise.facts import bedrock_provisioned_limits
 from tierwise.tiers import bedrock_provisioned
 
@@ -108,6 +108,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         stack = cdk.Stack.of(self)
         self.encryption_key = encryption_key or create_key(self, "Key", description=f"{self.node.path}: handler logs")
         provisioned_models = stack.format_arn(service="bedrock", resource="provisioned-model", resource_name="*")
+        self._provisioned_models = provisioned_models  # the handlers' wildcard, acknowledged as rendered
 
         code = lambda_.Code.from_asset(str(HANDLER_DIRECTORY), exclude=["**/__pycache__", "**/*.pyc"])
         on_event = self._handler(
@@ -247,9 +248,9 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             description=f"Custom::BedrockProvisionedThroughput {id}",
         )
         after_policies_of(function, role)
-        acknowledge(
+        acknowledge_wildcard_resource(
             role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:{_region_text(self)}:<AWS::AccountId>:provisioned-model/*]",
+            self._provisioned_models,
             "Bedrock generates the provisioned model's id at create time, so the handler cannot name it in "
             "advance; the statement is limited to provisioned models of this account and region",
         )
@@ -329,8 +330,3 @@ def _generated_name(scope: Construct) -> str:
 
 def _logical_id(construct: Construct) -> str:
     return cdk.Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]
-
-
-def _region_text(scope: Construct) -> str:
-    region = cdk.Stack.of(scope).region
-    return "<AWS::Region>" if cdk.Token.is_unresolved(region) else region

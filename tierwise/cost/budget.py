@@ -5,6 +5,13 @@ as a policy-validation plugin, the interface cdk-nag 3.x uses, so an over-budget
 the synth and is reported like a cdk-nag finding. A price that is unknown counts as its known
 lower bound (the known parts summed) and is named in the message: a stack is never let
 through, nor stopped, on a price nobody knows without saying so.
+
+The guard is off unless a budget is given (`-c max_monthly_usd=N`, or `"max_monthly_usd": N` in
+cdk.json's context). A budget is the project's own figure, and no default fits a catalogue that
+runs, at the same default workload, from a classifier at a few dollars a month to a 405B model on
+8-GPU p5 instances at tens of thousands: a default above the dearest stack guards the others at
+thousands of times their cost, and any lower one fails `cdk synth -c model=all` out of the box
+(a 15,000 default did, once llama3.1-405b moved to a p5 endpoint).
 """
 
 from __future__ import annotations

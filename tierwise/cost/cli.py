@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
 from model_profiles.userinput import check_path_usable, quoted
 from tierwise.cost.infracost import diff, load_breakdown, to_infracost
@@ -27,6 +26,8 @@ from tierwise.cost.render import render_diff, render_table, diff_markdown, to_ma
 from tierwise.cost.review import review
 from tierwise.cost.usage import UsageFile, load_usage
 from tierwise.errors import TierwiseError, UserError, report
+from tierwise.help import Command, Group
+from tierwise.text import plural
 from tierwise.inputs import Origin, cdk_json_context, read_workload, workload_flags
 from tierwise.validate import check_rate, check_region, check_volume, check_writable_file
 from tierwise.workload import Workload
@@ -67,13 +68,21 @@ UTILIZATION = typer.Option(None, "--target-utilization",
 USAGE_FILE = typer.Option(None, "--usage-file", help="usage per stack or resource (like infracost-usage.yml)")
 
 
-class _DefaultBreakdown(TyperGroup):
+class _DefaultBreakdown(Group):
     """`tierwise cost [DIR]` runs `cost breakdown`; `tierwise cost diff BASE HEAD` compares."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
             args = ["breakdown", *args]
         return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """`tierwise cost --help` is the help of `cost [DIR]` (its options: --format,
+        --usage-file, ...), then the commands (`diff`), so no option hides a level down."""
+        breakdown = self.get_command(ctx, "breakdown")
+        with breakdown.make_context(ctx.info_name, [], parent=ctx.parent, resilient_parsing=True) as sub:
+            breakdown.format_help(sub, formatter)
+        self.format_commands(ctx, formatter)
 
 
 cost_app = typer.Typer(
@@ -197,16 +206,16 @@ def refresh_command(
         check_writable_file(out, "--out")
     book = refresh_prices(regions, path=out)
     unknown = sum(len(book.unknown_figures(r)) for r in regions)
-    typer.echo(f"prices refreshed for {', '.join(regions)}; {unknown} figure(s) still unknown")
+    typer.echo(f"prices refreshed for {', '.join(regions)}; {plural(unknown, 'figure')} still unknown")
 
 
 def register(app: typer.Typer) -> None:
     """Add `cost`, `compare` and `refresh-prices` to the tierwise CLI."""
-    cost_app.command("breakdown")(_fail_cleanly(breakdown_command))
-    cost_app.command("diff")(_fail_cleanly(diff_command))
+    cost_app.command("breakdown", cls=Command)(_fail_cleanly(breakdown_command))
+    cost_app.command("diff", cls=Command)(_fail_cleanly(diff_command))
     app.add_typer(cost_app, name="cost")
     from tierwise.cost.compare_cli import compare_command
 
-    app.command("compare")(_fail_cleanly(compare_command))
-    app.command("refresh-prices")(_fail_cleanly(refresh_command))
+    app.command("compare", cls=Command)(_fail_cleanly(compare_command))
+    app.command("refresh-prices", cls=Command)(_fail_cleanly(refresh_command))
 

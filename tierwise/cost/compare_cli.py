@@ -15,7 +15,8 @@ from tierwise.inputs import cli_origin, read_plan_inputs
 from tierwise import tiers
 from tierwise.cost.compare import BreakEven, Comparison, TierOption, VolumeStep, compare_tiers, step_break_evens
 from tierwise.errors import TierwiseError
-from tierwise.validate import check_quant_for_model, check_writable_file
+from tierwise.text import bullet, table, terminal_width, without_urls, wrap
+from tierwise.validate import check_quant_for_model, check_writable_file, write_file
 from tierwise.workload import Workload
 
 CHART_SUFFIXES = (".png", ".svg")
@@ -150,55 +151,84 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
     }
 
 
-def render_comparison(c: Comparison, console: Any = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
+def comparison_lines(c: Comparison, width: int) -> list[str]:
+    """`compare`'s table for a person: every column fits `width` and every name is whole; what
+    a tier cannot do, and why an infeasible one is out, follow as bullets."""
     w = c.workload
-    table = Table(
-        title=f"{c.model} in {c.region}: {w.requests_per_month:,} requests/month, "
-        f"{w.input_tokens} in + {w.output_tokens} out tokens"
-    )
-    for col in ("Tier", "Monthly cost", "Tokens/s", "Cold start", "Cannot"):
-        table.add_column(col, justify="right" if col in ("Monthly cost", "Tokens/s") else "left")
+    out = wrap(f"{c.model} in {c.region}: {w.requests_per_month:,} requests/month, "
+               f"{w.input_tokens} in + {w.output_tokens} out tokens", width) + [""]
+    rows = []
     for o in c.options:
         name = f"{o.tier} (chosen)" if o.chosen else o.tier
-        if not o.feasible:
-            table.add_row(name, "—", "—", "—", f"not feasible: {o.rejected_because}")
+        if not o.feasible or o.cost is None:
+            rows.append([name, "not feasible", "", ""])
             continue
-        assert o.cost is not None
         tps = "—" if o.tokens_per_second is None else f"{o.tokens_per_second:,.1f}"
         cold = "unknown" if o.cold_start_s is None else f"~{o.cold_start_s:,.0f} s"
-        table.add_row(name, _usd(o.cost.monthly_usd, o.cost.known_usd), tps, f"{cold}: {o.cold_start}",
-                      "; ".join(o.cannot))
-    console.print(table)
-    console.print(f"Placement chose: {c.chosen_tier or 'nothing (see plan)'}")
+        rows.append([name, _usd(o.cost.monthly_usd, o.cost.known_usd), tps, cold])
+    out += table(["tier", "monthly cost", "tokens/s", "cold start"], rows, width, right=(1, 2))
+    out += ["", *wrap(f"Placement chose: {c.chosen_tier or 'nothing (see tierwise plan)'}", width)]
+    infeasible = [o for o in c.options if not o.feasible]
+    if infeasible:
+        out.append("not feasible:")
+        for o in infeasible:
+            out += bullet(f"{o.tier}: {without_urls(o.rejected_because or '')}", width)
+    feasible = [o for o in c.options if o.feasible and o.cost is not None]
+    if feasible:
+        out.append("what each feasible tier gives up:")
+        for o in feasible:
+            gives_up = [f"cold start: {o.cold_start}"] if o.cold_start else []
+            out += bullet(f"{o.tier}: {'; '.join(gives_up + list(o.cannot)) or 'nothing tierwise knows of'}", width)
     if c.steps:
-        tiers = [t for t in c.steps[0].monthly_cost_usd if any(s.monthly_cost_usd.get(t) is not None or t in s.known_usd for s in c.steps)]
-        by_volume = Table(title="monthly cost by volume (re-planned at each volume; GPU instances in brackets)")
-        by_volume.add_column("requests/month", justify="right")
-        for t in tiers:
-            by_volume.add_column(t, justify="right")
-        for s in c.steps:
-            cells = []
-            for t in tiers:
-                if t not in s.known_usd:
-                    cells.append("—")
-                    continue
-                text = _usd(s.monthly_cost_usd[t], s.known_usd[t])
-                cells.append(text + (f" [{s.instances[t]}]" if t in s.instances else ""))
-            by_volume.add_row(f"{s.requests_per_month:,}", *cells)
-        console.print(by_volume)
+        out += [""] + _by_volume_lines(c, width)
     if c.break_evens:
-        console.print("Break-even (requests per month, re-planned at each volume):")
+        out += ["", "Break-even (requests per month, re-planned at each volume):"]
         for b in c.break_evens:
-            console.print(f"  {_break_even_line(b)}", highlight=False)
+            out += bullet(_break_even_line(b), width)
     else:
-        console.print("No break-even: the cheaper of each pair of tiers stays the same from 1k to 100M requests/month.")
+        out += ["", *wrap("No break-even: the cheaper of each pair of tiers stays the same from 1k to 100M "
+                          "requests/month.", width)]
     for o in c.options:
         if o.feasible and o.cost is not None and o.cost.unknown:
-            console.print(f"  {o.tier}: unknown — " + "; ".join(o.cost.unknown))
+            out += bullet(f"{o.tier}: unknown: " + "; ".join(o.cost.unknown), width)
+    return out
+
+
+def _by_volume_lines(c: Comparison, width: int) -> list[str]:
+    """Monthly cost at each volume, one column per tier that can serve some volume; tiers that
+    do not fit beside each other at `width` go to a second table below the first."""
+    names = [t for t in c.steps[0].monthly_cost_usd
+             if any(s.monthly_cost_usd.get(t) is not None or t in s.known_usd for s in c.steps)]
+    cells: dict[str, list[str]] = {}
+    for t in names:
+        column = []
+        for s in c.steps:
+            if t not in s.known_usd:
+                column.append("—")
+                continue
+            column.append(_usd(s.monthly_cost_usd[t], s.known_usd[t]) + (f" [{s.instances[t]}]" if t in s.instances else ""))
+        cells[t] = column
+    first = "requests/month"
+    volumes = [f"{s.requests_per_month:,}" for s in c.steps]
+    first_width = max(len(first), *(len(v) for v in volumes))
+    widths = {t: max(len(t), *(len(x) for x in cells[t])) for t in names}
+    groups: list[list[str]] = [[]]
+    used = first_width
+    for t in names:
+        if groups[-1] and used + 2 + widths[t] > width:
+            groups.append([])
+            used = first_width
+        groups[-1].append(t)
+        used += 2 + widths[t]
+    out = wrap("monthly cost by volume (re-planned at each volume; GPU instances in brackets)", width)
+    for i, group in enumerate(groups):
+        rows = [[volumes[k], *(cells[t][k] for t in group)] for k in range(len(c.steps))]
+        out += ([""] if i else []) + table([first, *group], rows, width, right=range(len(group) + 1))
+    return out
+
+
+def render_comparison(c: Comparison, width: int | None = None) -> None:
+    sys.stdout.write("\n".join(comparison_lines(c, width or terminal_width())) + "\n")
 
 
 def _break_even_line(b: BreakEven) -> str:
@@ -212,10 +242,17 @@ def _break_even_line(b: BreakEven) -> str:
 
 def plot_comparison(c: Comparison, path: str | Path) -> Path:
     """Monthly cost against requests per month: each tier's line at this workload, the re-planned
-    staircase of tiers that grow in instances, and the break-evens marked."""
+    staircase of tiers that grow in instances, and the break-evens marked, written to `path`
+    (.png or .svg) whole or not at all."""
     path = Path(path)
     if path.suffix.lower() not in CHART_SUFFIXES:
         raise TierwiseError(f"--chart must end in .png or .svg (got {path.name!r})")
+    return write_file(path, _chart(c, path.suffix.lower().lstrip(".")), "--chart")
+
+
+def _chart(c: Comparison, fmt: str) -> bytes:
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,10 +315,10 @@ def plot_comparison(c: Comparison, path: str | Path) -> Path:
                 fontsize=8, color="dimgrey")
     ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    image = io.BytesIO()
+    fig.savefig(image, format=fmt)
     plt.close(fig)
-    return path
+    return image.getvalue()
 
 
 def compare_command(
@@ -328,14 +365,15 @@ def compare_command(
                                   hosting=inputs.hosting, tier=inputs.tier, commitment=inputs.commitment,
                                   hf_dir=inputs.hf_dir, base_hf_dir=inputs.base_hf_dir,
                                   instance_type=inputs.instance_type)
+    # the chart first: a path the system refuses ends in one error line before anything is printed
+    written = plot_comparison(comparison, chart) if chart is not None else None
     if fmt == "json":
         sys.stdout.write(json.dumps(comparison_dict(comparison), indent=2) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(comparison_markdown(comparison))
     else:
         render_comparison(comparison)
-    if chart is not None:
-        written = plot_comparison(comparison, chart)
+    if written is not None:
         typer.echo(f"chart written to {written}", err=fmt == "json")
 
 

@@ -25,6 +25,7 @@ from tierwise import facts
 # a cross-region inference profile id (us.meta...) bills as its model in the source region
 from tierwise.contract import base_model_id
 from tierwise.errors import TierwiseError
+from tierwise.validate import write_file
 
 Architecture = Literal["x86_64", "arm64"]
 Commitment = Literal["none", "OneMonth", "SixMonths"]
@@ -313,9 +314,7 @@ def write_prices(book: PriceBook, path: str | Path) -> None:
     path = Path(path)
     text = dump_prices(book)
     parse_prices(load_yaml(text, path.name, TierwiseError), path.name)  # never write a file we could not read back
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_file(path, text.encode("utf-8"), "--out")
     if path == default_price_file():
         _default_book.cache_clear()
 

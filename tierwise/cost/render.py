@@ -9,7 +9,6 @@ a total that leaves something out says it is a lower bound.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections import Counter
 from decimal import Decimal
@@ -17,13 +16,8 @@ from typing import IO, Any
 
 from tierwise.cost.bills import CostComponent
 from tierwise.cost.report import CostReport, ProjectCost, ResourceCost
+from tierwise.text import MAX_WIDTH, MIN_WIDTH, plural, terminal_width, were
 
-MIN_WIDTH, MAX_WIDTH = 60, 120
-
-
-def terminal_width() -> int:
-    """COLUMNS when set (as terminals and CI do), else the terminal's width, else 80."""
-    return max(MIN_WIDTH, shutil.get_terminal_size((80, 24)).columns)
 
 
 # -- numbers -------------------------------------------------------------------------------------
@@ -121,7 +115,7 @@ def breakdown_lines(report: CostReport, width: int | None = None) -> list[str]:
             out.append("")
         out += lay.row(" Project total", cost=money(p.monthly_usd))
         if p.unknown:
-            out.append(f"   plus {len(p.unknown)} line(s) of unknown cost: the total is a lower bound")
+            out.append(f"   plus {plural(len(p.unknown), 'line')} of unknown cost: the total is a lower bound")
         for note in p.notes:
             out.append(f"   note: {note}")
         out.append("")
@@ -132,7 +126,7 @@ def breakdown_lines(report: CostReport, width: int | None = None) -> list[str]:
     out += _resource_summary(report.projects)
     unknown = report.unknown()
     if unknown:
-        out += ["", f"{len(unknown)} line(s) unknown, not counted (totals above are lower bounds):"]
+        out += ["", f"{plural(len(unknown), 'line')} unknown, not counted (totals above are lower bounds):"]
         out += _wrapped(unknown, width)
     return _fit(out, width)
 
@@ -166,14 +160,17 @@ def _resource_summary(projects: list[ProjectCost]) -> list[str]:
     free = [(p.name, lid, t) for p in projects for lid, t in p.free_ids]
     unsupported = [(p.name, lid, t) for p in projects for lid, t in p.unsupported_ids]
     detected = estimated + len(free) + len(unsupported)
-    out = [f"{detected} cloud resources were detected:",
-           f"∙ {estimated} were estimated, {usage_based} of which include usage-based costs"]
+    usage = ("" if not estimated else ", it includes usage-based costs" if estimated == usage_based == 1
+             else f", {usage_based:,} of which {'includes' if usage_based == 1 else 'include'} usage-based costs")
+    out = [f"{plural(detected, 'cloud resource')} {'was' if detected == 1 else 'were'} detected:",
+           f"∙ {were(estimated)} estimated{usage}"]
     if free:
         counts = Counter(t for _, _, t in free)
-        out.append(f"∙ {len(free)} were free:")
+        out.append(f"∙ {were(len(free))} free:")
         out += [f"  ∙ {n} x {t}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     if unsupported:
-        out.append(f"∙ {len(unsupported)} are not supported by tierwise's review, their cost is not included:")
+        out.append(f"∙ {len(unsupported):,} {'is' if len(unsupported) == 1 else 'are'} not supported by tierwise's "
+                   "review, their cost is not included:")
         out += [f"  ∙ {stack}/{lid} ({t})" for stack, lid, t in unsupported]
     return out
 
@@ -286,7 +283,7 @@ def diff_lines(data: dict, width: int | None = None) -> list[str]:
         out.append("")
     out.append("─" * min(width, 72))
     now, past = Decimal(data["totalMonthlyCost"]), Decimal(data["pastTotalMonthlyCost"])
-    out.append(f"Total monthly cost change ({len(data['projects'])} project(s)): {_change(now, past)}, "
+    out.append(f"Total monthly cost change ({plural(len(data['projects']), 'project')}): {_change(now, past)}, "
                f"{_percent(now, past)}")
     return _fit(out, width)
 

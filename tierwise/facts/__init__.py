@@ -5,7 +5,8 @@ or misspelt field is one error naming the file and the field, never a silent def
 One module per subject: `aws` (limits, containers, Bedrock models, JumpStart), `gpu` (instances
 and what an engine keeps), `speed` (recipes, the speed model, published measurements),
 `tier_data` (batch, asynchronous and imported-model tiers, quotas, cold starts, S3 weights),
-`serving` (the GPU serving model's fitted efficiencies).
+`serving` (the GPU serving model's fitted efficiencies), `toolchain` (the Node.js lines the CDK
+app runs on).
 `base.load(name)` remains for the sizing tables whose readers validate what they take.
 """
 
@@ -17,3 +18,4 @@ from tierwise.facts.gpu import *  # noqa: F401,F403
 from tierwise.facts.speed import *  # noqa: F401,F403
 from tierwise.facts.tier_data import *  # noqa: F401,F403
 from tierwise.facts.serving import *  # noqa: F401,F403
+from tierwise.facts.toolchain import *  # noqa: F401,F403

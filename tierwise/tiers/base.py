@@ -26,6 +26,7 @@ from tierwise.cost import bills
 from tierwise.cost.bills import CostComponent
 from tierwise.cost.prices import PriceBook
 from tierwise.errors import TierwiseError
+from tierwise.naming import option
 from tierwise.sizing import MemoryEstimate
 from tierwise.throughput import Speed
 from tierwise.workload import Target, Workload
@@ -72,7 +73,8 @@ class Option:
     ttft: float
     cold_start_s: float
     capacity: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # something the user should act on
+    notes: list[str] = field(default_factory=list)  # context, not a reason or a call to act (plan --verbose)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,9 @@ class TierModule:
     # also reach beyond AWS; None: the tier runs nothing in the account's network
     vpc_endpoints: ClassVar[Mapping[str, str] | None] = None
     needs_internet: ClassVar[bool] = False
+    # a setting's value in words where the value alone misleads a reader (plan's settings table):
+    # {field: {value: words}}; every other value is shown by tierwise.text.words
+    setting_words: ClassVar[Mapping[str, Mapping[Any, str]]] = {}
     # the CloudFormation types of the resource that serves requests (the review prices its usage)
     serving_resource_types: ClassVar[tuple[str, ...]] = ()
 
@@ -264,7 +269,7 @@ def meets(target: Target, speed: Speed | None, seconds: float, hard_limit_s: flo
     if target.max_seconds is not None and seconds > target.max_seconds:
         raise Rejection(
             f"a request takes ~{seconds:,.1f} s {where}, over the {target.max_seconds:g} s target "
-            f"({target.why}; --max-seconds or --batch change it)"
+            f"({target.why}; {option('max_seconds')} or {option('batch', True)} change it)"
         )
     if speed is not None and speed.decode_tokens_per_second < target.tokens_per_second_floor:
         raise Rejection(

@@ -23,13 +23,16 @@ def request_seconds(ask: Ask, speed: Speed) -> float:
 
 
 def lifecycle_check(model_id: str, facts: BedrockModel | None) -> list[str]:
-    """Reject a Legacy/EOL model for a new deployment; say so when the state is unknown."""
+    """Reject a Legacy/EOL model for a new deployment; notes (plan --verbose) when the state is
+    unknown: nothing in tierwise can settle it, AWS's GetFoundationModel can."""
+    ask_aws = f"`aws bedrock get-foundation-model --model-identifier {model_id}` shows it (modelLifecycle)"
     if facts is None:
-        return [f"tierwise/data/bedrock_models.yaml has no entry for {model_id}: lifecycle and quotas unknown"]
+        return [f"tierwise/data/bedrock_models.yaml has no entry for {model_id}: its lifecycle and quotas are "
+                f"unknown to tierwise; {ask_aws}"]
     if facts.lifecycle in ("Legacy", "EOL"):
         when = f" (EOL {facts.eol_date})" if facts.eol_date else ""
         raise Rejection(f"{model_id} is {facts.lifecycle} on Bedrock{when}: not chosen for a new deployment "
                         f"({facts.lifecycle_source})")
     if facts.lifecycle is None:
-        return [f"{model_id}'s Bedrock lifecycle state is not confirmed by a source ({facts.lifecycle_source})"]
+        return [f"{model_id}'s Bedrock lifecycle state (Active or Legacy) is unknown to tierwise; {ask_aws}"]
     return []

@@ -38,6 +38,7 @@ class BedrockOnDemand(TierModule):
     streaming = (True, "ConverseStream")
     client_door = "bedrock"
     serving_resource_types = ("AWS::Bedrock::ApplicationInferenceProfile",)
+    setting_words = {"model_units": {0: "none: on demand, billed per token"}}
 
     def settle(self, ask: Ask) -> Option:
         self.check_quant(ask)
@@ -48,7 +49,8 @@ class BedrockOnDemand(TierModule):
         if not offer.on_demand or offer.custom_model:
             why = "a custom (fine-tuned) model" if offer.custom_model else "not offered on demand"
             raise Rejection(f"{model_id} is {why}: only provisioned throughput serves it")
-        warnings = bedrock.lifecycle_check(model_id, facts)
+        notes = bedrock.lifecycle_check(model_id, facts)
+        warnings: list[str] = []
         meets(ask.target, speed, seconds, math.inf, "on Bedrock")
         capacity: dict[str, Any] = {"peak_tokens_per_minute": round(peak_tpm),
                                     "peak_requests_per_minute": round(peak_rpm, 1)}
@@ -67,7 +69,7 @@ class BedrockOnDemand(TierModule):
         ]
         return Option({"model_id": model_id, "model_units": 0}, reasons, None, None, speed, seconds,
                       speed.time_to_first_token(ask.workload.input_tokens), speed_model().cold_start.bedrock_s,
-                      capacity, warnings)
+                      capacity, warnings, notes)
 
     def bill(self, settings: TierSettings, usage: Usage, book: PriceBook, region: str) -> list[CostComponent]:
         return bills.bedrock_tokens(book, region, model_id=self.settings(settings).model_id, workload=usage.workload)

@@ -23,6 +23,7 @@ from tierwise.cost.bills import CostComponent
 from tierwise.cost.prices import PriceBook
 from tierwise.errors import TierwiseError
 from tierwise.facts import BedrockModel, bedrock_provisioned_limits, speed_model
+from tierwise.naming import option
 from tierwise.tiers import bedrock
 from tierwise.tiers.bedrock_on_demand import ID as ON_DEMAND
 from tierwise.tiers.base import Ask, Option, Rejection, TierModule, Usage, meets, peak_requests_per_second
@@ -49,6 +50,7 @@ class BedrockProvisioned(TierModule):
     uses_key = True
     client_door = "bedrock"
     serving_resource_types = ("Custom::BedrockProvisionedThroughput",)
+    setting_words = {"commitment": {None: "none: billed by the hour, no term"}}
 
     def settle(self, ask: Ask) -> Option:
         self.check_quant(ask)
@@ -78,7 +80,7 @@ class BedrockProvisioned(TierModule):
             # commitment, see Supported regions and models for Provisioned Throughput" (Bedrock API
             # reference, CreateProvisionedModelThroughput commitmentDuration, read 2026-12-01)
             warnings.append(f"only some base models can be bought with no commitment: check {pt_id} in the PT support "
-                            f"table ({source}) or plan with --commitment OneMonth")
+                            f"table ({source}) or plan with {option('commitment', 'OneMonth')}")
         return Option({"model_id": pt_id, "model_units": 1, "commitment": commitment}, reasons, None, None, speed,
                       seconds, speed.time_to_first_token(ask.workload.input_tokens),
                       speed_model().cold_start.bedrock_s, capacity, warnings)
@@ -89,7 +91,7 @@ class BedrockProvisioned(TierModule):
             return None
         return (("on-demand serves this model with no commitment; " if ON_DEMAND in pool else "")
                 + "provisioned throughput is for custom models or guaranteed capacity (its price is quoted on request; "
-                f"force it with --tier {ID})")
+                f"force it with {option('tier', ID)})")
 
     def bill(self, settings: TierSettings, usage: Usage, book: PriceBook, region: str) -> list[CostComponent]:
         s = self.settings(settings)

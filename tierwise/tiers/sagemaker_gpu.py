@@ -322,7 +322,9 @@ def _option(ask: Ask, pick: Offer, set_aside: dict[str, str], unpriced: list[str
             reasons.append(f"not {family}: {why}")
     if unpriced:
         reasons.append(f"not compared, no {ask.region} price in tierwise/data/prices.yaml: {', '.join(unpriced)}")
-    reasons.append(_against_jumpstart(profile, inst, ask.book, ask.region, pick.quote.value, pick.baseline))
+    compared = _against_jumpstart(profile, inst, ask.book, ask.region, pick.quote.value, pick.baseline)
+    if compared is not None:
+        reasons.append(compared)
     points = [p.contract() for p in curve(pick.shape, pick.server, workload.input_tokens, workload.output_tokens)]
     capacity = {
         "instances": pick.peak,
@@ -366,14 +368,13 @@ def _engine_refusal(profile: ModelProfile, inst: GpuInstance, dtype: str) -> str
 
 
 def _against_jumpstart(profile: ModelProfile, inst: GpuInstance, book: PriceBook, region: str, hourly: float,
-                       count: int) -> str:
-    """The instance SageMaker JumpStart deploys this model to by default, and why ours differs."""
+                       count: int) -> str | None:
+    """The instance SageMaker JumpStart deploys this model to by default, and why ours differs;
+    None when JumpStart has no such model or tierwise does not know its default."""
     js = jumpstart_model(profile.name)
-    if js is None:
-        return f"SageMaker JumpStart offers no model for {profile.name} to compare with"
+    if js is None or js.default_instance_type.value is None:
+        return None
     default = js.default_instance_type
-    if default.value is None:
-        return f"JumpStart's default instance for {js.jumpstart_model_id} is not known to tierwise ({default.note})"
     if default.value == inst.instance_type:
         return f"JumpStart deploys {js.jumpstart_model_id} to the same {inst.instance_type} by default ({default.source})"
     theirs = next((i for i in gpu_instances() if i.instance_type == default.value), None)
