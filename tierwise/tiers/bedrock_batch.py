@@ -58,7 +58,7 @@ class BedrockBatch(TierModule):
         workload = ask.workload
         if not workload.batch:
             raise Rejection("a batch job answers in minutes to hours, not within an interactive request: only for "
-                            "batch work (--batch, -c batch=true)")
+                            f"batch work ({ask.option('batch')}{'=true' if ask.prefix != '--' else ''})")
         target = ask.target
         if target.max_seconds is not None or target.tokens_per_second_floor:
             raise Rejection(f"a batch job's turnaround is not published (minutes to hours): it cannot promise "

@@ -83,7 +83,7 @@ class SageMakerAsync(TierModule):
         workload = ask.workload
         if not workload.batch:
             raise Rejection("an asynchronous endpoint queues each request and starts instances from zero: only for "
-                            "batch work (--batch, -c batch=true)")
+                            f"batch work ({ask.option('batch')}{'=true' if ask.prefix != '--' else ''})")
         try:
             gpu = sagemaker_gpu.TIER.settle(replace(ask, book=_AsyncOffer(ask.book)))
         except Rejection as exc:
