@@ -114,13 +114,25 @@ def read_workload(origin: Origin) -> Workload:
     from_flags = workload_flags(origin.flags)
     check_volume(from_flags)
     values = {**from_context, **from_flags}
+
+    def where(name: str) -> str:
+        return flag("--", name) if name in from_flags else flag(origin.context_prefix, name)
+
     try:
-        return Workload(**values)
+        workload = Workload(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "workload"
-        where = flag("--", name) if name in from_flags else flag(origin.context_prefix, name)
-        raise TierwiseError(f"{where}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
+        raise TierwiseError(f"{where(name)}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
+    if workload.batch:
+        # batch means "no interactive target": a target given beside it would be dropped in silence
+        for name in ("max_seconds", "tokens_per_second_floor"):
+            if getattr(workload, name) is not None:
+                raise TierwiseError(
+                    f"{where('batch')} and {where(name)} contradict each other: batch work has no latency target "
+                    f"(only the tiers' hard limits); give one of them"
+                )
+    return workload
 
 
 def workload_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,6 +174,14 @@ def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -
         if module is None:
             raise TierwiseError(f"{origin.given('tier')[1]}: unknown tier {shown(tier)!r}; allowed: "
                                 f"{', '.join(tiers.ids())}")
+        if hosting != "auto" and module.hosting != hosting:
+            # a forced tier would silently override the policy the user also asked for
+            kept = {"self": "tiers we host", "managed": "Bedrock, where AWS hosts the model"}[hosting]
+            allowed = [t for t in tiers.ids() if tiers.get(t).hosting == hosting]
+            raise TierwiseError(
+                f"{origin.given('tier')[1]} {tier} contradicts {origin.given('hosting')[1]} {hosting}, which keeps to "
+                f"{kept} ({', '.join(allowed)}); give one of them"
+            )
     model, hf_dir = text("model"), text("hf_dir")
     if model is not None and hf_dir is not None:
         # cdk.json always names a default model: a folder given at a higher precedence replaces it

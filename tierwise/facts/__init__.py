@@ -16,6 +16,8 @@ from tierwise.facts.base import (  # noqa: F401
     load,
 )
 from tierwise.facts.aws import (  # noqa: F401
+    AwsNames,
+    aws_names,
     BedrockModel,
     BedrockProvisionedLimits,
     CloudFormationLimits,
