@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tierwise.errors import TierwiseError
-from tierwise.uris import UriProblem, bucket_name_problem, ecr_image, s3_object
+from tierwise.uris import ECR_IMAGE_URI, UriProblem, bucket_name_problem, ecr_image, s3_object
 
 
 class PropError(TierwiseError):
@@ -75,6 +75,11 @@ def parse_ecr_image_uri(owner: str, prop: str, uri: str, *, stack_region: str | 
                         rule: str | None = None) -> re.Match[str]:
     """A private ECR image in a real region of its partition; with `rule` (a same_region rule of
     tierwise/data/aws_names.yaml) also in `stack_region`."""
+    if not isinstance(uri, str) or not ECR_IMAGE_URI.fullmatch(uri):
+        raise PropError(
+            f"{owner}: {prop} must be a private ECR image, ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG "
+            f"or @sha256:DIGEST (got {uri!r})"
+        )
     try:
         return ecr_image(uri, stack_region=stack_region, rule=rule)
     except UriProblem as exc:

@@ -112,6 +112,9 @@ class OnDemandQuotas(_Fact):
 
 class BedrockModel(_Fact):
     name: str
+    # the longest request, prompt + answer, in tokens (None: not known for this id)
+    context_tokens: int | None = Field(None, gt=0)
+    context_source: str | None = None
     lifecycle: Literal["Active", "Legacy", "EOL"] | None
     legacy_date: str | None = None
     eol_date: str | None = None
