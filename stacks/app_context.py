@@ -156,11 +156,11 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     placement = plan(inputs.profile(), **plan_args)
     model = placement.model
     _check_options(placement, options, "tier" in given, region)
+    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, prefix="-c ")
+    check_request_fits(placement, prefix="-c ")
     missing = tiers.get(placement.tier).missing(placement, options)
     if missing is not None:
         raise TierwiseError(missing)
-    check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, prefix="-c ")
-    check_request_fits(placement, prefix="-c ")
     if "model_uri" in options and not options["model_uri"].startswith("s3://"):
         check_model_file_matches(placement.profile, options["model_uri"])
     return AppPlan(region, [StackPlan(stack_id(model), placement, options)], account)

@@ -87,10 +87,3 @@ PROVIDER_NO_RESERVED_CONCURRENCY = (
     "minute), so they never compete for concurrency; a reservation would fail on accounts at the new-account "
     "limit of 10, because Lambda always keeps 100 executions unreserved",
 )
-WAITER_NO_LOGGING = (
-    "CKV_AWS_285",
-    "the Provider framework's waiter state machine only invokes the framework's isComplete function once a "
-    "minute; that function and the tierwise handler it calls log every poll to their own KMS-encrypted log "
-    "groups, while state machine logging would need logs:PutResourcePolicy and the log-delivery actions on "
-    "Resource *, which take no resource-level permission",
-)

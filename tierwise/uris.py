@@ -68,7 +68,8 @@ def s3_object(uri: str, *, suffix: str | None = None) -> tuple[str, str]:
     bucket, key = match["bucket"], match["key"]
     problem = bucket_name_problem(bucket)
     if problem:
-        raise UriProblem(f"{shown(bucket, 80)!r}: {problem} ({aws_names().s3_bucket.source})")
+        raise UriProblem(f"{shown(uri, 80)!r} names bucket {shown(bucket, 80)!r}, but {problem} "
+                         f"({aws_names().s3_bucket.source})")
     if not key or key.endswith("/"):
         raise UriProblem(f"{shown(uri, 80)!r} is a prefix, not an object: name the file itself, s3://{bucket}/path/file"
                          + (suffix or ""))

@@ -20,7 +20,6 @@ from tiers.checkov import (
     PROVIDER_NO_DLQ,
     PROVIDER_NO_RESERVED_CONCURRENCY,
     PROVIDER_NO_VPC,
-    WAITER_NO_LOGGING,
     acknowledge_checkov,
 )
 from tiers.construct_base import ForPlacement, TierOptions, converse_command
@@ -289,7 +288,6 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         for function in handlers + framework:
             for finding in (PROVIDER_NO_DLQ, PROVIDER_NO_VPC, PROVIDER_NO_RESERVED_CONCURRENCY):
                 acknowledge_checkov(function, finding)
-        acknowledge_checkov(self.provider.node.find_child("waiter-state-machine"), WAITER_NO_LOGGING)
         for role in framework_roles:
             for handler in handlers:
                 acknowledge(
