@@ -103,11 +103,6 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
             text, stack_region=region, rule=None)).string
     if "hf_token_secret" in given:
         ref = _reference("hf_token_secret", given["hf_token_secret"], lambda text: uris.secret(text, stack_region=region))
-        if region is None:
-            raise TierwiseError(
-                "-c hf_token_secret: the image that reads the token at start is built on the LMI container of the "
-                "stack's region: give -c region=..."
-            )
         options["hf_token_secret"] = ref.arn or ref.name
     if "alarm_topic_arn" in given:
         options["alarm_topic_arn"] = _reference("alarm_topic_arn", given["alarm_topic_arn"],
@@ -250,4 +245,9 @@ def _check_options(placement: Placement, options: dict[str, Any], tier_forced: b
     if "image_uri" in options:
         _reference("image_uri", options["image_uri"], lambda text: uris.ecr_image(
             text, stack_region=region, rule=module.image_region_rule))
+    if "hf_token_secret" in options and region is None:
+        raise TierwiseError(
+            "-c hf_token_secret: the image that reads the token at start is built on the LMI container of the "
+            "stack's region: give -c region=..."
+        )
     module.check_options(placement, options, forced=tier_forced)
