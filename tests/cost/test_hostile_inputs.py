@@ -24,7 +24,7 @@ from tierwise.cli import main
 from tierwise.errors import LINE_MAX
 from tierwise.workload import Workload
 
-from .conftest import tagged, write_assembly
+from .conftest import _recorded_by_model_stack, tagged, write_assembly
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,8 +62,10 @@ def assembly(tmp_path: Path, resources: dict | str, *, metadata: dict | None = N
         text = resources
     else:
         template: dict = {"Resources": resources}
-        if metadata is not None:
-            template["Metadata"] = {"tierwise": metadata}
+        # what ModelStack records for tagged resources: which types serve requests
+        recorded = {**_recorded_by_model_stack(resources), **(metadata or {})}
+        if recorded:
+            template["Metadata"] = {"tierwise": recorded}
         text = json.dumps(template)
     (out / f"{name}.template.json").write_text(text, encoding="utf-8")
     return out
