@@ -159,6 +159,19 @@ class BedrockOffer(_Strict):
 StoredDtype = Literal["F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"]
 
 
+class HubPin(_Strict):
+    """The Hugging Face Hub commit the containers that download ``hf_model_id`` at start-up are
+    pinned to (the GPU tier's LMI, the classifier's inference toolkit), and whether the repository
+    is gated (downloading it needs a token of an account that accepted its licence)."""
+
+    revision: str = Field(pattern=r"^[0-9a-f]{40}$", description="a commit sha of the model repository")
+    gated: bool
+    source: HttpUrl = Field(description="the commit on the Hub")
+    found_in: str = Field(min_length=1, description="where the commit was read")
+    gated_source: HttpUrl
+    checked: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
 class LoraAdapter(_Strict):
     """A LoRA adapter: sized as its base plus r x (in + out) per adapted matrix. Served as such
     where the engine takes adapters (vLLM on the GPU tier); merged into the base weights first
@@ -219,6 +232,7 @@ class ModelProfile(_Strict):
     gguf: GgufSource | None = None
     hf_model_id: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
     int4_checkpoint: Int4Checkpoint | None = Field(None, description="a 4-bit checkpoint for --quant INT4 on GPUs")
+    hub: HubPin | None = Field(None, description="the Hub commit hf_model_id is pinned to, and its gating")
     bedrock: BedrockOffer | None = None
     adapter: LoraAdapter | None = None
     hf_folder: HfFolder | None = None
@@ -245,6 +259,11 @@ class ModelProfile(_Strict):
             raise ValueError("a closed model must say which Bedrock ids serve it")
         if self.gguf is not None and self.architecture is None:
             raise ValueError("gguf files need an architecture to size them")
+        if self.hub is not None:
+            if self.hf_model_id is None:
+                raise ValueError("hub pins a revision of hf_model_id: give hf_model_id")
+            if f"huggingface.co/{self.hf_model_id}/commit/{self.hub.revision}" not in str(self.hub.source):
+                raise ValueError("hub.source must be the commit page, https://huggingface.co/ORG/NAME/commit/REVISION")
         return self
 
     @property

@@ -17,7 +17,7 @@ from tierwise.errors import TierwiseError
 from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inputs, whole_number
 from tierwise.naming import context_keys
 from tierwise.placement import Placement, plan
-from tierwise.uris import ECR_IMAGE_URI, S3_URI
+from tierwise import uris
 from tierwise.validate import (
     check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
 )
@@ -26,7 +26,7 @@ from tierwise.validate import (
 # tier modules' (tierwise/tiers: `options`)
 STACK_OPTIONS = (
     "model_uri", "image_uri", "min_instances", "max_instances", "architecture", "hf_token_secret",
-    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints",
+    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints", "alarm_topic_arn",
 )
 KNOWN = (
     *PLAN_FIELDS, *STACK_OPTIONS,
@@ -103,25 +103,17 @@ def _read(context: dict[str, Any], environ: dict[str, str] | None) -> AppPlan:
             raise TierwiseError(f"-c architecture: one of {', '.join(ARCHITECTURES)} (got {given['architecture']!r})")
         options["architecture"] = given["architecture"]
     if "model_uri" in given:
-        uri = str(given["model_uri"])
-        if uri.startswith("s3://"):
-            if not S3_URI.fullmatch(uri):
-                raise TierwiseError(
-                    f"-c model_uri: {uri!r} is not s3://BUCKET/KEY with a valid bucket name (3 to 63 lower-case "
-                    "letters, digits, dots and hyphens) and a key; or give a local .gguf file"
-                )
-        else:
-            check_gguf_path(uri, "-c model_uri", "s3://bucket/key or a local .gguf file")
-        options["model_uri"] = uri
+        options["model_uri"] = _model_uri(given["model_uri"])
     if "image_uri" in given:
-        uri = str(given["image_uri"])
-        if not ECR_IMAGE_URI.fullmatch(uri):
-            raise TierwiseError(
-                f"-c image_uri: an ECR image, ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (got {uri!r})"
-            )
-        options["image_uri"] = uri
+        # which service pulls it (Lambda or SageMaker) is the placed tier's: checked in _check_options
+        options["image_uri"] = _reference("image_uri", given["image_uri"], lambda text: uris.ecr_image(
+            text, stack_region=region, rule=None)).string
     if "hf_token_secret" in given:
-        options["hf_token_secret"] = str(given["hf_token_secret"])
+        ref = _reference("hf_token_secret", given["hf_token_secret"], lambda text: uris.secret(text, stack_region=region))
+        options["hf_token_secret"] = ref.arn or ref.name
+    if "alarm_topic_arn" in given:
+        options["alarm_topic_arn"] = _reference("alarm_topic_arn", given["alarm_topic_arn"],
+                                                lambda text: uris.sns_topic_arn(text, stack_region=region))
     options.update(_network_options(given))
     account = None
     if "vpc_id" in options:
@@ -162,19 +154,42 @@ def _read(context: dict[str, Any], environ: dict[str, str] | None) -> AppPlan:
                         f"-c vpc_id: {s.placement.model} is placed on {s.placement.tier}: {refusal} "
                         "(synthesize the models one by one, forcing another tier with -c tier=...)"
                     )
-            for s in stacks:
-                _check_options(s.placement, s.options, "tier" in given)
+        for s in stacks:
+            _check_options(s.placement, s.options, "tier" in given, region)
         return AppPlan(region, stacks, account)
 
     placement = plan(inputs.profile(), **plan_args)
     model = placement.model
-    _check_options(placement, options, "tier" in given)
+    _check_options(placement, options, "tier" in given, region)
     check_applicable(placement, quant=inputs.quant, commitment=inputs.commitment, prefix="-c ",
                      instance_type=inputs.instance_type)
     check_request_fits(placement, prefix="-c ")
+    missing = tiers.get(placement.tier).missing(placement, options)
+    if missing is not None:
+        raise TierwiseError(missing)
     if "model_uri" in options and not options["model_uri"].startswith("s3://"):
         check_model_file_matches(placement.profile, options["model_uri"])
     return AppPlan(region, [StackPlan(stack_id(model), placement, options)], account)
+
+
+def _reference(name: str, raw: Any, check):
+    """A -c value naming an AWS resource, checked by `check` (tierwise/uris.py); one line naming the key."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise TierwiseError(f"-c {name}: text naming the resource (got {shown(repr(raw))})")
+    try:
+        return check(raw.strip())
+    except uris.UriProblem as exc:
+        raise TierwiseError(f"-c {name}: {exc}") from None
+
+
+def _model_uri(raw: Any) -> str:
+    """s3://BUCKET/KEY.gguf (one object, a bucket name S3 accepts) or a local .gguf file."""
+    uri = str(raw).strip()
+    if uri.startswith("s3://"):
+        _reference("model_uri", uri, lambda text: uris.s3_object(text, suffix=".gguf"))
+        return uri
+    check_gguf_path(uri, "-c model_uri", "s3://bucket/key.gguf or a local .gguf file")
+    return uri
 
 
 def _applicable(placement: Placement, options: dict[str, Any]) -> dict[str, Any]:
@@ -222,9 +237,10 @@ def _network_options(given: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _check_options(placement: Placement, options: dict[str, Any], tier_forced: bool) -> None:
+def _check_options(placement: Placement, options: dict[str, Any], tier_forced: bool, region: str | None) -> None:
     """Every option given is one the chosen tier reads (a tier's own refusal says why it cannot),
-    then the tier's own checks of the values (tierwise/tiers: `check_options`)."""
+    an image where the tier's service can pull it, then the tier's own checks of the values
+    (tierwise/tiers: `check_options`)."""
     module = tiers.get(placement.tier)
     force = "" if tier_forced else " (force a tier with -c tier=...)"
     for name in options:
@@ -237,4 +253,12 @@ def _check_options(placement: Placement, options: dict[str, Any], tier_forced: b
                                 f"{' and '.join(readers)} can{force}")
         raise TierwiseError(f"-c {name} applies to {' and '.join(readers)}; {placement.model} is placed on "
                             f"{placement.tier}{force}")
+    if "image_uri" in options:
+        _reference("image_uri", options["image_uri"], lambda text: uris.ecr_image(
+            text, stack_region=region, rule=module.image_region_rule))
+    if "hf_token_secret" in options and region is None:
+        raise TierwiseError(
+            "-c hf_token_secret: the image that reads the token at start is built on the LMI container of the "
+            "stack's region: give -c region=..."
+        )
     module.check_options(placement, options, forced=tier_forced)

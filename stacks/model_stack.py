@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from tiers import construct_for
@@ -31,8 +33,9 @@ class ModelStack(cdk.Stack):
     construct's props one to one (docs/CONTRACTS.md). Options override what a plan cannot
     know: ``model_uri`` (the GGUF in S3 or a local file), ``image_uri`` (a runtime image a
     pipeline already pushed), ``architecture`` (Lambda), ``min_instances``/``max_instances``
-    (GPU autoscaling bounds), ``hf_token_secret`` (a Secrets Manager secret name holding a
-    Hugging Face token for gated models). ``vpc_id`` puts the model's compute in that VPC
+    (GPU autoscaling bounds), ``hf_token_secret`` (a Secrets Manager secret's name or full ARN
+    holding a Hugging Face token for gated models), ``alarm_topic_arn`` (an SNS topic every alarm
+    of the stack notifies; without it a synth warning says nobody is told). ``vpc_id`` puts the model's compute in that VPC
     (looked up at synth: the stack needs an account and region), in its ``subnet_type``
     (``private``, the default, or ``isolated``) subnets or the ``subnet_ids`` given, with the
     endpoints and security groups of tiers/network.py (``vpc_endpoints=False`` when the VPC
@@ -51,6 +54,7 @@ class ModelStack(cdk.Stack):
         min_instances: int | None = None,
         max_instances: int | None = None,
         hf_token_secret: str | None = None,
+        alarm_topic_arn: str | None = None,
         vpc_id: str | None = None,
         subnet_type: str | None = None,
         subnet_ids: list[str] | None = None,
@@ -60,7 +64,7 @@ class ModelStack(cdk.Stack):
         options = {
             "model_uri": model_uri, "image_uri": image_uri, "architecture": architecture,
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
-            "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids, "vpc_endpoints": vpc_endpoints,
+            "alarm_topic_arn": alarm_topic_arn, "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids, "vpc_endpoints": vpc_endpoints,
         }
         tier = str(placement.tier)  # the plain id in tags, outputs and messages
         module = tiers.get_or_none(tier)
@@ -90,16 +94,29 @@ class ModelStack(cdk.Stack):
 
         construct = construct_for(tier)
         network_options = {k: self.options.pop(k) for k in ("vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints") if k in self.options}
-        props: dict[str, Any] = dict(self.options)
+        props: dict[str, Any] = {k: v for k, v in self.options.items() if k != "alarm_topic_arn"}
         self.network: PrivateNetwork | None = None
         if network_options:
             props.update(self._private_network(tier, reads_s3=model_uri is not None, **network_options))
             self.options.update(network_options)
         # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
+        tier_options: dict[str, Any] = {}
         if module.uses_key:
             self.key = create_key(self, "Key", description=f"tierwise {placement.model}: logs, environment, endpoint storage")
-            props["options"] = TierOptions(encryption_key=self.key)
+            tier_options["encryption_key"] = self.key
+        self.alarm_topic: sns.ITopic | None = None
+        if alarm_topic_arn is not None:
+            self.alarm_topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
+            tier_options["alarm_actions"] = [cloudwatch_actions.SnsAction(self.alarm_topic)]
+        elif module.alarms:
+            cdk.Annotations.of(self).add_warning_v2(
+                "tierwise:alarms-without-action",
+                f"the stack's {len(module.alarms)} alarms ({', '.join(module.alarms)}) change state in CloudWatch and notify "
+                "nobody: give -c alarm_topic_arn=arn:aws:sns:REGION:ACCOUNT:TOPIC to be told",
+            )
+        if tier_options:
+            props["options"] = TierOptions(**tier_options)
         self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)
 
         cdk.CfnOutput(self, "Tier", value=tier, description="where the model runs")

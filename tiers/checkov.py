@@ -87,13 +87,6 @@ PROVIDER_NO_RESERVED_CONCURRENCY = (
     "minute), so they never compete for concurrency; a reservation would fail on accounts at the new-account "
     "limit of 10, because Lambda always keeps 100 executions unreserved",
 )
-WAITER_LOG_DELIVERY = (
-    "CKV_AWS_111",
-    "aws-cdk-lib adds the Step Functions log-delivery actions (logs:CreateLogDelivery, UpdateLogDelivery, "
-    "DeleteLogDelivery, PutResourcePolicy...) for the waiter's logging; they support no resource-level "
-    "permission, so the Step Functions guide gives them on Resource *",
-)
-
 # The buckets of the batch tiers (tiers/buckets.py): prompts and answers of batch work.
 BATCH_BUCKET_NO_ACCESS_LOGS = (
     "CKV_AWS_18",

@@ -33,7 +33,7 @@ from constructs import Construct
 
 from tiers.gguf_runtime import BUILD_CONTEXT_EXCLUDES, RUNTIME_DIRECTORY, runtime_image_build_args
 from tiers.images import ecr_image_repository_arn, s3_object_arn
-from tiers.props import PropError, check_text, parse_ecr_image_uri, parse_s3_uri
+from tiers.props import PropError, check_bucket_name, check_text, parse_ecr_image_uri, parse_s3_uri
 
 SHA256 = r"[0-9a-f]{64}"
 SHA256_WHAT = "64 lowercase hex digits"
@@ -196,7 +196,7 @@ class GgufModel:
         ``architecture`` (with the model baked in when the source is ``baked``)."""
         pushed = self._pushed_image()
         if pushed is not None:
-            match, arn = ecr_image_repository_arn(scope, owner, "image_uri", pushed)
+            match, arn = ecr_image_repository_arn(scope, owner, "image_uri", pushed, rule="lambda_image")
             repository = ecr.Repository.from_repository_attributes(
                 scope, "Image", repository_arn=arn, repository_name=match["repository"]
             )
@@ -214,7 +214,7 @@ class GgufModel:
         tiers/gguf_runtime/image built for x86_64 (SageMaker Serverless runs nothing else)."""
         pushed = self._pushed_image()
         if pushed is not None:
-            _, repository_arn = ecr_image_repository_arn(scope, owner, "image_uri", pushed)
+            _, repository_arn = ecr_image_repository_arn(scope, owner, "image_uri", pushed, rule="sagemaker_image")
             return pushed, repository_arn
         asset = ecr_assets.DockerImageAsset(
             scope,
@@ -275,11 +275,11 @@ def _from_s3(owner: str, names: tuple[str, str, str], bucket_or_uri, key, sha256
     else:
         bucket = bucket_or_uri
         if isinstance(bucket, str):
-            check_text(owner, names[0], bucket, r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", "s3://bucket/key or an S3 bucket name")
+            check_bucket_name(owner, names[0], bucket)
         elif not _is_bucket(bucket):
             raise PropError(f"{owner}: {names[0]} must be s3://bucket/key, a bucket name or an s3.IBucket (got {bucket!r})")
-        if not isinstance(key, str) or not key or key.endswith("/"):
-            raise PropError(f"{owner}: key must be the object key of one .gguf file (got {key!r})")
+        if not isinstance(key, str) or not key or key.endswith("/") or not key.lower().endswith(".gguf"):
+            raise PropError(f"{owner}: key must be the object key of one .gguf file, not a prefix (got {key!r})")
     _check_sha256(owner, names[1], sha256)
     if runtime_image_uri is not None:
         parse_ecr_image_uri(owner, names[2], runtime_image_uri)

@@ -14,9 +14,17 @@ from tiers.props import PropError, parse_ecr_image_uri
 from tierwise.facts import containers
 
 
-def ecr_image_repository_arn(scope: Construct, owner: str, prop: str, uri: str) -> tuple[re.Match[str], str]:
-    """The parsed image URI and the ARN of its repository, for a pull grant on that one repo."""
-    match = parse_ecr_image_uri(owner, prop, uri)
+def ecr_image_repository_arn(scope: Construct, owner: str, prop: str, uri: str, *,
+                             rule: str) -> tuple[re.Match[str], str]:
+    """The parsed image URI and the ARN of its repository, for a pull grant on that one repo. The
+    image must be in the stack's region when the stack has one (`rule`: which service pulls it,
+    a same_region rule of tierwise/data/aws_names.yaml); an environment-agnostic stack cannot
+    know, and the service refuses a foreign image at deploy time."""
+    region = cdk.Stack.of(scope).region
+    if cdk.Token.is_unresolved(region):
+        match = parse_ecr_image_uri(owner, prop, uri)
+    else:
+        match = parse_ecr_image_uri(owner, prop, uri, stack_region=region, rule=rule)
     arn = cdk.Stack.of(scope).format_arn(
         service="ecr", account=match["account"], region=match["region"],
         resource="repository", resource_name=match["repository"],
@@ -37,7 +45,7 @@ def dlc_image_uri(scope: Construct, image: str) -> str:
     accounts = containers().registry.accounts
     stack = cdk.Stack.of(scope)
     region = stack.region
-    path = f"{spec.repository}:{spec.tag}"
+    path = spec.reference
     if not cdk.Token.is_unresolved(region):
         if region not in accounts:
             raise PropError(

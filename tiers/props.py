@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tierwise.errors import TierwiseError
-from tierwise.uris import ECR_IMAGE_URI, S3_URI
+from tierwise.uris import ECR_IMAGE_URI, UriProblem, bucket_name_problem, ecr_image, s3_object
 
 
 class PropError(TierwiseError):
@@ -56,18 +56,31 @@ def check_runtime_directory(owner: str, value: Any) -> None:
         raise PropError(f"{owner}: runtime_directory must be a folder holding a Dockerfile (got {str(value)!r})")
 
 
-def parse_s3_uri(owner: str, prop: str, uri: str) -> tuple[str, str]:
-    match = S3_URI.fullmatch(uri or "")
-    if not match:
-        raise PropError(f"{owner}: {prop} must be s3://bucket/key of one object (got {uri!r})")
-    return match["bucket"], match["key"]
+def parse_s3_uri(owner: str, prop: str, uri: str, *, suffix: str | None = ".gguf") -> tuple[str, str]:
+    """(bucket, key) of one S3 object (a .gguf file unless `suffix` says otherwise)."""
+    try:
+        return s3_object(uri, suffix=suffix)
+    except UriProblem as exc:
+        raise PropError(f"{owner}: {prop} must be s3://bucket/key of one object: {exc}") from None
 
 
-def parse_ecr_image_uri(owner: str, prop: str, uri: str) -> re.Match[str]:
-    match = ECR_IMAGE_URI.fullmatch(uri or "")
-    if not match:
+def check_bucket_name(owner: str, prop: str, name: str) -> str:
+    problem = bucket_name_problem(name) if isinstance(name, str) else "a bucket name is text"
+    if problem:
+        raise PropError(f"{owner}: {prop} must be s3://bucket/key or an S3 bucket name: {problem} (got {name!r})")
+    return name
+
+
+def parse_ecr_image_uri(owner: str, prop: str, uri: str, *, stack_region: str | None = None,
+                        rule: str | None = None) -> re.Match[str]:
+    """A private ECR image in a real region of its partition; with `rule` (a same_region rule of
+    tierwise/data/aws_names.yaml) also in `stack_region`."""
+    if not isinstance(uri, str) or not ECR_IMAGE_URI.fullmatch(uri):
         raise PropError(
             f"{owner}: {prop} must be a private ECR image, ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG "
             f"or @sha256:DIGEST (got {uri!r})"
         )
-    return match
+    try:
+        return ecr_image(uri, stack_region=stack_region, rule=rule)
+    except UriProblem as exc:
+        raise PropError(f"{owner}: {prop}: {exc}") from None

@@ -91,8 +91,18 @@ class SageMakerEndpointBase(OwnsRole, Construct):
             ),
         ):
             self.role.add_to_principal_policy(statement)
-        # SageMaker uses the key for the image (serverless) or the ML storage volume.
-        self.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey")
+        # SageMaker uses the key for the image (serverless) or the ML storage volume, through grants
+        # it creates for itself: the role may create a grant only for an AWS service's use of the
+        # key (kms:GrantIsForAWSResource), never hand the key to another principal
+        self.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GrantKeyToSageMakerOnly",
+                actions=["kms:CreateGrant"],
+                resources=[self.encryption_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
         if self._own_role:
             acknowledge(
                 self.role,

@@ -115,8 +115,12 @@ def read_workload(origin: Origin) -> Workload:
     from_flags = workload_flags(origin.flags)
     check_volume(from_flags)
     values = {**from_context, **from_flags}
+
+    def where(name: str) -> str:
+        return flag("--", name) if name in from_flags else flag(origin.context_prefix, name)
+
     try:
-        return Workload(**values)
+        workload = Workload(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
         if not err["loc"]:  # a rule between fields: the peak must fit in a day
@@ -125,11 +129,19 @@ def read_workload(origin: Origin) -> Workload:
                     return flag("--", n)
                 return flag(origin.context_prefix, n) if n in from_context else f"the default {n}"
 
-            where = " with ".join(named(n) for n in ("peak_factor", "peak_hours_per_day"))
-            raise TierwiseError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
+            both = " with ".join(named(n) for n in ("peak_factor", "peak_hours_per_day"))
+            raise TierwiseError(f"{both}: {str(err['msg']).removeprefix('Value error, ')}") from None
         name = str(err["loc"][0])
-        where = flag("--", name) if name in from_flags else flag(origin.context_prefix, name)
-        raise TierwiseError(f"{where}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
+        raise TierwiseError(f"{where(name)}: {err['msg']} (got {shown(repr(err.get('input')))})") from None
+    if workload.batch:
+        # batch means "no interactive target": a target given beside it would be dropped in silence
+        for name in ("max_seconds", "tokens_per_second_floor"):
+            if getattr(workload, name) is not None:
+                raise TierwiseError(
+                    f"{where('batch')} and {where(name)} contradict each other: batch work has no latency target "
+                    f"(only the tiers' hard limits); give one of them"
+                )
+    return workload
 
 
 def workload_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,6 +183,14 @@ def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -
         if module is None:
             raise TierwiseError(f"{origin.given('tier')[1]}: unknown tier {shown(tier)!r}; allowed: "
                                 f"{', '.join(tiers.ids())}")
+        if hosting != "auto" and module.hosting != hosting:
+            # a forced tier would silently override the policy the user also asked for
+            kept = {"self": "tiers we host", "managed": "Bedrock, where AWS hosts the model"}[hosting]
+            allowed = [t for t in tiers.ids() if tiers.get(t).hosting == hosting]
+            raise TierwiseError(
+                f"{origin.given('tier')[1]} {tier} contradicts {origin.given('hosting')[1]} {hosting}, which keeps to "
+                f"{kept} ({', '.join(allowed)}); give one of them"
+            )
     instance_type = text("instance_type")
     if instance_type is not None:
         from tierwise.facts import gpu_instances

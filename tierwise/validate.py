@@ -53,6 +53,23 @@ def aws_regions() -> tuple[str, ...]:
     return tuple(sorted(r for part in endpoints["partitions"] for r in part["regions"]))
 
 
+@cache
+def _partitions() -> tuple[tuple[str, str, frozenset[str]], ...]:
+    from botocore.loaders import create_loader
+
+    endpoints = create_loader().load_data("endpoints")
+    return tuple((p["partition"], p["dnsSuffix"], frozenset(p["regions"])) for p in endpoints["partitions"])
+
+
+def region_partition(region: str) -> tuple[str, str]:
+    """(partition, DNS suffix) of a region botocore knows: ('aws', 'amazonaws.com'),
+    ('aws-cn', 'amazonaws.com.cn'), ... A region botocore does not know is a KeyError."""
+    for partition, suffix, regions in _partitions():
+        if region in regions:
+            return partition, suffix
+    raise KeyError(region)
+
+
 def check_region(region: Any, option: str = "--region") -> str:
     """`region` if it is a region botocore knows; the same rule for `plan`, `cost`, `compare`
     and `cdk synth -c region=`."""

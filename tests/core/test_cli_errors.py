@@ -217,7 +217,7 @@ APP_CASES = {
                                ["-c input_tokens 3,000 + -c output_tokens 200", "-c context"]),
     "quant-with-all": ({"model": "all", "quant": "Q8_0"}, ["-c quant Q8_0", "model=all", "-c model=NAME"]),
     "model-uri-bad-bucket": ({"model": "llama3-8b", "model_uri": "s3://My_Bucket/m.gguf"},
-                             ["'s3://My_Bucket/m.gguf'", "3 to 63 lower-case"]),
+                             ["'s3://My_Bucket/m.gguf'", "lower-case letters, digits"]),
     "instances-beyond-int32": ({"model": "llama3-70b", "max_instances": str(10**400)},
                                ["-c max_instances", "at most 2,147,483,647", "(401 characters)"]),
     "model-uri-another-model": ({"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "model_uri": "tiny.gguf"},

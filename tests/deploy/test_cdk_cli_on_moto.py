@@ -327,7 +327,9 @@ def assert_endpoint_as_planned(
     container = model["PrimaryContainer"]
     if s["container"] == "huggingface-cpu":
         assert container["Image"] == dlc_image("huggingface-cpu")
-        assert container["Environment"] == {"HF_MODEL_ID": s["hf_model_id"], "HF_TASK": s["hf_task"]}
+        # the Hub commit the catalogue pins reaches the container (DescribeModel shows it)
+        assert container["Environment"] == {"HF_MODEL_ID": s["hf_model_id"], "HF_TASK": s["hf_task"],
+                                            "HF_MODEL_REVISION": s["hf_revision"]}
     else:
         assert container["Image"] == image_uri
         env = container["Environment"]

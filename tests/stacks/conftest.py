@@ -157,3 +157,40 @@ def vpc_synthesis(tmp_path_factory) -> Synthesis:
     app, placements = build_vpc_app(outdir)
     app.synth()  # cdk-nag is registered here too: an unacknowledged finding fails the synthesis
     return Synthesis(app=app, outdir=outdir, placements=placements)
+
+
+# --- the security options: a Hub token by secret, every alarm wired to a topic (issue 20) ---------
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:tierwise-alarms"
+# stack name -> (model, tier, options): the first through app.py and its context keys, with the
+# repo's own cdk.json context (partition literals on), the others added to the same app
+SECURITY_STACKS = {
+    "tierwise-llama3-8b": ("llama3-8b", "sagemaker-gpu", {"hf_token_secret": "hf-token", "alarm_topic_arn": TOPIC_ARN}),
+    "tierwise-tinyllama-1-1b-alarmed": ("tinyllama-1.1b", "lambda-gguf", {"alarm_topic_arn": TOPIC_ARN}),
+    "tierwise-distilbert-sst2-alarmed": ("distilbert-sst2", "sagemaker-serverless", {"alarm_topic_arn": TOPIC_ARN}),
+    "tierwise-gemma2-2b-arn-token": (
+        "gemma2-2b", "sagemaker-gpu",
+        {"hf_token_secret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hf/token-AbC123"}),
+    "tierwise-nova-pro-pt": ("nova-pro", "bedrock-provisioned", {}),
+}
+
+
+def build_security_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
+    repo_context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
+    (first, (model, tier, options)), *others = SECURITY_STACKS.items()
+    context = {**repo_context, "model": model, "tier": tier, "region": REGION, **options}
+    app = cdk_app.main(context, str(outdir))
+    placements = {first: read(dict(context), {}).stacks[0].placement}
+    for name, (model, tier, options) in others:
+        placement = plan(load_profile(model), tier=tier, region=REGION)
+        ModelStack(app, name, placement=placement, env=cdk.Environment(region=REGION), **options)
+        placements[name] = placement
+    return app, placements
+
+
+@pytest.fixture(scope="session")
+def security_synthesis(tmp_path_factory) -> Synthesis:
+    outdir = tmp_path_factory.mktemp("cdk.out.security")
+    app, placements = build_security_app(outdir)
+    app.synth()  # cdk-nag is registered by app.py: an unacknowledged finding fails the synthesis
+    return Synthesis(app=app, outdir=outdir, placements=placements)

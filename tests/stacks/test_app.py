@@ -59,7 +59,9 @@ def _single(context: dict, tmp_path) -> Template:
 
 
 def test_gpu_scaling_bounds_from_context(tmp_path):
-    t = _single({"model": "llama3-70b", "hosting": "self", "min_instances": "2", "max_instances": "4"}, tmp_path)
+    # llama3-70b is gated on the Hub: the GPU tier needs the token's secret (and a region to build on)
+    t = _single({"model": "llama3-70b", "hosting": "self", "min_instances": "2", "max_instances": "4",
+                 "region": "us-east-1", "hf_token_secret": "hf-token"}, tmp_path)
     target = next(iter(t.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").values()))["Properties"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
     (variant,) = next(iter(t.find_resources("AWS::SageMaker::EndpointConfig").values()))["Properties"]["ProductionVariants"]
@@ -79,7 +81,8 @@ def test_lambda_overrides_from_context(tmp_path):
 
 def test_prebuilt_image_from_context_needs_no_docker(tmp_path):
     uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tierwise-runtime:llama3-8b-q4km"
-    t = _single({"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "image_uri": uri}, tmp_path)
+    t = _single({"model": "llama3-8b", "tier": "lambda-gguf", "batch": "true", "image_uri": uri, "region": "us-east-1"},
+                tmp_path)
     fn = next(iter(t.find_resources("AWS::Lambda::Function").values()))["Properties"]
     assert "tierwise-runtime:llama3-8b-q4km" in json.dumps(fn["Code"]["ImageUri"])
     manifest = json.loads((tmp_path / "tierwise-llama3-8b.assets.json").read_text())

@@ -189,7 +189,10 @@ def test_sagemaker_serverless_stack(synthesis, aws, container):
     container_def = model["PrimaryContainer"]
     if container == "huggingface-cpu":
         assert container_def["Image"].startswith(f"763104351884.dkr.ecr.{REGION}.amazonaws.com/huggingface-pytorch-inference:")
-        assert container_def["Environment"] == {"HF_MODEL_ID": settings.hf_model_id, "HF_TASK": settings.hf_task}
+        # the Hub revision the catalogue pins travels to the container, as DescribeModel shows it
+        assert container_def["Environment"] == {"HF_MODEL_ID": settings.hf_model_id, "HF_TASK": settings.hf_task,
+                                                "HF_MODEL_REVISION": settings.hf_revision}
+        assert settings.hf_revision is not None
     else:
         assert f"cdk-hnb659fds-container-assets-{ACCOUNT}-{REGION}:" in container_def["Image"]
         assert container_def["Environment"]["N_CTX"] == str(settings.n_ctx)

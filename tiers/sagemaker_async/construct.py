@@ -41,6 +41,10 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
     HasBacklogWithoutCapacity alarm fires (tiers/sagemaker_async/README.md). Props (all keyword):
 
     - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required.
+    - ``hf_revision``: the Hub commit to download, 40 hex digits. Default: none, the repository's
+      main branch at start (a synth warning).
+    - ``gated``: whether the Hub repository is gated; gated without ``hf_token_secret`` is a synth
+      warning. Default: none, unknown.
     - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml that the AWS Price List
       offers for asynchronous inference. Default ``"ml.g6.xlarge"``.
     - ``tensor_parallel_degree``: GPUs one copy of the model spans. Default: all GPUs of ``instance_type``.
@@ -51,7 +55,8 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``startup_health_check_timeout_s``: time to download and load the model, 60..3600. Default 900.
     - ``local_nvme``: whether the instance keeps its volume on NVMe. Default: from the instance type's data.
     - ``image_uri``: a pushed LMI-compatible image (ECR). Default: the region's LMI Deep Learning Container.
-    - ``hf_token_secret``: a Secrets Manager secret (or its name) holding a Hub token. Default: none.
+    - ``hf_token_secret``: a Secrets Manager secret, its name or its full ARN, holding a Hub token; read at
+      start by an entrypoint in front of LMI, never put in the model's environment. Default: none.
       The container props are SageMakerGpuEndpoint's, checked the same way (``check_lmi_props``).
     - ``max_concurrent_invocations_per_instance``: requests SageMaker hands one instance at once,
       1..1000. Default: ``max_batch_size``.
@@ -70,8 +75,11 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
         s = placement.settings
         if s.hf_model_id is None:
             raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container")
+        hub = placement.profile.hub
         return {
             "hf_model_id": s.hf_model_id,
+            "hf_revision": s.hf_revision,
+            "gated": hub.gated if hub is not None else None,
             "instance_type": s.instance_type,
             "tensor_parallel_degree": s.tensor_parallel_degree,
             "serving_dtype": s.serving_dtype,
@@ -92,6 +100,8 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
         id: str,
         *,
         hf_model_id: str,
+        hf_revision: str | None = None,
+        gated: bool | None = None,
         instance_type: str = "ml.g6.xlarge",
         tensor_parallel_degree: int | None = None,
         serving_dtype: str = "BF16",
@@ -115,7 +125,8 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
             raise PropError(f"{owner}: instance_type {instance_type} is not offered for asynchronous inference "
                             f"({facts.pricing.not_offered.source}); choose another GPU instance")
         tp = check_lmi_props(owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tensor_parallel_degree,
-                             serving_dtype=serving_dtype, max_model_len=max_model_len, max_batch_size=max_batch_size)
+                             serving_dtype=serving_dtype, max_model_len=max_model_len, max_batch_size=max_batch_size,
+                             hf_revision=hf_revision, gated=gated)
         concurrency = max_batch_size if max_concurrent_invocations_per_instance is None \
             else max_concurrent_invocations_per_instance
         check_int(owner, "max_concurrent_invocations_per_instance", concurrency,
@@ -139,10 +150,12 @@ class SageMakerAsyncEndpoint(ForPlacement, SageMakerEndpointBase):
         container = lmi_container(
             self, owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tp, serving_dtype=serving_dtype,
             max_model_len=max_model_len, max_batch_size=max_batch_size, image_uri=image_uri,
-            hf_token_secret=hf_token_secret, predict_timeout_s=timeout,
+            hf_token_secret=hf_token_secret, predict_timeout_s=timeout, role=self.role, hf_revision=hf_revision,
+            gated=gated,
         )
         self.dtype = container.dtype
-        self._allow_image_pull([container.repository_arn])
+        self._allow_image_pull(container.pull_arns)
+        self.hf_token_secret = container.secret
         self.image_uri = container.image
         self.example_request = EXAMPLE_REQUESTS["lmi"]
         self._allow_bucket()

@@ -5,11 +5,14 @@ autoscaling on invocations per instance."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -21,6 +24,10 @@ from tiers.props import PropError, check_choice, check_int, check_text
 from tiers.security import alarm
 from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits
 from tierwise.tiers import sagemaker_gpu
+from tierwise.uris import UriProblem, secret as secret_reference
+
+# the LMI image with an entrypoint that reads the Hub token from Secrets Manager at start
+HF_TOKEN_DIRECTORY = Path(__file__).resolve().parent / "hf_token"
 
 # serving dtype (model_profiles ServingDtype) -> LMI's option.dtype, and the runtime
 # quantization LMI applies on top (option.quantize); see the vLLM user guide of djl-serving.
@@ -39,11 +46,37 @@ def gpu_instance(instance_type: str) -> GpuInstance:
     return known[instance_type]
 
 
+def check_hf_token_secret(owner: str, scope: Construct, given) -> tuple[str, object] | None:
+    """("name", name), ("arn", arn) or ("secret", ISecret) for a hf_token_secret prop; anything else
+    (a '*', a mangled ARN, another region's secret) is a PropError (tierwise/uris.py's rules)."""
+    if given is None:
+        return None
+    if isinstance(given, str):
+        region = cdk.Stack.of(scope).region
+        agnostic = cdk.Token.is_unresolved(region)
+        try:
+            ref = secret_reference(given, stack_region=None if agnostic else region)
+        except UriProblem as exc:
+            if agnostic and given.startswith("arn:") and "pin the stack" in str(exc):
+                return "arn", given  # an environment-agnostic stack: the ARN's region cannot be compared
+            raise PropError(f"{owner}: hf_token_secret: {exc}") from None
+        return ("arn", ref.arn) if ref.arn is not None else ("name", ref.name)
+    if not hasattr(given, "secret_value") or not hasattr(given, "secret_arn"):
+        raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret, a secret's name or its full ARN "
+                        f"(got {given!r})")
+    return "secret", given
+
+
 def check_lmi_props(owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_parallel_degree: int | None,
-                    serving_dtype: str, max_model_len: int, max_batch_size: int) -> int:
+                    serving_dtype: str, max_model_len: int, max_batch_size: int, hf_revision: str | None = None,
+                    gated: bool | None = None) -> int:
     """The LMI container's props checked for `owner` on instance `spec`; the tensor-parallel degree
     (default: all its GPUs)."""
     check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
+    if hf_revision is not None:
+        check_text(owner, "hf_revision", hf_revision, r"[0-9a-f]{40}", "a Hub commit sha, 40 hex digits")
+    if gated is not None and not isinstance(gated, bool):
+        raise PropError(f"{owner}: gated must be True, False or None (got {gated!r})")
     gpus = spec.gpu_count
     tp = gpus if tensor_parallel_degree is None else tensor_parallel_degree
     check_int(owner, "tensor_parallel_degree", tp, 1, gpus)
@@ -62,19 +95,24 @@ def check_lmi_props(owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_p
 class LmiContainer:
     image: str
     environment: dict[str, str]
-    repository_arn: str
+    pull_arns: list[str]  # the repositories the role may pull the image from
     dtype: str  # LMI's option.dtype as served (fp16 where the GPU has no bfloat16)
+    secret: secretsmanager.ISecret | None = field(default=None)
 
 
 def lmi_container(
     scope: Construct, owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_parallel_degree: int,
     serving_dtype: str, max_model_len: int, max_batch_size: int, image_uri: str | None,
-    hf_token_secret: secretsmanager.ISecret | str | None, predict_timeout_s: int,
+    hf_token_secret: secretsmanager.ISecret | str | None, predict_timeout_s: int, role: iam.IRole,
+    hf_revision: str | None = None, gated: bool | None = None,
 ) -> LmiContainer:
     """The Large Model Inference container (DJL Serving + vLLM) serving `hf_model_id` from the Hub,
     as every tier on it runs it: the image (the region's LMI Deep Learning Container, or
-    `image_uri`) and its environment. `predict_timeout_s` is LMI's own request timeout
-    (option.predict_timeout; djl-serving docs/configurations_model.md)."""
+    `image_uri`) and its environment, the Hub commit pinned (`hf_revision`, else a synth warning).
+    A Hub token never enters the environment: with `hf_token_secret` the image is `image` with
+    tiers/sagemaker_gpu/hf_token/ in front, which reads the secret at start (`role` may read that
+    one secret). `predict_timeout_s` is LMI's own request timeout (option.predict_timeout;
+    djl-serving docs/configurations_model.md)."""
     dtype, quantize = LMI_DTYPE[serving_dtype]
     family = spec.instance_type.rsplit(".", 1)[0]
     if dtype == "bf16" and family in containers().image("lmi").no_bf16_families:
@@ -93,20 +131,50 @@ def lmi_container(
     }
     if quantize:
         environment["OPTION_QUANTIZE"] = quantize
-    if hf_token_secret is not None and not isinstance(hf_token_secret, str) and not hasattr(hf_token_secret, "secret_value"):
-        raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret or a secret's name (got {hf_token_secret!r})")
-    if isinstance(hf_token_secret, str):
-        hf_token_secret = secretsmanager.Secret.from_secret_name_v2(scope, "HfToken", hf_token_secret)
-    if hf_token_secret is not None:
-        # gated Hub models (Llama, Gemma) need a token; CloudFormation resolves the
-        # reference at deploy time, so the token is never in the template
-        environment["HF_TOKEN"] = hf_token_secret.secret_value.unsafe_unwrap()
-    if image_uri is not None:
-        image = image_uri
-        _, repository_arn = ecr_image_repository_arn(scope, owner, "image_uri", image_uri)
+    lmi = containers().image("lmi")
+    if hf_revision is not None:
+        environment[lmi.revision_env] = hf_revision
     else:
-        image, repository_arn = dlc_image_uri(scope, "lmi"), dlc_repository_arn(scope, "lmi")
-    return LmiContainer(image, environment, repository_arn, dtype)
+        cdk.Annotations.of(scope).add_warning_v2(
+            "tierwise:unpinned-hub-revision",
+            f"{hf_model_id} is downloaded at its current main branch whenever an instance starts: pass hf_revision "
+            "(a commit sha) to serve the weights you tested",
+        )
+    if image_uri is not None:
+        _, repository_arn = ecr_image_repository_arn(scope, owner, "image_uri", image_uri, rule="sagemaker_image")
+        base = image_uri
+    else:
+        base, repository_arn = dlc_image_uri(scope, "lmi"), dlc_repository_arn(scope, "lmi")
+    secret, secret_id = _hf_token_secret(scope, check_hf_token_secret(owner, scope, hf_token_secret))
+    if gated and secret is None:
+        cdk.Annotations.of(scope).add_warning_v2(
+            "tierwise:gated-model-without-token",
+            f"{hf_model_id} is gated on the Hugging Face Hub: without hf_token_secret the container cannot download "
+            "it and the endpoint never becomes InService",
+        )
+    if secret is None:
+        return LmiContainer(base, environment, [repository_arn], dtype)
+    asset = ecr_assets.DockerImageAsset(
+        scope, "TokenImage", directory=str(HF_TOKEN_DIRECTORY), build_args={"BASE_IMAGE": base},
+        platform=ecr_assets.Platform.LINUX_AMD64,
+    )
+    secret.grant_read(role)
+    environment["HF_TOKEN_SECRET_ID"] = secret_id
+    environment["HF_TOKEN_SECRET_REGION"] = cdk.Aws.REGION
+    return LmiContainer(asset.image_uri, environment, [asset.repository.repository_arn], dtype, secret)
+
+
+def _hf_token_secret(scope: Construct, checked) -> tuple[secretsmanager.ISecret | None, str | None]:
+    """The secret holding the Hub token and the id the entrypoint reads it by: a secret's name
+    stays a name and a full ARN stays an ARN."""
+    if checked is None:
+        return None, None
+    kind, value = checked
+    if kind == "name":
+        return secretsmanager.Secret.from_secret_name_v2(scope, "HfToken", value), value
+    if kind == "arn":
+        return secretsmanager.Secret.from_secret_complete_arn(scope, "HfToken", value), value
+    return value, value.secret_arn
 
 
 class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
@@ -120,10 +188,20 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     tracking policy on SageMakerVariantInvocationsPerInstance (Application Auto Scaling's
     service-linked role does the scaling). A BF16 model on a GPU without bfloat16 (the T4 of
     ml.g4dn) is served as FP16, with a synth warning: the same memory, and vLLM refuses bf16
-    there. ``hf_token_secret`` (a Secrets Manager secret or its name) supplies HF_TOKEN for gated models.
+    there. ``hf_token_secret`` (a Secrets Manager secret, its name or its full ARN) supplies the
+    Hub token for gated models without putting it in the model's environment: the image is then
+    the LMI image with tiers/sagemaker_gpu/hf_token/ in front, which reads the secret at start
+    (the execution role may read that one secret) and hands over to LMI's own entrypoint.
+    ``hf_revision`` pins the Hub commit LMI downloads (HF_REVISION).
     (tiers/sagemaker_gpu/README.md). Props (all keyword):
 
     - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required.
+    - ``hf_revision``: the Hub commit to download, 40 hex digits. Default: none, the repository's
+      main branch as it is when an instance starts (a synth warning says so).
+    - ``gated``: whether the Hub repository is gated (a catalogue profile's ``hub.gated``); gated
+      without ``hf_token_secret`` is a synth warning: the endpoint cannot download the model.
+      Default: None, unknown.
+
     - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml. Default ``"ml.g5.2xlarge"``.
     - ``tensor_parallel_degree``: GPUs one copy of the model spans; divides the instance's GPU
       count. Default: all GPUs of ``instance_type``.
@@ -141,7 +219,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
       Default: from the instance type's data.
     - ``image_uri``: a pushed LMI-compatible image (ECR). Default: the LMI Deep Learning
       Container of the stack's region (tierwise/data/containers.yaml).
-    - ``hf_token_secret``: a Secrets Manager secret (or its name) holding a Hub token. Default: none (public models only).
+    - ``hf_token_secret``: a Secrets Manager secret, its name or its full ARN, holding a Hub token
+      (plain text, or JSON with an "HF_TOKEN" key). Building the token image needs Docker at
+      deploy time, logged in to the LMI registry. Default: none (public models only).
     - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
       logs, destroyed with the stack, alarms without actions.
     - ``vpc``, ``vpc_subnets``, ``security_groups``: put the model containers' network
@@ -160,10 +240,13 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         s = placement.settings
         if s.hf_model_id is None:
             raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container")
+        hub = placement.profile.hub
         minimum = s.min_instances if min_instances is None else min_instances
         maximum = max(s.max_instances, minimum) if max_instances is None else max_instances
         return {
             "hf_model_id": s.hf_model_id,
+            "hf_revision": s.hf_revision,
+            "gated": hub.gated if hub is not None else None,
             "instance_type": s.instance_type,
             "tensor_parallel_degree": s.tensor_parallel_degree,
             "serving_dtype": s.serving_dtype,
@@ -184,6 +267,8 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         id: str,
         *,
         hf_model_id: str,
+        hf_revision: str | None = None,
+        gated: bool | None = None,
         instance_type: str = "ml.g5.2xlarge",
         tensor_parallel_degree: int | None = None,
         serving_dtype: str = "BF16",
@@ -206,7 +291,8 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         lim = realtime_limits()
         spec = gpu_instance(instance_type)
         tp = check_lmi_props(owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tensor_parallel_degree,
-                             serving_dtype=serving_dtype, max_model_len=max_model_len, max_batch_size=max_batch_size)
+                             serving_dtype=serving_dtype, max_model_len=max_model_len, max_batch_size=max_batch_size,
+                             hf_revision=hf_revision, gated=gated)
         check_int(
             owner, "startup_health_check_timeout_s", startup_health_check_timeout_s,
             lim.startup_health_check_timeout_s_min, lim.startup_health_check_timeout_s_max,
@@ -217,6 +303,12 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         nvme = spec.spec.local_nvme if local_nvme is None else local_nvme
         if volume_size_gb is not None:
             check_int(owner, "volume_size_gb", volume_size_gb, 1, lim.volume_size_gb_max)
+        token = check_hf_token_secret(owner, scope, hf_token_secret)
+        if token is not None and image_uri is None and cdk.Token.is_unresolved(cdk.Stack.of(scope).region):
+            raise PropError(
+                f"{owner}: hf_token_secret needs a stack with a region: the image that reads the token is built on "
+                "the LMI image of that region (give the stack an env with a region)"
+            )
         opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
         super().__init__(scope, id, options=opts)
         self.instance_type = instance_type
@@ -226,12 +318,13 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         container = lmi_container(
             self, owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tp, serving_dtype=serving_dtype,
             max_model_len=max_model_len, max_batch_size=max_batch_size, image_uri=image_uri,
-            hf_token_secret=hf_token_secret,
+            hf_token_secret=hf_token_secret, role=self.role, hf_revision=hf_revision, gated=gated,
             # LMI's own request timeout held to the 60 s SageMaker allows an InvokeEndpoint
             predict_timeout_s=lim.invocation_timeout_s,
         )
         self.dtype = container.dtype
-        self._allow_image_pull([container.repository_arn])
+        self._allow_image_pull(container.pull_arns)
+        self.hf_token_secret = container.secret
         self.image_uri = container.image
         self.example_request = EXAMPLE_REQUESTS["lmi"]
 

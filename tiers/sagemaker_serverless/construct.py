@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -25,7 +26,7 @@ from tiers.props import (
     check_text,
 )
 from tiers.security import alarm
-from tierwise.facts import serverless_limits
+from tierwise.facts import containers, serverless_limits
 from tierwise import tiers
 from tierwise.tiers import sagemaker_serverless
 
@@ -62,6 +63,8 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
     - ``max_tokens_default`` (gguf): completion length when a request names none. Default 256.
     - ``hf_model_id`` (huggingface-cpu): a Hub id, ``org/name``. Required for that container.
     - ``hf_task`` (huggingface-cpu): the pipeline task, e.g. ``"text-classification"``. Required for that container.
+    - ``hf_revision`` (huggingface-cpu): the Hub commit to download, 40 hex digits. Default: none,
+      the repository's main branch when the container starts (a synth warning says so).
     - ``options``: a ``tiers.TierOptions``. Default: a new key and execution role, one month of
       logs, destroyed with the stack, alarms without actions.
     - ``runtime_directory`` (gguf): the Docker build context. Default: tiers/gguf_runtime/image.
@@ -90,7 +93,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
                     f"{cls.__name__}: model, model_uri and image_uri apply to GGUF models; {placement.model} runs the "
                     f"Hugging Face CPU container from {s.hf_model_id}"
                 )
-            return {**base, "hf_model_id": s.hf_model_id, "hf_task": s.hf_task, **props}
+            return {**base, "hf_model_id": s.hf_model_id, "hf_task": s.hf_task, "hf_revision": s.hf_revision, **props}
         if model is None and (model_uri is not None or image_uri is not None):
             model = GgufModel.from_props(cls.__name__, model_uri=model_uri, image_uri=image_uri)
         if model is None:
@@ -124,6 +127,7 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
         max_tokens_default: int = 256,
         hf_model_id: str | None = None,
         hf_task: str | None = None,
+        hf_revision: str | None = None,
         options: TierOptions | None = None,
         runtime_directory: str | Path | None = None,
         vpc: ec2.IVpc | None = None,
@@ -152,6 +156,9 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
                 check_int(owner, "threads", threads, 1)
             check_model_name(owner, model_name)
             check_runtime_directory(owner, runtime_directory)
+            if hf_revision is not None:
+                raise PropError(f"{owner}: hf_revision applies to container huggingface-cpu (a Hub model); gguf "
+                                "checks its file by sha256")
             model = gguf_model_for(owner, model, **shorthand)
         else:
             given = [name for name, value in {"model": model, **shorthand}.items() if value is not None]
@@ -161,6 +168,8 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
                 raise PropError(f"{owner}: container huggingface-cpu needs hf_model_id (a Hugging Face Hub id, org/name)")
             check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
             check_choice(owner, "hf_task", hf_task, HF_TASKS)
+            if hf_revision is not None:
+                check_text(owner, "hf_revision", hf_revision, r"[0-9a-f]{40}", "a Hub commit sha, 40 hex digits")
         opts = TierOptions.checked(owner, options, uses=self.OPTIONS)
         super().__init__(scope, id, options=opts)
         self.container = container
@@ -188,6 +197,14 @@ class SageMakerServerlessEndpoint(ForPlacement, SageMakerEndpointBase):
             image = dlc_image_uri(self, "huggingface-cpu")
             self._allow_image_pull([dlc_repository_arn(self, "huggingface-cpu")])
             environment = {"HF_MODEL_ID": hf_model_id, "HF_TASK": hf_task}
+            if hf_revision is not None:
+                environment[containers().image("huggingface-cpu").revision_env] = hf_revision
+            else:
+                cdk.Annotations.of(self).add_warning_v2(
+                    "tierwise:unpinned-hub-revision",
+                    f"{hf_model_id} is downloaded at its current main branch whenever the container starts: pass "
+                    "hf_revision (a commit sha) to serve the weights you tested",
+                )
         self.image_uri = image
         self.example_request = EXAMPLE_REQUESTS["openai-chat" if container == "gguf" else "huggingface"]
 

@@ -96,6 +96,9 @@ def bedrock_provisioned_limits() -> BedrockProvisionedLimits:
 
 class BedrockModel(_Fact):
     name: str
+    # the longest request, prompt + answer, in tokens (None: not known for this id)
+    context_tokens: int | None = Field(None, gt=0)
+    context_source: str | None = None
     lifecycle: Literal["Active", "Legacy", "EOL"] | None
     legacy_date: str | None = None
     eol_date: str | None = None
@@ -161,6 +164,20 @@ class ContainerImage(_Fact):
     release: str
     source: str
     no_bf16_families: list[str] = Field(default_factory=list)
+    # the environment variables the container reads a Hub revision and token from
+    revision_env: str
+    token_env: str
+    env_source: str
+    # the image's own entrypoint and Python, for an image built on top of it (LMI only)
+    entrypoint: str | None = None
+    python: str | None = None
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+    digest_note: str
+
+    @property
+    def reference(self) -> str:
+        """repository@digest when the digest is known, else repository:tag."""
+        return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
 
 
 class _Registry(_Fact):
@@ -182,6 +199,54 @@ class Containers(_Fact):
 def containers() -> Containers:
     """Deep Learning Container images and their registry account per region."""
     return _typed("containers", Containers)
+
+
+# --- aws_names.yaml: what AWS accepts as a name, and where a referenced resource must live ------------
+
+
+class NameRule(_Fact):
+    pattern: str
+    characters: str
+    length_min: int | None = None
+    length_max: int | None = None
+    source: str
+    taken: str
+
+
+class BucketNameRule(NameRule):
+    no_adjacent_periods: bool
+    no_ip_address: bool
+    reserved_prefixes: list[str]
+    reserved_suffixes: list[str]
+
+
+class SecretNameRule(NameRule):
+    arn_suffix_characters: int
+
+
+class SameRegion(_Fact):
+    rule: str
+    source: str
+    quote: str
+
+
+class AwsNames(_Fact):
+    s3_bucket: BucketNameRule
+    secrets_manager_secret: SecretNameRule
+    sns_topic: NameRule
+    same_region: dict[str, SameRegion]
+
+    def region_rule(self, name: str) -> SameRegion:
+        if name not in self.same_region:
+            raise TierwiseError(f"tierwise/data/aws_names.yaml has no same_region rule {name!r}")
+        return self.same_region[name]
+
+
+@cache
+def aws_names() -> AwsNames:
+    """Naming rules of S3 buckets, Secrets Manager secrets and SNS topics, and the references a
+    service resolves only in its own region, each with its source."""
+    return _typed("aws_names", AwsNames)
 
 
 # --- input_bounds.yaml: what a user may declare about a workload -----------------------------------

@@ -118,6 +118,9 @@ class TierModule:
     setting_words: ClassVar[Mapping[str, Mapping[Any, str]]] = {}
     # the CloudFormation types of the resource that serves requests (the review prices its usage)
     serving_resource_types: ClassVar[tuple[str, ...]] = ()
+    # which service pulls an `image_uri` it reads, as a same_region rule of
+    # tierwise/data/aws_names.yaml ("lambda_image", "sagemaker_image"); None: it reads none
+    image_region_rule: ClassVar[str | None] = None
 
     # --- the decision ---------------------------------------------------------------------
 
@@ -153,6 +156,12 @@ class TierModule:
 
     def check_options(self, placement: Any, options: Mapping[str, Any], *, forced: bool) -> None:
         """Refuse a context option value this tier cannot honour for this placement."""
+
+    def missing(self, placement: Any, options: Mapping[str, Any]) -> str | None:
+        """What the deployment cannot start without that `options` do not give (a gated model's
+        Hub token), as the error line; None: nothing is missing. The app refuses it for one
+        model; with model=all the construct warns instead, so the catalogue still synthesizes."""
+        return None
 
     def reads(self, option: str, placement: Any) -> bool:
         """Whether the deployment of `placement` on this tier uses `option` (quant, model_uri, ...)."""

@@ -18,6 +18,24 @@ def offer_of(ask: Ask):
     return offer, model_id, bedrock_model(model_id), speed
 
 
+def request_tokens(ask: Ask) -> int:
+    return ask.workload.input_tokens + ask.workload.output_tokens
+
+
+def check_context(ask: Ask, model_id: str, facts: BedrockModel | None) -> None:
+    """Reject a workload whose requests do not fit the model's context on Bedrock (unknown for a
+    model the data does not know: lifecycle_check already warns about those)."""
+    if facts is None or facts.context_tokens is None:
+        return
+    tokens = request_tokens(ask)
+    if tokens > facts.context_tokens:
+        w = ask.workload
+        raise Rejection(
+            f"a request of {w.input_tokens:,} input + {w.output_tokens:,} output = {tokens:,} tokens does not fit "
+            f"{model_id}'s {facts.context_tokens:,}-token context on Bedrock ({facts.context_source})"
+        )
+
+
 def request_seconds(ask: Ask, speed: Speed) -> float:
     return speed.request_seconds(ask.workload.input_tokens, ask.workload.output_tokens)
 

@@ -43,6 +43,7 @@ class BedrockOnDemand(TierModule):
     def settle(self, ask: Ask) -> Option:
         self.check_quant(ask)
         offer, model_id, facts, speed = bedrock.offer_of(ask)
+        bedrock.check_context(ask, model_id, facts)
         seconds = bedrock.request_seconds(ask, speed)
         peak_rpm = peak_requests_per_second(ask.workload) * 60
         peak_tpm = peak_rpm * (ask.workload.input_tokens + ask.workload.output_tokens)

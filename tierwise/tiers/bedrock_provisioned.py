@@ -55,6 +55,7 @@ class BedrockProvisioned(TierModule):
     def settle(self, ask: Ask) -> Option:
         self.check_quant(ask)
         offer, model_id, facts, speed = bedrock.offer_of(ask)
+        bedrock.check_context(ask, model_id, facts)
         seconds = bedrock.request_seconds(ask, speed)
         peak_tpm = peak_requests_per_second(ask.workload) * 60 * (ask.workload.input_tokens + ask.workload.output_tokens)
         if not offer.provisioned_throughput:
@@ -66,7 +67,8 @@ class BedrockProvisioned(TierModule):
             pt_id, source = model_id, offer.source
         else:
             bedrock.lifecycle_check(model_id, facts)
-            pt_id, source = _pt_model_id(model_id, facts, ask.context)
+            # the variant must hold the planned context and every request of the workload
+            pt_id, source = _pt_model_id(model_id, facts, max(ask.context, bedrock.request_tokens(ask)))
         meets(ask.target, speed, seconds, math.inf, "on one model unit")
         commitment = ask.commitment
         reasons = [

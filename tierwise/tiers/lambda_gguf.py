@@ -55,8 +55,9 @@ class LambdaGguf(TierModule):
     hosting = "self"
     billing = "per-use"
     settings_models = (LambdaGgufSettings,)
-    options = frozenset({"quant", "model_uri", "image_uri", "architecture",
+    options = frozenset({"quant", "model_uri", "image_uri", "architecture", "alarm_topic_arn",
                          "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints"})
+    image_region_rule = "lambda_image"
     construct = "tiers.lambda_gguf.construct:LambdaGgufEndpoint"
     streaming = (True, "Function URL in RESPONSE_STREAM invoke mode (server-sent events as tokens are generated)")
     uses_key = True

@@ -48,6 +48,8 @@ class SageMakerGpuSettings(TierSettings):
     tensor_parallel_degree: int = Field(ge=1)
     serving_dtype: Literal["F32", "F16", "BF16", "FP8", "INT4"]
     hf_model_id: str | None
+    # the Hub commit LMI downloads (the profile's hub pin); None: the repository's main at start-up
+    hf_revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$")
     max_model_len: int = Field(gt=0)
     max_batch_size: int = Field(ge=1)
     volume_size_gb: int = Field(ge=1, le=512)
@@ -96,7 +98,9 @@ class SageMakerGpu(TierModule):
     hosting = "self"
     billing = "always-on"
     settings_models = (SageMakerGpuSettings,)
+    image_region_rule = "sagemaker_image"
     options = frozenset({"quant", "instance_type", "image_uri", "min_instances", "max_instances", "hf_token_secret",
+                         "alarm_topic_arn",
                          "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints"})
     construct = "tiers.sagemaker_gpu.construct:SageMakerGpuEndpoint"
     streaming = (True, "InvokeEndpointWithResponseStream relays the container's chunked answer")
@@ -153,6 +157,15 @@ class SageMakerGpu(TierModule):
                 f"-c subnet_type=isolated: {placement.model} on {ID} downloads its weights from the Hugging Face "
                 "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private"
             )
+
+    def missing(self, placement: Any, options: Mapping[str, Any]) -> str | None:
+        hub = placement.profile.hub
+        if hub is None or not hub.gated or options.get("hf_token_secret"):
+            return None
+        return (f"-c hf_token_secret is needed: {placement.model} on {ID} downloads {placement.profile.hf_model_id} "
+                f"from the Hugging Face Hub at start, and the repository is gated ({hub.gated_source}); give "
+                "-c hf_token_secret=NAME (or the secret's full ARN), a Secrets Manager secret holding the token of a "
+                "Hub account that accepted the model's licence")
 
     def weights(self, placement: Any) -> str:
         return f"which serves {placement.quant} weights on GPUs"
@@ -281,6 +294,8 @@ def _option(ask: Ask, pick: Offer, set_aside: dict[str, str], unpriced: list[str
         "tensor_parallel_degree": inst.gpu_count,
         "serving_dtype": pick.dtype,
         "hf_model_id": hf_model_id,
+        # the Hub commit of the profile's own repository; a 4-bit checkpoint is another repository
+        "hf_revision": profile.hub.revision if profile.hub and hf_model_id == profile.hf_model_id else None,
         "max_model_len": ask.context,
         "max_batch_size": op.concurrency,
         "volume_size_gb": min(realtime_limits().volume_size_gb_max, max(30, math.ceil(weights_gb * 2 + 10))),

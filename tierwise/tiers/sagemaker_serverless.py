@@ -64,6 +64,8 @@ class ServerlessHfSettings(_ServerlessBase):
     container: Literal["huggingface-cpu"] = HF_CONTAINER
     hf_model_id: str
     hf_task: str
+    # the Hub commit the container downloads (the profile's hub pin); None: the repository's main
+    hf_revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$")
 
 
 SageMakerServerlessSettings = Annotated[
@@ -78,7 +80,8 @@ class SageMakerServerless(TierModule):
     hosting = "self"
     billing = "per-use"
     settings_models = (ServerlessGgufSettings, ServerlessHfSettings)
-    options = frozenset({"quant", "model_uri", "image_uri"})
+    options = frozenset({"quant", "model_uri", "image_uri", "alarm_topic_arn"})
+    image_region_rule = "sagemaker_image"
     construct = "tiers.sagemaker_serverless.construct:SageMakerServerlessEndpoint"
     streaming = (False, "InvokeEndpoint only: SageMaker streams responses from real-time endpoints, "
                         "not serverless ones, so the events arrive together at the end")
@@ -167,7 +170,8 @@ class SageMakerServerless(TierModule):
             if profile.hf_model_id is None:
                 raise Rejection(f"{profile.name} names no hf_model_id for the CPU inference container")
             settings.update(container=HF_CONTAINER, hf_model_id=profile.hf_model_id,
-                            hf_task=HF_TASKS.get(profile.task, "text-generation"))
+                            hf_task=HF_TASKS.get(profile.task, "text-generation"),
+                            hf_revision=profile.hub.revision if profile.hub else None)
             reasons.append(
                 f"a {profile.task} model needs no generative runtime: a CPU inference container serves it, one forward "
                 f"pass of {workload.input_tokens} tokens per request (~{seconds * 1000:.0f} ms), priced per request"

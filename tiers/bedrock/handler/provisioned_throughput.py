@@ -34,6 +34,8 @@ log = logging.getLogger()
 log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 COMMITMENTS = ("OneMonth", "SixMonths")
+# the tag the construct scopes this handler's rights by (tiers/bedrock/provisioned.py OWNER_TAG)
+OWNER_TAG = "tierwise:owner"
 NAME_MAX = 63
 _client = None
 
@@ -108,6 +110,12 @@ def _explain(exc: ClientError, action: str, request: Request | None = None, phys
             f"{action} failed: the account's provisioned-throughput quota cannot cover {units} for {model} "
             f"({message}). Ask for more model units in Service Quotas (Amazon Bedrock) or delete unused "
             f"provisioned throughput."
+        )
+    if code == "AccessDeniedException" and action != "create":
+        return ProvisioningError(
+            f"{action} failed: access denied for {model} ({message}). The handler may read, change and delete only "
+            f"provisioned models tagged {OWNER_TAG} with this resource's value (its Tags property); a model created "
+            f"without that tag must be tagged first, or managed outside this stack."
         )
     if code == "AccessDeniedException":
         return ProvisioningError(
