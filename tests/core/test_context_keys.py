@@ -21,7 +21,7 @@ def test_hosting_batch_and_targets_from_context():
     assert plan_of().tier == "bedrock-on-demand"
     hosted = plan_of(hosting="self", **GATED_GPU)
     assert hosted.tier == "sagemaker-gpu" and hosted.hosting == "self"
-    batch = plan_of(hosting="self", batch="true")
+    batch = plan_of(hosting="self", batch="true", **GATED_GPU)
     assert batch.tier == "sagemaker-async" and batch.target["batch"] is True
     assert batch.rejected["lambda-gguf"].startswith("feasible")
     # a target given with batch contradicts it (tests/stacks/test_synth_inputs.py); alone it is the target

@@ -68,6 +68,8 @@ class BedrockBatch(TierModule):
             raise Rejection(f"Bedrock does not serve {ask.profile.name}")
         model_id, facts, how = _batch_model_id(offer.model_ids, ask.region)
         warnings = bedrock.lifecycle_check(model_id, bedrock_model(model_id))
+        # the request against the model's context on Bedrock (its model card), as the other Bedrock tiers
+        bedrock.check_context(ask, model_id, bedrock_model(model_id))
         context = ask.profile.architecture.max_context if ask.profile.architecture else None
         tokens = workload.input_tokens + workload.output_tokens
         if context is not None and tokens > context:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -66,7 +67,8 @@ class SageMakerAsync(TierModule):
     hosting = "self"
     billing = "per-use"
     settings_models = (SageMakerAsyncSettings,)
-    options = frozenset({"image_uri", "hf_token_secret"})
+    options = frozenset({"image_uri", "hf_token_secret", "alarm_topic_arn"})
+    image_region_rule = "sagemaker_image"
     construct = "tiers.sagemaker_async.construct:SageMakerAsyncEndpoint"
     streaming = (False, "InvokeEndpointAsync queues the request and writes the answer to S3: nothing to stream")
     uses_key = True
@@ -78,6 +80,11 @@ class SageMakerAsync(TierModule):
     # the LMI container downloads hf_model_id from the Hugging Face Hub at start-up
     needs_internet = True
     serving_resource_types = ("AWS::SageMaker::EndpointConfig", "AWS::S3::Bucket")
+
+    def missing(self, placement: Any, options: Mapping[str, Any]) -> str | None:
+        # the same LMI container downloads the same Hub repository: the GPU tier's rule, its own id
+        found = sagemaker_gpu.TIER.missing(placement, options)
+        return None if found is None else found.replace(f"on {sagemaker_gpu.ID} ", f"on {ID} ")
 
     def settle(self, ask: Ask) -> Option:
         workload = ask.workload
