@@ -22,6 +22,7 @@ from tierwise.cost.bills import CostComponent, TierCost
 from tierwise.cost.estimates import estimate
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.errors import TierwiseError
+from tierwise.own_weights import explain as explain_own_weights
 from tierwise.quant import check_profile_recipes, check_recipe
 from tierwise.sizing import MemoryEstimate, check_context
 from tierwise.tiers.base import Ask, Rejection
@@ -284,6 +285,7 @@ def plan(
             cost_text = f"${c:,.2f}/month" if c is not None else f"at least ${k:,.2f}/month (a price is unknown)"
             rejected[t] = f"feasible, {cost_text} against {first}'s " + (
                 f"${total0:,.2f}" if total0 is not None else "unpriced total")
+    why += explain_own_weights(profile, options, chosen.tier, region, book)
     if not profile.generative:
         why.insert(0, f"task first: {profile.task} is predictive, so no generative model: a CPU tier that fits, priced per request")
     return chosen.model_copy(update={

@@ -26,7 +26,8 @@ from tierwise.throughput import Speed
 from tierwise.workload import Workload
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILTIN = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu", "bedrock-provisioned", "bedrock-on-demand")
+BUILTIN = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu", "bedrock-provisioned", "bedrock-on-demand",
+           "bedrock-custom")
 
 
 class ToySettings(TierSettings):

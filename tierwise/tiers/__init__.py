@@ -83,10 +83,11 @@ def options() -> frozenset[str]:
 
 def _register_builtins() -> None:
     from tierwise.tiers import (
-        bedrock_on_demand, bedrock_provisioned, lambda_gguf, sagemaker_gpu, sagemaker_serverless,
+        bedrock_custom, bedrock_on_demand, bedrock_provisioned, lambda_gguf, sagemaker_gpu, sagemaker_serverless,
     )
 
-    for module in (lambda_gguf, sagemaker_serverless, sagemaker_gpu, bedrock_provisioned, bedrock_on_demand):
+    for module in (lambda_gguf, sagemaker_serverless, sagemaker_gpu, bedrock_provisioned, bedrock_on_demand,
+                   bedrock_custom):
         register(module.TIER)
 
 

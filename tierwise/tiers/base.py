@@ -95,7 +95,8 @@ class TierModule:
     # what the stack carries around the tier's construct and is billed for
     uses_key: ClassVar[bool] = False
     alarms: ClassVar[tuple[str, ...]] = ()
-    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint" or "bedrock"
+    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint", "bedrock" (Converse) or
+    # "bedrock-imported" (InvokeModel with OpenAI bodies)
     client_door: ClassVar[str]
     # interface endpoints its compute needs in a private VPC (service -> why), and whether it must
     # also reach beyond AWS; None: the tier runs nothing in the account's network
@@ -119,6 +120,10 @@ class TierModule:
 
     def check_options(self, placement: Any, options: Mapping[str, Any], *, forced: bool) -> None:
         """Refuse a context option value this tier cannot honour for this placement."""
+
+    def needs_internet_with(self, options: Mapping[str, Any]) -> bool:
+        """Whether what the tier runs must reach beyond AWS, given the stack's options."""
+        return self.needs_internet
 
     def reads(self, option: str, placement: Any) -> bool:
         """Whether the deployment of `placement` on this tier uses `option` (quant, model_uri, ...)."""
