@@ -16,7 +16,7 @@ from tierwise import tiers
 from tierwise.errors import TierwiseError
 from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inputs, whole_number
 from tierwise.placement import Placement, plan
-from tierwise.uris import ECR_IMAGE_URI, S3_URI
+from tierwise.uris import ECR_IMAGE_URI, KMS_KEY_ARN, S3_PREFIX_URI, S3_URI
 from tierwise.validate import (
     check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
 )
@@ -25,7 +25,7 @@ from tierwise.validate import (
 # tier modules' (tierwise/tiers: `options`)
 STACK_OPTIONS = (
     "model_uri", "image_uri", "min_instances", "max_instances", "architecture", "hf_token_secret",
-    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints",
+    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints", "weights_uri", "weights_key",
 )
 KNOWN = (
     *PLAN_FIELDS, *STACK_OPTIONS,
@@ -115,6 +115,20 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         options["image_uri"] = uri
     if "hf_token_secret" in given:
         options["hf_token_secret"] = str(given["hf_token_secret"])
+    if "weights_uri" in given:
+        uri = str(given["weights_uri"]).strip()
+        if not S3_PREFIX_URI.fullmatch(uri):
+            raise TierwiseError(
+                f"-c weights_uri: s3://BUCKET/PREFIX/, the folder holding the model's safetensors, config.json and "
+                f"tokenizer files, ending in '/' (got {shown(repr(given['weights_uri']))})"
+            )
+        options["weights_uri"] = uri
+    if "weights_key" in given:
+        key = str(given["weights_key"]).strip()
+        if not KMS_KEY_ARN.fullmatch(key):
+            raise TierwiseError(f"-c weights_key: the ARN of the KMS key the weights' bucket uses, "
+                                f"arn:aws:kms:REGION:ACCOUNT:key/ID (got {shown(repr(given['weights_key']))})")
+        options["weights_key"] = key
     options.update(_network_options(given))
     account = None
     if "vpc_id" in options:
@@ -128,7 +142,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
     plan_args = inputs.plan_args()
 
     if model == ALL:
-        for name in ("model_uri", "image_uri"):
+        for name in ("model_uri", "image_uri", "weights_uri", "weights_key"):
             if name in options:
                 raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
         if inputs.quant is not None:

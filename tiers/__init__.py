@@ -26,6 +26,7 @@ _WHERE = {
     "SageMakerGpuEndpoint": "tiers.sagemaker_gpu.construct",
     "BedrockProvisionedThroughput": "tiers.bedrock.provisioned",
     "BedrockOnDemand": "tiers.bedrock.on_demand",
+    "BedrockImportedModel": "tiers.bedrock_custom.construct",
     "GgufModel": "tiers.gguf_model",
     "TierOptions": "tiers.construct_base",
     "PropError": "tiers.props",

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tierwise.errors import TierwiseError
-from tierwise.uris import ECR_IMAGE_URI, S3_URI
+from tierwise.uris import ECR_IMAGE_URI, S3_PREFIX_URI, S3_URI
 
 
 class PropError(TierwiseError):
@@ -61,6 +61,15 @@ def parse_s3_uri(owner: str, prop: str, uri: str) -> tuple[str, str]:
     if not match:
         raise PropError(f"{owner}: {prop} must be s3://bucket/key of one object (got {uri!r})")
     return match["bucket"], match["key"]
+
+
+def parse_s3_prefix_uri(owner: str, prop: str, uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of s3://bucket/prefix/ (a folder of model files)."""
+    match = S3_PREFIX_URI.fullmatch(uri) if isinstance(uri, str) else None
+    if not match:
+        raise PropError(f"{owner}: {prop} must be s3://bucket/prefix/, a folder ending in '/' whose key uses letters, "
+                        f"digits and !_.'()=+- (got {uri!r})")
+    return match["bucket"], match["prefix"]
 
 
 def parse_ecr_image_uri(owner: str, prop: str, uri: str) -> re.Match[str]:

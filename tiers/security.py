@@ -4,6 +4,7 @@ acknowledgments with the reason a reviewer reads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -99,6 +100,24 @@ def alarm(
     for action in actions:
         made.add_alarm_action(action)
     return made
+
+
+def nag_resource(scope: Construct, arn: str) -> str:
+    """An ARN as cdk-nag spells it in a finding id, e.g. AwsSolutions-IAM5[Resource::<that>]
+    (its tokens as <Name>: arn:<AWS::Partition>:s3:::<WeightsBucket>/models/*)."""
+    resolved = cdk.Stack.of(scope).resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    def text(part: object) -> str:
+        if isinstance(part, str):
+            return part
+        if "Ref" in part:
+            return f"<{part['Ref']}>"
+        if "Fn::GetAtt" in part:
+            return f"<{'.'.join(part['Fn::GetAtt'])}>"
+        return f"<{json.dumps(part)}>"
+
+    return "".join(text(p) for p in resolved.get("Fn::Join", [None, []])[1])
 
 
 def acknowledge(construct: Construct, rule: str, reason: str) -> None:

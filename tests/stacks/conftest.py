@@ -26,10 +26,13 @@ from tierwise.placement import Placement, plan  # noqa: E402
 
 REGION = "us-east-1"
 CONTEXT = {"model": "all", "region": REGION}
-# tier -> (a catalogue model to force onto it when the plans place none there, stack suffix)
+# tier -> (a catalogue model to force onto it when the plans place none there, stack suffix, the
+# stack's options)
+WEIGHTS_URI = "s3://tierwise-models-example/qwen2.5-7b-instruct/"
 FORCED = {
-    "bedrock-provisioned": ("nova-pro", "pt"),
-    "sagemaker-serverless/gguf": ("qwen2.5-0.5b", "serverless"),
+    "bedrock-provisioned": ("nova-pro", "pt", {}),
+    "sagemaker-serverless/gguf": ("qwen2.5-0.5b", "serverless", {}),
+    "bedrock-custom": ("qwen2.5-7b", "cmi", {"weights_uri": WEIGHTS_URI}),
 }
 
 
@@ -60,12 +63,12 @@ def build_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
     app = cdk_app.main(dict(CONTEXT), str(outdir))
     placements = {s.stack_id: s.placement for s in read(dict(CONTEXT)).stacks}
     planned = {_kind(p) for p in placements.values()}
-    for kind, (model, suffix) in FORCED.items():
+    for kind, (model, suffix, options) in FORCED.items():
         if kind in planned:
             continue  # the catalogue already covers it
         placement = plan(load_profile(model), tier=kind.split("/")[0], region=REGION)
         name = f"{stack_id(model)}-{suffix}"
-        ModelStack(app, name, placement=placement, env=cdk.Environment(region=REGION))
+        ModelStack(app, name, placement=placement, env=cdk.Environment(region=REGION), **options)
         placements[name] = placement
     return app, placements
 

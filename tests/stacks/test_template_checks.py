@@ -57,9 +57,11 @@ def test_no_acknowledgment_is_stale(synthesis: Synthesis, monkeypatch, tmp_path)
     """Each acknowledgment answers a finding that is raised without it: build the same stacks
     with acknowledging switched off and compare."""
     import tiers.bedrock.provisioned
+    import tiers.bedrock_custom.construct
+    import tiers.provider
     import tiers.sagemaker_endpoint
 
-    for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned):
+    for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned, tiers.provider, tiers.bedrock_custom.construct):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     unacknowledged, _ = build_app(tmp_path / "cdk.out")
     raised = {

@@ -15,6 +15,7 @@ READMES = {
     "sagemaker_serverless/README.md": ("Qwen", {"AWS::SageMaker::Endpoint"}),
     "sagemaker_gpu/README.md": ("Llama3", {"AWS::SageMaker::Endpoint", "AWS::ApplicationAutoScaling::ScalableTarget"}),
     "bedrock/README.md": ("Nova", {"AWS::Bedrock::ApplicationInferenceProfile", "Custom::BedrockProvisionedThroughput"}),
+    "bedrock_custom/README.md": ("FineTune", {"Custom::BedrockImportedModel", "AWS::IAM::Role"}),
 }
 
 
