@@ -9,6 +9,10 @@ from collections.abc import Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -16,9 +20,10 @@ from tiers.checkov import SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION, acknowledge_check
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.construct_base import EXAMPLE_REQUESTS, ForPlacement, TierOptions
 from tiers.images import dlc_image_uri, dlc_repository_arn, ecr_image_repository_arn
-from tiers.props import PropError, check_choice, check_int, check_text
-from tiers.security import alarm
-from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits
+from tiers.props import PropError, check_choice, check_int, check_text, parse_s3_prefix_uri
+from tiers.security import acknowledge, alarm, nag_resource
+from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits, s3_weights
+from tierwise.uris import KMS_KEY_ARN
 from tierwise.tiers import sagemaker_gpu
 
 # serving dtype (model_profiles ServingDtype) -> LMI's option.dtype, and the runtime
@@ -48,9 +53,17 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     service-linked role does the scaling). A BF16 model on a GPU without bfloat16 (the T4 of
     ml.g4dn) is served as FP16, with a synth warning: the same memory, and vLLM refuses bf16
     there. ``hf_token_secret`` (a Secrets Manager secret or its name) supplies HF_TOKEN for gated models.
+    With ``weights_uri`` the model's Hugging Face files come from an S3 folder instead: SageMaker
+    downloads them to /opt/ml/model (ModelDataSource, uncompressed) as the execution role, which
+    may read only that folder, and the container runs with network isolation (no outbound call
+    at all), so the endpoint can sit in isolated subnets with no NAT.
     (tiers/sagemaker_gpu/README.md). Props (all keyword):
 
-    - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required.
+    - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required unless ``weights_uri`` is given.
+    - ``weights_uri``: ``s3://bucket/prefix/``, a folder of the model's Hugging Face files
+      (safetensors, config.json, tokenizer files), loaded instead of the Hub, with network
+      isolation. Default: none (the Hub).
+    - ``weights_key``: the KMS key (or its ARN) that bucket encrypts the files with. Default: none (SSE-S3).
     - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml. Default ``"ml.g5.2xlarge"``.
     - ``tensor_parallel_degree``: GPUs one copy of the model spans; divides the instance's GPU
       count. Default: all GPUs of ``instance_type``.
@@ -70,9 +83,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
       logs, destroyed with the stack, alarms without actions.
     - ``vpc``, ``vpc_subnets``, ``security_groups``: put the model containers' network
       interfaces in that VPC's subnets (default: its private subnets, in at least two
-      Availability Zones) with those groups (default: one of its own). Default: no VPC. The
-      container downloads the model from the Hub at start-up, so the subnets need a NAT and the
-      model cannot run with network isolation.
+      Availability Zones) with those groups (default: one of its own). Default: no VPC. From the
+      Hub the container downloads the model at start-up, so the subnets need a NAT; with
+      ``weights_uri`` they need only the S3 gateway endpoint (isolated subnets).
     """
 
     TIER = sagemaker_gpu.ID
@@ -82,12 +95,13 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         cls, placement, *, min_instances: int | None = None, max_instances: int | None = None, **props,
     ) -> dict:
         s = placement.settings
-        if s.hf_model_id is None:
-            raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container")
+        if s.hf_model_id is None and props.get("weights_uri") is None:
+            raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container to download: "
+                            "upload its files to S3 and give weights_uri (-c weights_uri=s3://bucket/prefix/)")
         minimum = s.min_instances if min_instances is None else min_instances
         maximum = max(s.max_instances, minimum) if max_instances is None else max_instances
         return {
-            "hf_model_id": s.hf_model_id,
+            "hf_model_id": None if props.get("weights_uri") is not None else s.hf_model_id,
             "instance_type": s.instance_type,
             "tensor_parallel_degree": s.tensor_parallel_degree,
             "serving_dtype": s.serving_dtype,
@@ -106,7 +120,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         scope: Construct,
         id: str,
         *,
-        hf_model_id: str,
+        hf_model_id: str | None = None,
         instance_type: str = "ml.g5.2xlarge",
         tensor_parallel_degree: int | None = None,
         serving_dtype: str = "BF16",
@@ -124,10 +138,23 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        weights_uri: str | None = None,
+        weights_key: kms.IKey | str | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = realtime_limits()
-        check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
+        if (hf_model_id is None) == (weights_uri is None):
+            raise PropError(f"{owner}: give hf_model_id (the Hub) or weights_uri (an S3 folder), one of them")
+        if hf_model_id is not None:
+            check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
+        else:
+            weights_bucket, weights_prefix = parse_s3_prefix_uri(owner, "weights_uri", weights_uri)
+            if hf_token_secret is not None:
+                raise PropError(f"{owner}: hf_token_secret: with weights_uri the container never calls the Hugging Face Hub")
+        if weights_key is not None and weights_uri is None:
+            raise PropError(f"{owner}: weights_key is the KMS key of weights_uri's bucket: give weights_uri")
+        if isinstance(weights_key, str) and not KMS_KEY_ARN.fullmatch(weights_key):
+            raise PropError(f"{owner}: weights_key must be a kms.IKey or a KMS key ARN (got {weights_key!r})")
         spec = gpu_instance(instance_type)
         gpus = spec.gpu_count
         tp = gpus if tensor_parallel_degree is None else tensor_parallel_degree
@@ -166,7 +193,6 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             )
         self.dtype = dtype
         environment = {
-            "HF_MODEL_ID": hf_model_id,
             "OPTION_TENSOR_PARALLEL_DEGREE": str(tp),
             "OPTION_DTYPE": dtype,
             "OPTION_MAX_MODEL_LEN": str(max_model_len),
@@ -177,6 +203,14 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         }
         if quantize:
             environment["OPTION_QUANTIZE"] = quantize
+        self.network_isolation = weights_uri is not None
+        container: dict = {}
+        if weights_uri is None:
+            environment["HF_MODEL_ID"] = hf_model_id
+        else:
+            container["model_data_source"] = self._weights_from_s3(weights_uri, weights_bucket, weights_prefix, weights_key)
+            lmi = s3_weights().lmi
+            environment[lmi.model_id_env] = lmi.model_id_value
         if hf_token_secret is not None and not isinstance(hf_token_secret, str) and not hasattr(hf_token_secret, "secret_value"):
             raise PropError(f"{owner}: hf_token_secret must be a secretsmanager.ISecret or a secret's name (got {hf_token_secret!r})")
         if isinstance(hf_token_secret, str):
@@ -205,12 +239,14 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             # (aws/sagemaker-python-sdk, utils.volume_size_supported)
             variant["volume_size_in_gb"] = volume_size_gb
         self._build_endpoint(
-            container={"image": image, "environment": environment},
+            container={"image": image, "environment": environment, **container},
             variant=variant,
             kms_key_on_config=not nvme,
             vpc_config=self._vpc_config(owner, vpc, vpc_subnets, security_groups),
+            network_isolation=self.network_isolation,
         )
-        acknowledge_checkov(self.cfn_model, SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION)
+        if not self.network_isolation:
+            acknowledge_checkov(self.cfn_model, SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION)
 
         self.scaling_target = appscaling.ScalableTarget(
             self,
@@ -245,3 +281,30 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             ),
         }
         self.alarms = [make[name]() for name in sagemaker_gpu.TIER.alarms]
+
+    def _weights_from_s3(self, uri: str, bucket_name: str, prefix: str,
+                         key: kms.IKey | str | None) -> sagemaker.CfnModel.ModelDataSourceProperty:
+        """ModelDataSource for the uncompressed files under `uri`, and the execution role's right to
+        read that folder (SageMaker downloads as the role; an isolated container gets no credentials)."""
+        facts = s3_weights().model_data_source
+        bucket = s3.Bucket.from_bucket_name(self, "Weights", bucket_name)
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ReadTheWeights", actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")]))
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ListTheWeights", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}}))
+        if self._own_role:
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{nag_resource(self, bucket.arn_for_objects(f'{prefix}*'))}]",
+                "SageMaker downloads every file of the model's folder (safetensors shards, config.json, tokenizer "
+                "files) as the execution role: the statement allows only objects under that one prefix",
+            )
+        if key is not None:
+            key_arn = key if isinstance(key, str) else key.key_arn
+            stack = cdk.Stack.of(self)
+            self.role.add_to_principal_policy(iam.PolicyStatement(
+                sid="DecryptTheWeights", actions=["kms:Decrypt"], resources=[key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"}}))
+        return sagemaker.CfnModel.ModelDataSourceProperty(s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+            s3_uri=uri, s3_data_type=facts.s3_data_type, compression_type=facts.compression_type))

@@ -1,5 +1,6 @@
 """sagemaker-gpu: a SageMaker real-time endpoint on a GPU instance running the LMI container
-(vLLM), weights from the Hugging Face Hub (construct: tiers/sagemaker_gpu/).
+(vLLM), weights from the Hugging Face Hub, or from an S3 folder (`-c weights_uri`) that SageMaker
+downloads itself, so the container runs with network isolation (construct: tiers/sagemaker_gpu/).
 
 Fit: weights at the serving dtype, activations and CUDA overhead within the instance's usable
 GPU memory (as nvidia-smi reports it, times the engine's memory-utilization fraction), the rest
@@ -57,7 +58,7 @@ class SageMakerGpu(TierModule):
     billing = "always-on"
     settings_models = (SageMakerGpuSettings,)
     options = frozenset({"image_uri", "min_instances", "max_instances", "hf_token_secret",
-                         "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints"})
+                         "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints", "weights_uri", "weights_key"})
     construct = "tiers.sagemaker_gpu.construct:SageMakerGpuEndpoint"
     streaming = (True, "InvokeEndpointWithResponseStream relays the container's chunked answer")
     uses_key = True
@@ -69,7 +70,8 @@ class SageMakerGpu(TierModule):
         "ecr.dkr": "the model container's image layers from the VPC",
         "logs": "the model container's log stream to CloudWatch Logs from the VPC",
     }
-    # the LMI container downloads hf_model_id from the Hugging Face Hub at start-up
+    # the LMI container downloads hf_model_id from the Hugging Face Hub at start-up (not with
+    # weights_uri: needs_internet_with)
     needs_internet = True
     serving_resource_types = ("AWS::SageMaker::EndpointConfig",)
 
@@ -201,11 +203,23 @@ class SageMakerGpu(TierModule):
                       speed_c.time_to_first_token(workload.input_tokens), speed_model().cold_start.gpu_s, capacity)
 
     def check_options(self, placement: Any, options: Mapping[str, Any], *, forced: bool) -> None:
-        if options.get("subnet_type") == "isolated":
+        from_s3 = "weights_uri" in options
+        if options.get("subnet_type") == "isolated" and not from_s3:
             raise TierwiseError(
                 f"-c subnet_type=isolated: {placement.model} on {ID} downloads its weights from the Hugging Face "
-                "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private"
+                "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private, "
+                "or put the weights in S3 (-c weights_uri=s3://bucket/prefix/) to run isolated"
             )
+        if from_s3 and "hf_token_secret" in options:
+            raise TierwiseError("-c hf_token_secret: with -c weights_uri the endpoint reads its weights from S3 and "
+                                "never calls the Hugging Face Hub; give one of them")
+        if "weights_key" in options and not from_s3:
+            raise TierwiseError("-c weights_key names the KMS key of the weights' bucket: give the weights too "
+                                "(-c weights_uri=s3://bucket/prefix/)")
+
+    def needs_internet_with(self, options: Mapping[str, Any]) -> bool:
+        # weights from S3 are downloaded by SageMaker through the VPC's S3 gateway: nothing leaves AWS
+        return "weights_uri" not in options
 
     def weights(self, placement: Any) -> str:
         return f"which serves {placement.quant} weights on GPUs"
