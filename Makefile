@@ -57,6 +57,7 @@ test: install-test
 bench: install-test
 	$(BIN)/python benchmarks/runtime_bench.py
 	$(BIN)/python benchmarks/hf_folder_bench.py
+	$(BIN)/python benchmarks/runtime_load_bench.py
 	$(CDK_ENV) $(BIN)/python benchmarks/synth_bench.py
 
 clean:

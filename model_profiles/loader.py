@@ -8,11 +8,16 @@ from functools import cache
 from typing import Callable
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
-from model_profiles.schema import ModelProfile
 from model_profiles.errors import ProfileError
+from model_profiles.schema import ModelProfile
+from model_profiles.userinput import load_yaml, quoted, read_text, shown
+
+# The most bytes of one profile read: the catalogue's largest is 2,385 bytes (llama3.2-3b, its
+# GGUF files listed with sizes and sha256), so 1 MiB is over 400 times that, parses in a
+# fraction of a second, and stops a profile that is huge by mistake before it fills memory.
+PROFILE_MAX_BYTES = 1 << 20
 
 
 def catalogue_dir() -> Path:
@@ -21,22 +26,18 @@ def catalogue_dir() -> Path:
     if override:
         path = Path(override)
         if not path.is_dir():
-            raise ProfileError(f"TIERWISE_CATALOGUE={override} is not a folder of model profiles")
+            raise ProfileError(f"TIERWISE_CATALOGUE={shown(override, 240)} is not a folder of model profiles")
         return path
     return Path(__file__).resolve().parent / "catalogue"
 
 
 def load_profile_file(path: str | Path) -> ModelProfile:
+    """One profile: a regular file of at most PROFILE_MAX_BYTES, UTF-8, YAML without aliases or
+    repeated keys, every field validated; any problem is one line naming the file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"cannot read model profile {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ProfileError(f"{path.name}: malformed YAML{where}: {problem}") from None
+    text = read_text(path, "model profile", PROFILE_MAX_BYTES,
+                     "a profile is a few kilobytes; the catalogue's largest is 2,385 bytes", ProfileError)
+    data = load_yaml(text, path.name, ProfileError)
     if not isinstance(data, dict):
         raise ProfileError(f"{path.name}: a model profile must be a YAML mapping of fields")
     try:
@@ -48,8 +49,9 @@ def load_profile_file(path: str | Path) -> ModelProfile:
         field = ".".join(str(p) for p in err["loc"]) or "(profile)"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         if err["type"] == "extra_forbidden":
-            raise ProfileError(f"{path.name}: unknown field {field!r}{more}") from None
-        raise ProfileError(f"{path.name}: field {field!r}: {err['msg']}{more}") from None
+            raise ProfileError(f"{path.name}: unknown field {quoted(field)}{more}") from None
+        got = "" if isinstance(err.get("input"), (dict, list)) else f" (got {quoted(err.get('input'))})"
+        raise ProfileError(f"{path.name}: field {quoted(field)}: {err['msg']}{got}{more}") from None
     if profile.name != path.stem:
         raise ProfileError(f"{path.name}: name {profile.name!r} must match the file name {path.stem!r}")
     for check in _CHECKS:
@@ -93,5 +95,5 @@ def load_profile(name: str, directory: str | Path | None = None) -> ModelProfile
     close = difflib.get_close_matches(name, list(catalogue), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ProfileError(
-        f"unknown model {name!r}; {hint}known models: {', '.join(sorted(catalogue))}"
+        f"unknown model {quoted(name)}; {hint}known models: {', '.join(sorted(catalogue))}"
     )

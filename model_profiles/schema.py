@@ -29,6 +29,30 @@ ServingDtype = Literal["F32", "F16", "BF16", "FP8"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
 NAME_MAX = 40
+# Plausible ranges of a model's shape: generous enough for every published model (Llama 4
+# Scout's 10 M-token context, 256 k vocabularies, 16 k-wide embeddings), so a value outside them
+# means a damaged file or a slip, not an unusual model, and no size computed from a shape can
+# overflow a float (10**400 heads would end as an OverflowError deep in the sizing). A GGUF
+# header is held to the same ranges (tierwise/gguf_header.py), by its llama.cpp key.
+# field -> (GGUF key suffix, lowest, highest, what it is)
+SHAPE_RANGES: dict[str, tuple[str, int, int, str]] = {
+    "layers": ("block_count", 1, 4096, "the number of layers"),
+    "max_context": ("context_length", 1, 1 << 27, "the trained context length in tokens"),
+    "embedding_width": ("embedding_length", 1, 1 << 18, "the embedding width"),
+    "attention_heads": ("attention.head_count", 1, 1 << 14, "the number of attention heads"),
+    "kv_heads": ("attention.head_count_kv", 1, 1 << 14, "the number of KV heads"),
+    "head_dim": ("attention.key_length", 1, 1 << 14, "the width of one attention head"),
+    "ffn_width": ("feed_forward_length", 1, 1 << 20, "the feed-forward width"),
+    "sliding_window": ("attention.sliding_window", 1, 1 << 27, "the sliding-window length in tokens"),
+}
+VOCABULARY_MAX = 1 << 24
+# 100 trillion: over 60 times the largest model published with its count, Switch-C's 1,571
+# billion parameters (Fedus et al., "Switch Transformers", https://arxiv.org/abs/2101.03961).
+PARAMETERS_MAX = 10**14
+
+
+def _most(field: str) -> int:
+    return SHAPE_RANGES[field][2]
 
 
 class _Strict(BaseModel):
@@ -43,12 +67,15 @@ class Architecture(_Strict):
         None, pattern=r"^[a-z0-9_]+$",
         description="config.json's model_type (the transformers architecture; Bedrock Custom Model Import checks it)")
     layers: int = Field(gt=0, le=1000)
-    embedding_width: int = Field(gt=0, description="hidden_size / d_model")
-    attention_heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0, description="num_key_value_heads (GQA); equals attention_heads for MHA")
-    head_dim: int = Field(gt=0)
-    ffn_width: int = Field(gt=0, description="intermediate_size; in a mixture of experts, one routed expert's width")
-    vocabulary: int = Field(gt=0)
+    embedding_width: int = Field(gt=0, le=_most("embedding_width"), description="hidden_size / d_model")
+    attention_heads: int = Field(gt=0, le=_most("attention_heads"))
+    kv_heads: int = Field(
+        gt=0, le=_most("kv_heads"), description="num_key_value_heads (GQA); equals attention_heads for MHA"
+    )
+    head_dim: int = Field(gt=0, le=_most("head_dim"))
+    ffn_width: int = Field(gt=0, le=_most("ffn_width"),
+                           description="intermediate_size; in a mixture of experts, one routed expert's width")
+    vocabulary: int = Field(gt=0, le=VOCABULARY_MAX)
     tied_embeddings: bool
     max_context: int = Field(gt=0, le=10_000_000)
     attention_bias: bool = Field(False, description="q/k/v projections carry a bias (Qwen2)")
@@ -59,8 +86,11 @@ class Architecture(_Strict):
         None, ge=2, le=4096, description="routed experts per layer (num_local_experts / num_experts); None: dense")
     experts_per_token: int | None = Field(None, ge=1, description="experts each token is routed to (num_experts_per_tok)")
     shared_expert_ffn_width: int | None = Field(
-        None, gt=0, description="width of the always-active shared expert (Qwen2-MoE); None: no shared expert")
-    sliding_window: int | None = Field(None, gt=0, description="window of the local-attention layers")
+        None, gt=0, le=_most("ffn_width"),
+        description="width of the always-active shared expert (Qwen2-MoE); None: no shared expert")
+    sliding_window: int | None = Field(
+        None, gt=0, le=_most("sliding_window"), description="window of the local-attention layers"
+    )
     sliding_window_pattern: int | None = Field(
         None,
         ge=2,
@@ -99,7 +129,8 @@ class Architecture(_Strict):
 class GgufFile(_Strict):
     file: str = Field(min_length=1, pattern=r".+\.gguf$")
     published_bytes: int | None = Field(
-        None, gt=0, description="size of the published file, used to check sizing (±3%)"
+        None, gt=0, le=4 * PARAMETERS_MAX,  # the largest model at 4 bytes (F32) a weight
+        description="size of the published file, used to check sizing (±3%)"
     )
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
@@ -168,9 +199,12 @@ class ModelProfile(_Strict):
     display_name: str = Field(min_length=1)
     task: Task
     open_weights: bool
-    parameters: int | None = Field(None, gt=0, description="exact parameter count; None when undisclosed")
+    parameters: int | None = Field(
+        None, gt=0, le=PARAMETERS_MAX, description="exact parameter count; None when undisclosed"
+    )
     active_parameters: int | None = Field(
-        None, gt=0, description="a mixture of experts: parameters one token runs through (None: all of them)")
+        None, gt=0, le=PARAMETERS_MAX,
+        description="a mixture of experts: parameters one token runs through (None: all of them)")
     architecture: Architecture | None = None
     serving_dtype: ServingDtype = Field("BF16", description="precision on a GPU endpoint")
     default_quant: str = Field("Q4_K_M", description="llama.cpp recipe used for CPU tiers unless told")

@@ -81,7 +81,7 @@ def read(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppP
         model = ""  # -c hf_dir names the model's folder: it replaces -c model (cdk.json always has one)
 
     inputs = read_plan_inputs(Origin(context=given, context_prefix="-c "), environ)
-    region, commitment = inputs.region, inputs.commitment
+    region = inputs.region
 
     options: dict[str, Any] = {}
     for name in ("min_instances", "max_instances"):

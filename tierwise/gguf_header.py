@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from model_profiles.schema import SHAPE_RANGES, VOCABULARY_MAX
 from tierwise.errors import TierwiseError
 
 # llama.cpp architecture names (its LLM_ARCH table) whose memory is what tierwise's formula
@@ -24,20 +25,9 @@ SIZEABLE_ARCHITECTURES = (
     "qwen2", "qwen3", "stablelm", "starcoder2",
 )
 
-# Plausible ranges: generous enough for every published model (Llama 4 Scout's 10 M-token
-# context, 256 k vocabularies, 16 k-wide embeddings), so a value outside them means the header
-# is damaged, not that the model is unusual.
-_RANGES: dict[str, tuple[int, int, str]] = {
-    "block_count": (1, 4096, "the number of layers"),
-    "context_length": (1, 1 << 27, "the trained context length in tokens"),
-    "embedding_length": (1, 1 << 18, "the embedding width"),
-    "attention.head_count": (1, 1 << 14, "the number of attention heads"),
-    "attention.head_count_kv": (1, 1 << 14, "the number of KV heads"),
-    "attention.key_length": (1, 1 << 14, "the width of one attention head"),
-    "feed_forward_length": (1, 1 << 20, "the feed-forward width"),
-    "attention.sliding_window": (1, 1 << 27, "the sliding-window length in tokens"),
-}
-VOCABULARY_MAX = 1 << 24
+# Plausible ranges, the same a catalogue profile is held to (model_profiles/schema.py), by the
+# header's key: a value outside them means the header is damaged, not that the model is unusual.
+_RANGES: dict[str, tuple[int, int, str]] = {key: (lo, hi, meaning) for key, lo, hi, meaning in SHAPE_RANGES.values()}
 
 
 @dataclass(frozen=True)

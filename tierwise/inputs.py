@@ -15,7 +15,6 @@ context key. `tierwise cost` reads the workload a stack was planned for from its
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,6 @@ WORKLOAD_FIELDS: tuple[str, ...] = tuple(Workload.model_fields)
 PLAN_FIELDS = ("model", "hf_dir", "base_hf_dir", "tier", "quant", "context", "commitment", "region", "hosting")
 # CloudFormation and the SageMaker API carry counts as 32-bit integers
 INT32_MAX = 2**31 - 1
-CDK_JSON_MAX_BYTES = 1 << 20  # a cdk.json is a few KB; a larger file is not one
 
 
 @dataclass(frozen=True)
@@ -177,21 +175,20 @@ def read_plan_inputs(origin: Origin, environ: Mapping[str, str] | None = None) -
 
 
 def cdk_json_context(*directories: Path) -> dict[str, Any]:
-    """The "context" of the first cdk.json found in `directories` ({} when there is none)."""
+    """The "context" of the first cdk.json found in `directories` ({} when there is none): a
+    regular file within its cap, JSON without integers too long to convert (a FIFO or a folder
+    named cdk.json is an error, not skipped: the CDK CLI would fail on it too)."""
+    from model_profiles.userinput import PATH_WIDTH, load_json, read_text
+    from tierwise.facts import file_cap
+
     for directory in directories:
         path = directory / "cdk.json"
-        if not path.is_file():
-            continue
-        try:
-            if path.stat().st_size > CDK_JSON_MAX_BYTES:
-                raise TierwiseError(f"{path} is over {CDK_JSON_MAX_BYTES // 1024} KB: not a cdk.json")
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise TierwiseError(f"cannot read {path}: {exc.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-            raise TierwiseError(f"{path} is not valid JSON: {str(exc)[:80]}") from None
-        context = data.get("context") if isinstance(data, dict) else None
-        return context if isinstance(context, dict) else {}
+        if path.exists() or path.is_symlink():
+            max_bytes, why = file_cap("cdk_json")
+            text = read_text(path, "cdk.json", max_bytes, why, TierwiseError)
+            data = load_json(text, f"cdk.json {shown(str(path), PATH_WIDTH)}", TierwiseError)
+            context = data.get("context") if isinstance(data, dict) else None
+            return context if isinstance(context, dict) else {}
     return {}
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_profiles.schema import Architecture, ModelProfile
+from model_profiles.userinput import shown
 from tierwise.errors import TierwiseError
 from tierwise.facts import framework_runtime, gpu_runtime, llama_cpp_runtime, recipes
 from tierwise.gguf_header import GgufArray, shape_from_header
@@ -115,9 +116,12 @@ class MemoryEstimate(BaseModel):
 
 
 def fmt_bytes(n: int | float) -> str:
-    if n >= GIB:
-        return f"{n / GIB:.2f} GiB"
-    return f"{n / MIB:.1f} MiB"
+    try:
+        if n >= GIB:
+            return f"{n / GIB:.2f} GiB"
+        return f"{n / MIB:.1f} MiB"
+    except OverflowError:  # an integer beyond any float (a damaged shape): say it, never raise
+        return f"{shown(n // GIB)} GiB"
 
 
 def nominal_bits(recipe: str) -> int:

@@ -14,8 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
+# shown is re-exported: the CLI and the CDK app import it from here
+from model_profiles.userinput import check_path_usable, quoted, shown  # noqa: F401
 from tierwise.errors import TierwiseError
-from tierwise.facts import workload_bounds
+from tierwise.facts import lambda_limits, workload_bounds
 
 GGUF_MAGIC = b"GGUF"
 
@@ -25,11 +27,6 @@ def flag(prefix: str, name: str) -> str:
     return f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
 
 
-def shown(value: Any, width: int = 40) -> str:
-    """A value as the user gave it, cut short when it would swamp the line (10**400 has 401
-    digits)."""
-    text = str(value)
-    return text if len(text) <= width else f"{text[:width // 2]}... ({len(text)} characters)"
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
@@ -64,7 +61,7 @@ def check_region(region: Any, option: str = "--region") -> str:
     if name not in known:
         hint = did_you_mean(name, known)
         raise TierwiseError(
-            f"{option}: {name!r} is not an AWS region{hint}"
+            f"{option}: {quoted(name)} is not an AWS region{hint}"
             + ("" if hint else f" (allowed: {', '.join(known)})")
         )
     return name
@@ -116,14 +113,23 @@ def check_workload_numbers(values: Mapping[str, Any], prefix: str = "--") -> Non
 
 
 def check_rate(value: Any, option: str = "--tokens-per-second") -> float:
-    """A tokens-per-second rate: a finite number above zero (inf would price every request at
-    zero seconds, nan at nothing at all)."""
+    """A decode rate in tokens per second: a finite number above zero (inf would price every
+    request at zero seconds, nan at nothing at all), and within what a request can see: at least
+    one token within Lambda's time limit (1e-300 would price a request at ~1e302 seconds), at
+    most the fastest decode input_bounds.yaml allows."""
     try:
         rate = float(value)
     except (OverflowError, TypeError, ValueError):
-        raise TierwiseError(f"{option}: must be a finite number greater than 0 (got {shown(value)!r})") from None
+        raise TierwiseError(f"{option}: must be a finite number greater than 0 (got {quoted(value)})") from None
     if isinstance(value, bool) or not (rate > 0 and math.isfinite(rate)):
         raise TierwiseError(f"{option}: must be a finite number greater than 0 (got {shown(value)})")
+    limit_s = lambda_limits().timeout_s_max
+    fastest = volume_bounds()["max"]["tokens_per_second_floor"]
+    if not 1 / limit_s <= rate <= fastest:
+        raise TierwiseError(
+            f"{option}: {shown(value)} tokens/s is beyond any real decode (from {1 / limit_s:.6f}, one token "
+            f"within Lambda's {limit_s} s limit, to {fastest:,}: {volume_bounds()['why']['tokens_per_second_floor']})"
+        )
     return rate
 
 
@@ -157,6 +163,7 @@ def check_volume(values: Mapping[str, Any], prefix: str = "--") -> None:
 def check_gguf_path(path: str | os.PathLike, option: str, allowed: str = "a local .gguf file") -> Path:
     """A local file that starts with the GGUF magic: a directory, a text file or a YAML profile
     given by mistake is named as such instead of being staged or parsed."""
+    check_path_usable(path, option, TierwiseError)
     p = Path(path)
     if p.is_dir():
         raise TierwiseError(f"{option}: {str(p)!r} is a folder; give {allowed}")
@@ -178,6 +185,7 @@ def check_gguf_path(path: str | os.PathLike, option: str, allowed: str = "a loca
 def check_writable_file(path: str | os.PathLike, option: str) -> Path:
     """Fail before the work whose result would be written, not after it was printed. Missing
     folders may be created; the nearest one that exists must be a writable folder."""
+    check_path_usable(path, option, TierwiseError)
     p = Path(path)
     if p.is_dir():
         raise TierwiseError(f"{option}: {str(p)!r} is a folder; give a file name")
@@ -217,7 +225,7 @@ def check_context_keys(context: Mapping[str, Any], known: Iterable[str]) -> None
         if key in known or is_cdk_context_key(key):
             continue
         raise TierwiseError(
-            f"-c {key}: unknown context key{did_you_mean(key, known)} "
+            f"-c {shown(key)}: unknown context key{did_you_mean(key, known)} "
             f"(tierwise reads: {', '.join(sorted(known))}; CDK's own keys contain ':' or start with '@')"
         )
 
@@ -233,7 +241,7 @@ def check_commitment(raw: Any, option: str = "--commitment") -> str | None:
         return None
     text = str(raw).strip()
     if text.lower() not in COMMITMENTS:
-        raise TierwiseError(f"{option}: unknown commitment {text!r}; allowed: none, OneMonth, SixMonths")
+        raise TierwiseError(f"{option}: unknown commitment {quoted(text)}; allowed: none, OneMonth, SixMonths")
     return COMMITMENTS[text.lower()]
 
 

@@ -123,7 +123,7 @@ def test_malformed_and_mistyped_profiles(capsys, tmp_path, monkeypatch):
 
     good = (Path(__file__).parents[2] / "model_profiles" / "catalogue" / "llama3-8b.yaml").read_text()
     cases = {
-        "broken.yaml": ("name: broken\n  bad: [indent\n", "broken.yaml: malformed YAML at line"),
+        "broken.yaml": ("name: broken\n  bad: [indent\n", "broken.yaml is not valid YAML (line 2, column 6: mapping values are not allowed"),
         "typo.yaml": (good.replace("name: llama3-8b", "name: typo").replace("layers:", "layer:"), "typo.yaml: unknown field 'architecture.layer'"),
         "neg.yaml": (good.replace("name: llama3-8b", "name: neg").replace("parameters: 8030261248", "parameters: -3"), "neg.yaml: field 'parameters': Input should be greater than 0"),
     }

@@ -122,8 +122,9 @@ def test_plan_and_compare_take_a_folder(capsys, tmp_path):
 def test_context_keys_for_a_folder_are_one_line(tmp_path, qwen_folder):
     from tierwise.errors import UserError
 
-    with pytest.raises(UserError, match="give it without -c model"):
-        read({"model": "llama3-8b", "hf_dir": str(qwen_folder)})
+    # cdk.json always names a model: -c hf_dir replaces it (the app sees one merged context)
+    [stack] = read({"model": "llama3-8b", "hf_dir": str(qwen_folder), "hosting": "self"}).stacks
+    assert stack.placement.model != "llama3-8b" and stack.placement.profile.hf_folder is not None
     with pytest.raises(UserError, match="-c hf_dir .* does not exist"):
         read({"hf_dir": str(tmp_path / "missing")})
     with pytest.raises(UserError, match="-c base_hf_dir is the base of a LoRA adapter folder"):

@@ -63,6 +63,10 @@ def test_more_resources_than_cloudformation_allows_is_refused_before_pricing(tmp
     assert limit == 500  # CloudFormation quotas: resources per template
     ok = _assembly_with(tmp_path / "ok", {"Resources": {f"K{i}": {"Type": "AWS::KMS::Key"} for i in range(limit)}})
     assert len(review(ok, Workload()).projects[0].resources) == limit
+    over = _assembly_with(tmp_path / "over", {"Resources": {f"K{i}": {"Type": "AWS::KMS::Key"}
+                                                          for i in range(limit + 1)}})
+    assert main(["cost", str(over)]) == 2
+    assert "declares 501 resources; CloudFormation allows at most 500 per template" in capsys.readouterr().err
     huge = {"Resources": {f"Fn{i}": {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 128}}
                           for i in range(200_000)}}
     out = _assembly_with(tmp_path / "huge", huge)
@@ -70,8 +74,9 @@ def test_more_resources_than_cloudformation_allows_is_refused_before_pricing(tmp
     code = main(["cost", str(out)])
     elapsed = time.monotonic() - started
     err = capsys.readouterr().err
-    assert code == 2 and "declares 200,000 resources; CloudFormation allows at most 500 per template" in err
-    assert elapsed < 10  # refused after parsing, before any pricing (was minutes)
+    # 16 MB of template: refused by its size before it is parsed (CloudFormation deploys 1 MB at most)
+    assert code == 2 and "S.template.json is 16,288," in err and "at most 1,048,576 are read" in err
+    assert elapsed < 2  # was minutes of pricing, then seconds of parsing
 
 
 JSON = st.recursive(

@@ -76,7 +76,7 @@ def test_usage_by_logical_id_with_tokens_overrides_the_workload(tmp_path, book):
     ("version: 0.1\nresource_usage:\n  S: {monthly_requests: 3}\n", "resource_usage.S.monthly_requests: Extra inputs"),
     ("version: 9\n", "version '9' is not supported; use 0.1"),
     ("version: 0.1\nresource_usage:\n  S: {requests_per_month: true}\n",
-     "resource_usage.S.requests_per_month: Value error, a number is needed, not a true/false value (got true)"),
+     "resource_usage.S.requests_per_month: a number is needed, not a true/false value (got true)"),
     ("version: 0.1\nresource_usage:\n  S: {tokens_per_second: .inf}\n",
      "resource_usage.S.tokens_per_second: Input should be a finite number"),
     ("- a\n- b\n", "must be a mapping with 'version' and 'resource_usage'"),

@@ -21,7 +21,6 @@ for entry in (str(RUNTIME_DIR), str(REPO)):
         sys.path.insert(0, entry)
 
 import gguf_serving  # noqa: E402
-import sagemaker_server  # noqa: E402
 from tests.gguf_factory import SIMPLE_CHAT_TEMPLATE, write_tiny_llama  # noqa: E402
 from tests.runtime.runtime_support import TEST_MAX_TOKENS_DEFAULT, TEST_N_CTX, TEST_N_THREADS, make_config  # noqa: E402
 
@@ -83,7 +82,7 @@ def fresh_process(monkeypatch):
     monkeypatch.setenv("N_THREADS", str(TEST_N_THREADS))
     monkeypatch.setenv("MAX_TOKENS_DEFAULT", str(TEST_MAX_TOKENS_DEFAULT))
     # Nothing baked into /opt/model or /opt/ml/model on a test machine, but make sure.
-    monkeypatch.setattr(gguf_serving, "FALLBACK_MODEL_DIRS", ())
+    monkeypatch.setattr(gguf_serving.config, "FALLBACK_MODEL_DIRS", ())
     gguf_serving.reset_engine(None)
     yield monkeypatch
     gguf_serving.reset_engine(None)

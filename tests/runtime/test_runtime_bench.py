@@ -1,4 +1,4 @@
-"""benchmarks/runtime_bench.py still runs end to end (smallest shape, one context)."""
+"""The runtime benchmarks still run end to end, on their smallest settings."""
 
 from __future__ import annotations
 
@@ -28,3 +28,25 @@ def test_benchmark_measures_the_worst_case_prompt(tmp_path):
     # time to first token is measured on both paths (comparing them needs a quiet machine and
     # many rounds: the incremental delivery itself is tested in test_runtime_lambda_api.py)
     assert speed["handler_stream_first_token_s"] > 0 and speed["direct_stream_first_token_s"] > 0
+
+
+LOAD_BENCH = RUNTIME_DIR.parents[2] / "benchmarks" / "runtime_load_bench.py"
+
+
+def test_load_benchmark_reports_every_level_with_nothing_dropped_or_mixed_up():
+    result = subprocess.run(
+        [sys.executable, str(LOAD_BENCH), "--json", "--clients", "1,8", "--requests", "2", "--pool", "16",
+         "--tokenize-lengths", "1000,2000", "--cap-contexts", "256"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["settings"]["distinct_references"] == 16  # a swapped answer cannot go unseen
+    assert [level["clients"] for level in report["load"]] == [1, 8]
+    for level in report["load"]:
+        assert level["requests"] == 2 * level["clients"] == level["answered"]
+        assert level["dropped"] == 0 and level["mixed_up"] == 0
+        assert 0 < level["p50_s"] <= level["p99_s"] and level["answers_per_s"] > 0
+    tokenize = report["tokenize"]
+    assert tokenize["longest_token_bytes"] == 5
+    assert {row["kind"] for row in tokenize["rows"]} == {"letters", "words", "spaces", "mixed_utf8"}
+    assert tokenize["at_cap"]["256"]["cap_bytes"] == 256 * 5 and tokenize["at_cap"]["256"]["seconds"] > 0

@@ -76,12 +76,25 @@ def test_everything_the_dockerfile_copies_exists_and_is_in_the_build_context():
         if line.startswith("COPY ") and "--from=" not in line:
             copied += line.split()[1:-1]
     assert copied, "no COPY found"
+    files = []
     for name in copied:
-        assert (RUNTIME_DIR / name).is_file(), name
+        path = RUNTIME_DIR / name
+        if name.endswith("/"):
+            assert path.is_dir(), name
+            files += [str(p.relative_to(RUNTIME_DIR)) for p in sorted(path.glob("*.py"))]
+        else:
+            assert path.is_file(), name
+            files.append(name)
+    for name in files:
         assert in_context(name), f"{name} is excluded by .dockerignore"
-    # every module the runtime imports from its own directory is copied
-    for module in ("gguf_serving.py", "handler.py", "lambda_runtime.py", "sagemaker_server.py"):
-        assert module in copied
+    assert not in_context("gguf_serving/__pycache__/engine.cpython-311.pyc")
+    # every module the runtime imports from its own directory is copied: the doors, and
+    # each module of the serving package
+    for module in ("handler.py", "lambda_runtime.py", "sagemaker_server.py", "gguf_serving/__init__.py",
+                   "gguf_serving/engine.py"):
+        assert module in files
+    package = sorted(str(p.relative_to(RUNTIME_DIR)) for p in (RUNTIME_DIR / "gguf_serving").glob("*.py"))
+    assert set(package) <= set(files)
 
 
 def test_handler_signature_is_the_one_the_image_cmd_names():

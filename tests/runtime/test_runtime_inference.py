@@ -205,7 +205,7 @@ def test_the_runtime_still_serves_after_bad_requests(handler_module, installed_e
 
 def test_model_loads_once_per_execution_environment(handler_module, chat_model):
     constructed = []
-    real_class = gguf_serving.budgeted_llama_class()
+    real_class = gguf_serving.llama.budgeted_llama_class()
 
     def counting_factory(**kwargs):
         constructed.append(kwargs["model_path"])
@@ -246,7 +246,7 @@ def test_model_path_may_name_the_directory_holding_the_gguf(fresh_process, chat_
 
 def test_a_baked_model_is_found_without_configuration(fresh_process, chat_model, tmp_path):
     (tmp_path / chat_model.name).write_bytes(chat_model.read_bytes())
-    fresh_process.setattr(gguf_serving, "FALLBACK_MODEL_DIRS", (str(tmp_path / "missing"), str(tmp_path)))
+    fresh_process.setattr(gguf_serving.config, "FALLBACK_MODEL_DIRS", (str(tmp_path / "missing"), str(tmp_path)))
     status, answer = gguf_serving.handle({"prompt": "a", "max_tokens": 2})
     assert status == 200 and answer["usage"]["completion_tokens"] == 2
 
@@ -335,11 +335,12 @@ class FakeContext:
         return self.remaining_ms
 
 
-def test_generation_stops_before_the_lambda_timeout(handler_module, installed_engine):
-    # 1 s left is inside the handler's 2 s margin: stop at once, answer with "length".
-    answer = handler_module.handler({"prompt": "Hi", "max_tokens": 50}, FakeContext(1000))
-    assert answer["choices"][0]["finish_reason"] == "length"
-    assert answer["usage"]["completion_tokens"] < 50
+def test_no_time_left_before_the_lambda_timeout_is_a_function_error_not_an_empty_answer(handler_module,
+                                                                                          installed_engine):
+    # 1 s left is inside the handler's 2 s margin: nothing can be generated, and an answer
+    # with no tokens would look like a success
+    with pytest.raises(handler_module.FunctionError, match="before generation could start"):
+        handler_module.handler({"prompt": "Hi", "max_tokens": 50}, FakeContext(1000))
     # With time to spare the same request runs to max_tokens.
     answer = handler_module.handler({"prompt": "Hi", "max_tokens": 50}, FakeContext(60_000))
     assert answer["usage"]["completion_tokens"] == 50
@@ -433,23 +434,23 @@ def test_n_threads_defaults_to_the_cpus_the_process_may_use(monkeypatch):
 @pytest.mark.parametrize(("memory_mb", "vcpus"), [(128, 1), (1769, 1), (2000, 1), (3008, 2), (3538, 2),
                                                   (5307, 3), (8846, 5), (10240, 6)])
 def test_threads_follow_the_vcpus_lambda_gives_at_the_memory_size(monkeypatch, tmp_path, memory_mb, vcpus):
-    monkeypatch.setattr(gguf_serving.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(gguf_serving.config.os, "sched_getaffinity", lambda pid: set(range(8)))
     got = gguf_serving.available_cpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}, cgroup_root=tmp_path)
     assert got == vcpus
 
 
 def test_threads_follow_the_cgroup_quota_and_the_affinity_mask(monkeypatch, tmp_path):
-    monkeypatch.setattr(gguf_serving.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(gguf_serving.config.os, "sched_getaffinity", lambda pid: set(range(8)))
     (tmp_path / "cpu.max").write_text("250000 100000\n")
     assert gguf_serving.available_cpus({}, cgroup_root=tmp_path) == 3
     (tmp_path / "cpu.max").write_text("max 100000\n")
     assert gguf_serving.available_cpus({}, cgroup_root=tmp_path) == 8
-    monkeypatch.setattr(gguf_serving.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(gguf_serving.config.os, "sched_getaffinity", lambda pid: {0, 1})
     assert gguf_serving.available_cpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}, cgroup_root=tmp_path) == 2
 
 
 def test_cgroup_v1_quota(monkeypatch, tmp_path):
-    monkeypatch.setattr(gguf_serving.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(gguf_serving.config.os, "sched_getaffinity", lambda pid: set(range(8)))
     (tmp_path / "cpu").mkdir()
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000")
     (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000")

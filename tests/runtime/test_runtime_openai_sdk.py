@@ -15,7 +15,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import gguf_serving
 import sagemaker_server
-from tests.runtime.runtime_support import make_config
+from tests.runtime.runtime_support import LONG_N_CTX, make_config, running_server
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -202,20 +202,14 @@ def test_an_abandoned_stream_frees_the_model_for_the_next_request(client):
 
 
 def test_a_cut_off_stream_says_why(chat_model):
-    engine = gguf_serving.Engine(make_config(chat_model, generation_timeout_s=1e-9))
-    server = sagemaker_server.make_server("127.0.0.1", 0, engine=engine)
-    server.loader.join(30)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    engine = gguf_serving.Engine(make_config(chat_model, n_ctx=LONG_N_CTX, generation_timeout_s=1.0))
+    with running_server(engine) as server:
         with openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x", max_retries=0) as client:
-            chunks = list(client.chat.completions.create(model="m", messages=HI, max_tokens=50, stream=True))
+            chunks = list(client.chat.completions.create(model="m", messages=HI, max_tokens=2000, stream=True))
             last = chunks[-1]
             assert last.choices[0].finish_reason == "length"
             assert last.model_extra["cutoff"]["reason"] == "generation_timeout"
-            raw = client.completions.with_raw_response.create(model="m", prompt="Hi", max_tokens=50)
+            assert 2 < len(chunks) < 2000
+            raw = client.completions.with_raw_response.create(model="m", prompt="Hi", max_tokens=2000)
             assert raw.headers["x-tierwise-cutoff"] == "generation_timeout"
             assert raw.parse().choices[0].finish_reason == "length"
-    finally:
-        server.shutdown()
-        server.server_close()

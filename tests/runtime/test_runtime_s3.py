@@ -52,7 +52,7 @@ def test_a_file_already_in_tmp_is_not_downloaded_again(handler_module, s3, fresh
         downloads.append(uri)
         return real_download(uri, dest_dir, s3_client=s3_client)
 
-    monkeypatch.setattr(gguf_serving, "download_from_s3", spy)
+    monkeypatch.setattr(gguf_serving.model_files, "download_from_s3", spy)
     answer = handler_module.handler({"prompt": "Hi", "max_tokens": 1}, None)
     assert answer["usage"]["completion_tokens"] == 1
     assert downloads == [f"s3://{BUCKET}/{KEY}"]  # asked S3 for the size...
@@ -76,7 +76,7 @@ def test_missing_bucket_fails_cold_start_clearly(handler_module, s3, fresh_proce
 
 def test_not_enough_tmp_space_says_to_raise_ephemeral_storage(handler_module, s3, fresh_process, monkeypatch):
     fresh_process.setenv("MODEL_S3_URI", f"s3://{BUCKET}/{KEY}")
-    monkeypatch.setattr(gguf_serving.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
+    monkeypatch.setattr(gguf_serving.model_files.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
     with pytest.raises(handler_module.ModelUnavailable, match="ephemeral storage"):
         handler_module.handler({"prompt": "Hi"}, None)
 

@@ -8,29 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
 
 import gguf_serving
-import sagemaker_server
-from tests.runtime.runtime_support import RUNTIME_DIR, TEST_N_CTX, make_config
-
-
-@contextmanager
-def running_server(engine, **kwargs):
-    server = sagemaker_server.make_server("127.0.0.1", 0, engine=engine, **kwargs)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+from tests.runtime.runtime_support import LONG_N_CTX, RUNTIME_DIR, TEST_N_CTX, make_config, running_server
 
 
 def request(port, method, path, body=None, headers=None):
@@ -102,14 +86,30 @@ def test_concurrent_invocations_are_served_one_at_a_time_without_errors(chat_mod
         assert len(texts) == 1  # greedy: same text every time, no interleaving damage
 
 
-def test_generation_timeout_answers_length(chat_model):
-    with running_server(gguf_serving.Engine(make_config(chat_model, generation_timeout_s=1e-9))) as server:
+def test_generation_timeout_counts_from_the_model_and_answers_length(chat_model):
+    engine = gguf_serving.Engine(make_config(chat_model, n_ctx=LONG_N_CTX, generation_timeout_s=1.5))
+    with running_server(engine) as server:
         wait_ready(server.port)
-        status, answer = request(server.port, "POST", "/invocations", {"prompt": "Hi", "max_tokens": 50})
+        # ~2,000 tokens take the tiny model 10 s or more at this context: cut at 1.5 s
+        status, answer = request(server.port, "POST", "/invocations", {"prompt": "Hi", "max_tokens": 2000})
         assert status == 200
         assert answer["choices"][0]["finish_reason"] == "length"
         assert answer["cutoff"]["reason"] == "generation_timeout"
-        assert answer["usage"]["completion_tokens"] < 50
+        assert 0 < answer["usage"]["completion_tokens"] < 2000
+
+
+def test_a_timeout_that_leaves_no_token_is_a_503_with_retry_after_never_an_empty_200(chat_model):
+    engine = gguf_serving.Engine(make_config(chat_model, generation_timeout_s=1e-9))
+    with running_server(engine) as server:
+        wait_ready(server.port)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", "/invocations", body=json.dumps({"prompt": "Hi", "max_tokens": 50}),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+        assert response.status == 503 and answer["error"]["code"] == "generation_timeout"
+        assert int(response.headers["Retry-After"]) >= 1
 
 
 def test_a_model_that_cannot_load_fails_ping_with_the_reason(tmp_path):

@@ -5,6 +5,7 @@ one synthesized stack holding the three self-hosted tiers)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -12,7 +13,7 @@ import aws_cdk as cdk  # noqa: E402
 import pytest  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from tiers.gguf_runtime import GENERATION_MARGIN_S  # noqa: E402
+from tiers.gguf_runtime import GENERATION_MARGIN_S, RUNTIME_DIRECTORY  # noqa: E402
 from tiers.lambda_gguf import LambdaGgufEndpoint  # noqa: E402
 from tiers.sagemaker_gpu import SageMakerGpuEndpoint  # noqa: E402
 from tiers.sagemaker_serverless import SageMakerServerlessEndpoint  # noqa: E402
@@ -85,3 +86,16 @@ def test_outputs_say_how_to_chat(synthesized):
     for name in ("lambda", "serverless", "gpu"):
         command, _ = parts[name].outputs()["ChatCommand"]
         assert command.startswith("tierwise chat ")
+
+
+def test_the_image_asset_carries_every_module_of_the_runtime(synthesized):
+    # the CDK stages the build context by the image's .dockerignore: a module left out
+    # there would be missing from the image, not from the tests
+    template, parts = synthesized
+    outdir = Path(parts["lambda"].node.root.outdir)
+    [asset] = {path.parent for path in outdir.glob("asset.*/Dockerfile")}
+    package = sorted(p.name for p in (RUNTIME_DIRECTORY / "gguf_serving").glob("*.py"))
+    assert sorted(p.name for p in (asset / "gguf_serving").glob("*.py")) == package
+    for door in ("handler.py", "lambda_runtime.py", "sagemaker_server.py", "entrypoint.sh"):
+        assert (asset / door).is_file(), door
+    assert not list(asset.rglob("__pycache__"))

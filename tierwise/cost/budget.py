@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from model_profiles.userinput import quoted
 from tierwise.cost.assembly import StackTemplate
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.cost.review import review_stacks
@@ -35,7 +36,7 @@ def parse_budget(raw: Any) -> float | None:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise TierwiseError(
-            f"-c {CONTEXT_KEY}: a monthly budget in USD greater than 0, or 'none' to switch the guard off (got {raw!r})"
+            f"-c {CONTEXT_KEY}: a monthly budget in USD greater than 0, or 'none' to switch the guard off (got {quoted(raw)})"
         )
     return value
 

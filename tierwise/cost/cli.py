@@ -19,6 +19,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from model_profiles.userinput import check_path_usable, quoted
 from tierwise.cost.infracost import diff, load_breakdown, to_infracost
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.cost.refresh import refresh_prices
@@ -47,7 +48,7 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise TierwiseError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+        raise TierwiseError(f"unknown format {quoted(fmt)}; allowed: {', '.join(FORMATS)}")
     return fmt
 
 
@@ -134,6 +135,7 @@ def breakdown_command(
 
 def _side(path: Path, what: str, price: Any) -> dict:
     """A diff side: a saved JSON file, or a cloud assembly priced now."""
+    check_path_usable(path, what, TierwiseError)
     if path.is_file():
         return load_breakdown(path)
     if not path.exists():
@@ -157,6 +159,7 @@ def diff_command(
     _check_format(fmt)
     region = check_region(region) if region is not None else None
     tokens_per_second = check_rate(tokens_per_second) if tokens_per_second is not None else None
+    check_path_usable(head, "HEAD", TierwiseError)
     overrides, fallback, usage = _workload_and_usage(
         head if head.is_dir() else Path.cwd() / "cdk.out", usage_file, requests_per_month=requests_per_month,
         input_tokens=input_tokens, output_tokens=output_tokens,

@@ -10,12 +10,13 @@ lower bound.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from model_profiles.userinput import PATH_WIDTH, load_json, quoted, read_text, shown
+from tierwise import facts
 from tierwise.cost.bills import HOURS_PER_MONTH, CostComponent
 from tierwise.cost.report import CostReport, ProjectCost, ResourceCost, price_not_found
 from tierwise.errors import TierwiseError
@@ -184,21 +185,18 @@ def _amount(value: Any, where: str) -> Decimal | None:
     try:
         d = Decimal(str(value))
     except InvalidOperation:
-        raise TierwiseError(f"{where} is not a decimal amount (got {value!r})") from None
+        raise TierwiseError(f"{where} is not a decimal amount (got {quoted(value)})") from None
     if not d.is_finite():
-        raise TierwiseError(f"{where} is not a finite amount (got {value!r})")
+        raise TierwiseError(f"{where} is not a finite amount (got {quoted(value)})")
     return d
 
 
 def load_breakdown(path: str | Path) -> dict:
     """A saved ``tierwise cost --format json`` (or Infracost breakdown) file, checked enough to diff."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TierwiseError(f"cannot read {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise TierwiseError(f"{path} is not valid JSON: {exc}") from None
+    max_bytes, why = facts.file_cap("saved_breakdown")
+    data = load_json(read_text(path, "saved cost JSON", max_bytes, why, TierwiseError),
+                     f"saved cost JSON {shown(str(path), PATH_WIDTH)}", TierwiseError)
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise TierwiseError(f"{path} is not Infracost JSON: no 'projects' list (save one with `tierwise cost --format json`)")
     for i, project in enumerate(data["projects"]):
@@ -217,7 +215,7 @@ def load_breakdown(path: str | Path) -> dict:
                 raise TierwiseError(f"{where}.breakdown.resources[{j}].costComponents must be a list of named components")
             for c in comps:
                 for key in ("monthlyCost", "monthlyQuantity", "price"):
-                    _amount(c.get(key), f"{where}.breakdown.resources[{j}] component {c['name']!r} {key}")
+                    _amount(c.get(key), f"{where}.breakdown.resources[{j}] component {quoted(c['name'])} {key}")
     return data
 
 

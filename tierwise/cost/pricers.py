@@ -26,7 +26,9 @@ from typing import Any
 
 from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER
 from tierwise.cost import bills
-from tierwise.cost.assembly import StackTemplate, number, refs, resource_tags, strings
+from tierwise.cost.assembly import (
+    StackTemplate, check_bill_lines, number, refs, request_within_limit, resource_tags, strings,
+)
 from tierwise.cost.bills import HOURS_PER_MONTH, CostComponent, component, not_estimated, request_seconds
 from tierwise.cost.prices import PriceBook, commitment_key, price_key
 from tierwise.cost.report import ProjectCost, ResourceCost
@@ -270,6 +272,7 @@ def price_lambda(ctx: PricingContext, logical_id: str, resource: dict) -> Resour
     notes = [f"{memory_mb:.0f} MB, {arch}, /tmp {storage_mb:.0f} MB"]
     if logical_id in ctx.servers:
         seconds, more = ctx.request_seconds(logical_id, tags, {**props, "_type": "AWS::Lambda::Function"}, memory_mb)
+        seconds = request_within_limit(seconds, "lambda", ctx.stack.path, logical_id, more)
         notes += more
         lines = bills.lambda_function(
             ctx.book, ctx.region, memory_mb=memory_mb, architecture=arch, ephemeral_storage_mb=storage_mb,
@@ -344,6 +347,7 @@ def price_endpoint_config(ctx: PricingContext, logical_id: str, resource: dict) 
             )
             if serves_model:
                 seconds, more = ctx.request_seconds(logical_id, tags, {"memory_mb": memory_mb, **serverless})
+                seconds = request_within_limit(seconds, "serverless", ctx.stack.path, logical_id, more)
                 notes += more
                 lines += bills.serverless_variant(ctx.book, ctx.region, memory_mb=memory_mb,
                                                   provisioned_concurrency=provisioned, workload=workload,
@@ -581,6 +585,7 @@ def price_stack(
                 continue
             cost.path = ctx.construct_path(resource)
             _check_finite(stack, logical_id, cost)
+            check_bill_lines(stack.path, logical_id, rtype, cost.components)
             project.resources.append(cost)
         elif is_free(rtype):
             project.free[rtype] += 1

@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from model_profiles.userinput import PATH_WIDTH, load_yaml, quoted, read_text, shown
+from tierwise import facts
 # a cross-region inference profile id (us.meta...) bills as its model in the source region
 from tierwise.contract import base_model_id
 from tierwise.errors import TierwiseError
@@ -264,7 +266,7 @@ def parse_prices(data: Any, origin: str = "prices.yaml") -> PriceBook:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(file)"
-        raise TierwiseError(f"{origin}: field {field!r}: {err['msg']}") from None
+        raise TierwiseError(f"{origin}: field {quoted(field)}: {err['msg']}") from None
 
 
 def load_prices(path: str | Path | None = None) -> PriceBook:
@@ -280,15 +282,10 @@ def _default_book() -> PriceBook:
 
 
 def _read_book(path: Path) -> PriceBook:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TierwiseError(f"cannot read price file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TierwiseError(f"{path.name}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_prices(data, path.name)
+    """A price file: a regular file within its cap, UTF-8, YAML without aliases or repeated keys."""
+    max_bytes, why = facts.file_cap("price_file")
+    text = read_text(path, "price file", max_bytes, why, TierwiseError)
+    return parse_prices(load_yaml(text, f"price file {shown(str(path), PATH_WIDTH)}", TierwiseError), path.name)
 
 
 _HEADER = """\
@@ -315,7 +312,7 @@ def dump_prices(book: PriceBook) -> str:
 def write_prices(book: PriceBook, path: str | Path) -> None:
     path = Path(path)
     text = dump_prices(book)
-    parse_prices(yaml.safe_load(text), path.name)  # never write a file we could not read back
+    parse_prices(load_yaml(text, path.name, TierwiseError), path.name)  # never write a file we could not read back
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from model_profiles.userinput import quoted
 from tierwise.cost.assembly import StackTemplate, read_assembly
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.cost.pricers import TokensPerSecond, price_stack
@@ -110,7 +111,7 @@ def _check_usage_keys(stacks: list[StackTemplate], usage: UsageFile) -> None:
     unused = usage.unused_keys(seen)
     if unused:
         raise TierwiseError(
-            f"usage file {usage.path}: {unused[0]!r} names no stack or resource in the assembly "
+            f"usage file {usage.path}: {quoted(unused[0])} names no stack or resource in the assembly "
             "(keys are STACK, STACK/LOGICAL_ID or a construct path)"
         )
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 
+from model_profiles.userinput import PATH_WIDTH, load_yaml, quoted, read_text, shown
+from tierwise import facts
 from tierwise.errors import TierwiseError
 from tierwise.workload import Workload
 
@@ -54,6 +55,19 @@ class Usage(BaseModel):
             raise ValueError("a number is needed, not a true/false value")
         return value
 
+    @field_validator("*")
+    @classmethod
+    def _within_bounds(cls, value: Any, info: ValidationInfo) -> Any:
+        """The same bounds the CLI holds a workload to, and rates and durations a request can
+        have: a decode rate of 1e-300 would otherwise price each request at ~1e302 seconds."""
+        if value is None:
+            return value
+        low, high, why = _usage_bounds()[info.field_name]
+        if value < low or value > high:
+            span = f"from {_figure(low)} to {_figure(high)}" if high != float("inf") else f"at least {_figure(low)}"
+            raise ValueError(f"must be {span} ({why})")
+        return value
+
     def over(self, base: "Usage") -> "Usage":
         """This usage, with ``base``'s figures where this one gives none."""
         return Usage(**{**base.model_dump(exclude_none=True), **self.model_dump(exclude_none=True)})
@@ -61,6 +75,30 @@ class Usage(BaseModel):
     def workload(self, base: Workload) -> Workload:
         figures = self.model_dump(include={"requests_per_month", "input_tokens", "output_tokens"}, exclude_none=True)
         return base.model_copy(update=figures) if figures else base
+
+
+def _figure(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:.6g}"
+
+
+def _usage_bounds() -> dict[str, tuple[float, float, str]]:
+    """(lowest, highest, why) of each usage figure, from tierwise/data's sourced bounds."""
+    bounds = facts.workload_bounds()
+    top, why = bounds.max, bounds.why
+    lam = facts.lambda_limits()
+    slowest = 1 / lam.timeout_s_max
+    rate_why = (f"at least one token within Lambda's {lam.timeout_s_max} s limit, at most "
+                f"{why['tokens_per_second_floor']}")
+    return {
+        "requests_per_month": (0, top["requests_per_month"], why["requests_per_month"]),
+        "input_tokens": (0, top["input_tokens"], why["input_tokens"]),
+        "output_tokens": (0, top["output_tokens"], why["output_tokens"]),
+        "tokens_per_second": (slowest, top["tokens_per_second_floor"], rate_why),
+        "prompt_tokens_per_second": (slowest, float("inf"),
+                                     f"at least one token within Lambda's {lam.timeout_s_max} s limit"),
+        "request_duration_ms": (0, lam.timeout_s_max * 1000, "the longest request priced per request is a "
+                                f"Lambda invocation's {lam.timeout_s_max} s"),
+    }
 
 
 class UsageFile(BaseModel):
@@ -92,17 +130,22 @@ def parse_usage(data: Any, origin: str) -> UsageFile:
         data = {}
     if not isinstance(data, dict):
         raise TierwiseError(f"usage file {origin}: must be a mapping with 'version' and 'resource_usage'")
-    version = str(data.get("version", USAGE_VERSION))
+    raw_version = data.get("version", USAGE_VERSION)
+    version = str(raw_version) if isinstance(raw_version, (str, int, float)) else None
     if version != USAGE_VERSION:
-        raise TierwiseError(f"usage file {origin}: version {version!r} is not supported; use {USAGE_VERSION}")
+        raise TierwiseError(
+            f"usage file {origin}: version {quoted(version if version is not None else raw_version)} is not "
+            f"supported; use {USAGE_VERSION}"
+        )
     try:
         usage = UsageFile(**{**data, "version": version})
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(part) for part in err["loc"])
+        where = shown(".".join(str(part) for part in err["loc"]))
         got = err.get("input")
-        typed = str(got).lower() if isinstance(got, bool) else repr(got)  # as the YAML spells it
-        raise TierwiseError(f"usage file {origin}: {where}: {err['msg']} (got {typed})") from None
+        typed = str(got).lower() if isinstance(got, bool) else quoted(got)  # as the YAML spells it
+        message = err["msg"].removeprefix("Value error, ")
+        raise TierwiseError(f"usage file {origin}: {where}: {message} (got {typed})") from None
     except TypeError:
         raise TierwiseError(f"usage file {origin}: keys must be version and resource_usage") from None
     usage._origin = origin
@@ -110,17 +153,8 @@ def parse_usage(data: Any, origin: str) -> UsageFile:
 
 
 def load_usage(path: str | Path) -> UsageFile:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TierwiseError(f"cannot read usage file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise TierwiseError(f"usage file {path} is not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise TierwiseError(f"usage file {path} is not valid YAML{where}") from None
-    return parse_usage(data, str(path))
+    """A usage file: a regular file within its cap, UTF-8, YAML without aliases or repeated keys."""
+    max_bytes, why = facts.file_cap("usage_file")
+    text = read_text(path, "usage file", max_bytes, why, TierwiseError)
+    name = shown(str(path), PATH_WIDTH)
+    return parse_usage(load_yaml(text, f"usage file {name}", TierwiseError), name)

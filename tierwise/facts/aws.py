@@ -34,9 +34,12 @@ class ServerlessLimits(_Fact):
     memory_mb_allowed: list[int]
     max_concurrency_min: int
     max_concurrency_max: int
+    provisioned_concurrency_min: int
+    provisioned_concurrency_max: int
     invocation_timeout_s: int
     payload_bytes_max: int
     source: str
+    provisioned_concurrency_source: str
 
 
 class RealtimeLimits(_Fact):
@@ -45,7 +48,9 @@ class RealtimeLimits(_Fact):
     startup_health_check_timeout_s_min: int
     startup_health_check_timeout_s_max: int
     volume_size_gb_max: int
+    initial_instance_count_min: int
     source: str
+    instance_count_source: str
 
 
 class BedrockProvisionedLimits(_Fact):
@@ -56,7 +61,9 @@ class BedrockProvisionedLimits(_Fact):
 
 class CloudFormationLimits(_Fact):
     resources_per_template_max: int
+    template_bytes_max: int
     source: str
+    template_size_source: str
 
 
 @cache
@@ -198,7 +205,7 @@ def containers() -> Containers:
 
 
 class WorkloadBounds(_Fact):
-    max: dict[str, float]
+    max: dict[str, int | float]
     why: dict[str, str]
     source: dict[str, str]
 
@@ -214,3 +221,60 @@ class WorkloadBounds(_Fact):
 def workload_bounds() -> WorkloadBounds:
     """Bounds far above any real deployment, each with why and where it was read."""
     return _typed("input_bounds", WorkloadBounds, "workload")
+
+
+class AutoScalingLimits(_Fact):
+    min_capacity_min: int
+    source: str
+
+
+@cache
+def autoscaling_limits() -> AutoScalingLimits:
+    return _typed("aws_limits", AutoScalingLimits, "application_autoscaling")
+
+
+class CloudWatchLimits(_Fact):
+    alarm_period_s_min: int
+    source: str
+
+
+@cache
+def cloudwatch_limits() -> CloudWatchLimits:
+    return _typed("aws_limits", CloudWatchLimits, "cloudwatch")
+
+
+class FileCaps(_Fact):
+    max_bytes: dict[str, int]
+    why: dict[str, str]
+
+
+@cache
+def _file_caps() -> FileCaps:
+    return _typed("input_bounds", FileCaps, "files")
+
+
+def file_cap(kind: str) -> tuple[int, str]:
+    """(the most bytes tierwise reads of a ``kind`` of file, why that many)."""
+    caps = _file_caps()
+    if kind not in caps.max_bytes or kind not in caps.why:
+        raise TierwiseError(f"tierwise/data/input_bounds.yaml/files has no cap for {kind!r}")
+    return caps.max_bytes[kind], caps.why[kind]
+
+
+class BillCeiling(_Fact):
+    """No resource is billed more in a month than AWS bills all its customers: past that, a
+    count or a usage figure is wrong, not expensive."""
+
+    aws_annual_net_sales_usd: float = Field(gt=0)
+    year: int
+    source: str
+    taken: str
+
+    @property
+    def monthly_usd_max(self) -> float:
+        return self.aws_annual_net_sales_usd / 12
+
+
+@cache
+def bill_ceiling() -> BillCeiling:
+    return _typed("input_bounds", BillCeiling, "bill")

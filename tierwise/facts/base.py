@@ -12,9 +12,9 @@ from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from model_profiles.userinput import load_yaml
 from tierwise.errors import TierwiseError
 
 M = TypeVar("M", bound=BaseModel)
@@ -27,7 +27,7 @@ def load(name: str) -> dict[str, Any]:
         text = resources.files("tierwise.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TierwiseError(f"tierwise/data/{name}.yaml is missing: reinstall tierwise") from None
-    return yaml.safe_load(text)
+    return load_yaml(text, f"tierwise/data/{name}.yaml", TierwiseError)
 
 
 def _typed(name: str, model: type[M], part: str | None = None) -> M:

@@ -16,7 +16,7 @@ for custom runtimes" and "Response streaming" for custom runtimes):
 
 Usage (the image's entrypoint): ``python -m lambda_runtime handler.handler``. The named
 function gets ``(event, context)`` and returns either a JSON-able object (buffered) or a
-``gguf_serving.StreamingReply`` (streamed, with the HTTP integration prelude for a
+``handler.StreamingReply`` (streamed, with the HTTP integration prelude for a
 Function URL in RESPONSE_STREAM mode).
 """
 
@@ -44,7 +44,8 @@ class LambdaContext:
     def __init__(self, headers: http.client.HTTPMessage):
         self.aws_request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
         self.invoked_function_arn = headers.get("Lambda-Runtime-Invoked-Function-Arn", "")
-        self._deadline_ms = int(headers.get("Lambda-Runtime-Deadline-Ms") or 0)
+        deadline = (headers.get("Lambda-Runtime-Deadline-Ms") or "").strip()
+        self._deadline_ms = int(deadline) if deadline.isascii() and deadline.isdigit() else 0
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
@@ -156,14 +157,34 @@ def load_handler(name: str) -> Callable[[Any, Any], Any]:
     return getattr(module, function_name)
 
 
-def serve_one(api: RuntimeApi, handler: Callable[[Any, Any], Any]) -> None:
-    raw, headers = api.next_invocation()
-    context = LambdaContext(headers)
-    request_id = context.aws_request_id
+class UnmarshalError(Exception):
+    """The event is not JSON at all (awslambdaric's name for the same failure)."""
+
+
+def decode_event(raw: bytes) -> Any:
+    """The event as the handler gets it. JSON beyond the runtime's limits (nested too
+    deep, an integer of thousands of digits) is handed over as its text, which the
+    handler answers like any request body it cannot take: a 400 in OpenAI's shape.
+    Python's own json.loads raised RecursionError or ValueError on those, and the loop
+    died with the invocation unanswered."""
+    if not raw:
+        return {}
+    from gguf_serving import RequestError, json_limits
+
     try:
-        event = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as exc:
-        api.post_invocation_error(request_id, ValueError(f"the event is not JSON: {exc}"))
+        return json_limits.loads(raw)
+    except RequestError as exc:
+        if exc.code == "invalid_json":
+            raise UnmarshalError(f"the event is not JSON: {exc.message}") from None
+        return raw.decode("utf-8")
+
+
+def _answer(api: RuntimeApi, request_id: str, handler: Callable[[Any, Any], Any], raw: bytes,
+            context: LambdaContext) -> None:
+    try:
+        event = decode_event(raw)
+    except UnmarshalError as exc:
+        api.post_invocation_error(request_id, exc)
         return
     try:
         answer = handler(event, context)
@@ -174,8 +195,27 @@ def serve_one(api: RuntimeApi, handler: Callable[[Any, Any], Any]) -> None:
     stream = getattr(answer, "stream_chunks", None)
     if stream is not None:
         api.stream_response(request_id, answer.content_type, stream())
-    else:
-        api.post_response(request_id, answer)
+        return
+    status = api.post_response(request_id, answer)
+    if status >= 400:  # e.g. 413: the answer is over Lambda's response size limit
+        api.post_invocation_error(request_id, RuntimeError(
+            f"the Runtime API refused the response with HTTP {status}"))
+
+
+def serve_one(api: RuntimeApi, handler: Callable[[Any, Any], Any]) -> None:
+    """One invocation, answered whatever happens: a response, or an error Lambda counts.
+    Only a Runtime API that cannot be reached ends the loop (the sandbox is going away)."""
+    raw, headers = api.next_invocation()
+    context = LambdaContext(headers)
+    request_id = context.aws_request_id
+    try:
+        _answer(api, request_id, handler, raw, context)
+    except Exception as exc:  # noqa: BLE001 - e.g. an answer json.dumps cannot encode
+        log.exception("invocation %s could not be answered", request_id)
+        try:
+            api.post_invocation_error(request_id, exc)
+        except Exception:  # noqa: BLE001 - nothing more can be done for this one
+            log.exception("could not report the failure of invocation %s", request_id)
 
 
 def main(argv: list[str] | None = None) -> int:
