@@ -180,7 +180,7 @@ def architecture(shape: Shape, source: str) -> Architecture:
 
 def _architecture(shape: Shape, source: str) -> Architecture:
     return Architecture(
-        gguf_architecture=shape.family.gguf, layers=shape.layers, embedding_width=shape.hidden,
+        gguf_architecture=shape.family.gguf, model_type=shape.family.model_type, layers=shape.layers, embedding_width=shape.hidden,
         attention_heads=shape.heads, kv_heads=shape.kv_heads, head_dim=shape.head_dim, ffn_width=shape.ffn,
         vocabulary=shape.vocabulary, tied_embeddings=shape.tied, max_context=shape.max_context,
         attention_bias=shape.attention_bias, attention_output_bias=shape.attention_output_bias,

@@ -63,6 +63,9 @@ class Architecture(_Strict):
     """The transformer's shape, as published in the model's config.json."""
 
     gguf_architecture: GgufArchitecture
+    model_type: str | None = Field(
+        None, pattern=r"^[a-z0-9_]+$",
+        description="config.json's model_type (the transformers architecture; Bedrock Custom Model Import checks it)")
     layers: int = Field(gt=0, le=1000)
     embedding_width: int = Field(gt=0, le=_most("embedding_width"), description="hidden_size / d_model")
     attention_heads: int = Field(gt=0, le=_most("attention_heads"))

@@ -18,6 +18,7 @@ from tierwise.inputs import PLAN_FIELDS, WORKLOAD_FIELDS, Origin, read_plan_inpu
 from tierwise.naming import context_keys
 from tierwise.placement import Placement, plan
 from tierwise import uris
+from tierwise.uris import KMS_KEY_ARN, S3_PREFIX_URI
 from tierwise.validate import (
     check_applicable, check_context_keys, check_gguf_path, check_model_file_matches, check_request_fits, shown,
 )
@@ -26,7 +27,7 @@ from tierwise.validate import (
 # tier modules' (tierwise/tiers: `options`)
 STACK_OPTIONS = (
     "model_uri", "image_uri", "min_instances", "max_instances", "architecture", "hf_token_secret",
-    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints", "alarm_topic_arn",
+    "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints", "alarm_topic_arn", "weights_uri", "weights_key",
 )
 KNOWN = (
     *PLAN_FIELDS, *STACK_OPTIONS,
@@ -114,6 +115,23 @@ def _read(context: dict[str, Any], environ: dict[str, str] | None) -> AppPlan:
     if "alarm_topic_arn" in given:
         options["alarm_topic_arn"] = _reference("alarm_topic_arn", given["alarm_topic_arn"],
                                                 lambda text: uris.sns_topic_arn(text, stack_region=region))
+    if "weights_uri" in given:
+        uri = str(given["weights_uri"]).strip()
+        match = S3_PREFIX_URI.fullmatch(uri)
+        problem = uris.bucket_name_problem(match["bucket"]) if match else None
+        if not match or problem:
+            raise TierwiseError(
+                "-c weights_uri: s3://BUCKET/PREFIX/, the folder holding the model's safetensors, config.json and "
+                "tokenizer files, ending in '/'" + (f": {problem}" if problem else "")
+                + f" (got {shown(repr(given['weights_uri']))})"
+            )
+        options["weights_uri"] = uri
+    if "weights_key" in given:
+        key = str(given["weights_key"]).strip()
+        if not KMS_KEY_ARN.fullmatch(key):
+            raise TierwiseError(f"-c weights_key: the ARN of the KMS key the weights' bucket uses, "
+                                f"arn:aws:kms:REGION:ACCOUNT:key/ID (got {shown(repr(given['weights_key']))})")
+        options["weights_key"] = key
     options.update(_network_options(given))
     account = None
     if "vpc_id" in options:
@@ -127,7 +145,7 @@ def _read(context: dict[str, Any], environ: dict[str, str] | None) -> AppPlan:
     plan_args = inputs.plan_args()
 
     if model == ALL:
-        for name in ("model_uri", "image_uri"):
+        for name in ("model_uri", "image_uri", "weights_uri", "weights_key"):
             if name in options:
                 raise TierwiseError(f"-c {name} names one model's file; it cannot be used with model=all")
         if inputs.instance_type is not None:

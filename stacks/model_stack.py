@@ -35,7 +35,10 @@ class ModelStack(cdk.Stack):
     pipeline already pushed), ``architecture`` (Lambda), ``min_instances``/``max_instances``
     (GPU autoscaling bounds), ``hf_token_secret`` (a Secrets Manager secret's name or full ARN
     holding a Hugging Face token for gated models), ``alarm_topic_arn`` (an SNS topic every alarm
-    of the stack notifies; without it a synth warning says nobody is told). ``vpc_id`` puts the model's compute in that VPC
+    of the stack notifies; without it a synth warning says nobody is told), ``weights_uri``
+    (``s3://bucket/prefix/``, the model's Hugging Face files: what Bedrock imports, or what the GPU
+    tier loads instead of the Hub, so it can run isolated) and ``weights_key`` (the KMS key ARN of
+    that bucket). ``vpc_id`` puts the model's compute in that VPC
     (looked up at synth: the stack needs an account and region), in its ``subnet_type``
     (``private``, the default, or ``isolated``) subnets or the ``subnet_ids`` given, with the
     endpoints and security groups of tiers/network.py (``vpc_endpoints=False`` when the VPC
@@ -59,12 +62,15 @@ class ModelStack(cdk.Stack):
         subnet_type: str | None = None,
         subnet_ids: list[str] | None = None,
         vpc_endpoints: bool | None = None,
+        weights_uri: str | None = None,
+        weights_key: str | None = None,
         **stack_props: Any,
     ) -> None:
         options = {
             "model_uri": model_uri, "image_uri": image_uri, "architecture": architecture,
             "min_instances": min_instances, "max_instances": max_instances, "hf_token_secret": hf_token_secret,
-            "alarm_topic_arn": alarm_topic_arn, "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids, "vpc_endpoints": vpc_endpoints,
+            "alarm_topic_arn": alarm_topic_arn, "vpc_id": vpc_id, "subnet_type": subnet_type, "subnet_ids": subnet_ids,
+            "vpc_endpoints": vpc_endpoints, "weights_uri": weights_uri, "weights_key": weights_key,
         }
         tier = str(placement.tier)  # the plain id in tags, outputs and messages
         module = tiers.get_or_none(tier)
@@ -97,7 +103,8 @@ class ModelStack(cdk.Stack):
         props: dict[str, Any] = {k: v for k, v in self.options.items() if k != "alarm_topic_arn"}
         self.network: PrivateNetwork | None = None
         if network_options:
-            props.update(self._private_network(tier, reads_s3=model_uri is not None, **network_options))
+            reads_s3 = model_uri is not None or weights_uri is not None
+            props.update(self._private_network(tier, reads_s3=reads_s3, options=self.options, **network_options))
             self.options.update(network_options)
         # the shared key, for tiers that encrypt something of ours (a key costs money)
         self.key: kms.Key | None = None
@@ -130,8 +137,8 @@ class ModelStack(cdk.Stack):
             cdk.CfnOutput(self, name, value=value, description=description)
 
     def _private_network(
-        self, tier: str, *, reads_s3: bool, vpc_id: str | None = None, subnet_type: str | None = None,
-        subnet_ids: list[str] | None = None, vpc_endpoints: bool | None = None,
+        self, tier: str, *, reads_s3: bool, options: dict[str, Any], vpc_id: str | None = None,
+        subnet_type: str | None = None, subnet_ids: list[str] | None = None, vpc_endpoints: bool | None = None,
     ) -> dict[str, Any]:
         """The VPC props of the tier construct, and the network they need (self.network)."""
         if vpc_id is None:
@@ -147,6 +154,7 @@ class ModelStack(cdk.Stack):
         self.network = PrivateNetwork.for_tier(
             self, "Network", tier=tier, vpc=vpc, vpc_subnets=selection,
             create_endpoints=vpc_endpoints is not False, reads_s3=reads_s3,
+            reaches_internet=tiers.get(tier).needs_internet_with(options),
         )
         return {"vpc": vpc, "vpc_subnets": selection, "security_groups": [self.network.security_group]}
 

@@ -28,6 +28,7 @@ _WHERE = {
     "BedrockOnDemand": "tiers.bedrock.on_demand",
     "BedrockBatchInference": "tiers.bedrock_batch.construct",
     "SageMakerAsyncEndpoint": "tiers.sagemaker_async.construct",
+    "BedrockImportedModel": "tiers.bedrock_custom.construct",
     "GgufModel": "tiers.gguf_model",
     "TierOptions": "tiers.construct_base",
     "PropError": "tiers.props",

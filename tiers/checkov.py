@@ -67,8 +67,9 @@ def acknowledge_checkov(construct: Construct, finding: tuple[str, str]) -> None:
     skips.append({"id": check_id, "comment": reason})
     resource.add_metadata(METADATA_KEY, {**current, "skip": skips})
 
-# The Bedrock provisioned-throughput custom resource's functions (tiers/bedrock/provisioned.py):
-# its two handlers and the aws-cdk-lib Provider framework's onEvent, isComplete and onTimeout.
+# The custom resources' functions (tiers/provider.py: Bedrock provisioned throughput, Bedrock
+# model import): their two handlers and the aws-cdk-lib Provider framework's onEvent, isComplete
+# and onTimeout.
 PROVIDER_NO_DLQ = (
     "CKV_AWS_116",
     "a custom-resource provider function runs only inside a CloudFormation stack operation: the framework "
@@ -77,9 +78,9 @@ PROVIDER_NO_DLQ = (
 )
 PROVIDER_NO_VPC = (
     "CKV_AWS_117",
-    "the provider functions call only public AWS APIs (Bedrock provisioned throughput, Step Functions, "
-    "CloudFormation's pre-signed S3 response URL) and reach no private resource, so a VPC would add network "
-    "interfaces and endpoints without protecting anything",
+    "the provider functions call only public AWS APIs (Bedrock's control plane: provisioned throughput or "
+    "model import; Step Functions; CloudFormation's pre-signed S3 response URL) and reach no private resource, "
+    "so a VPC would add network interfaces and endpoints without protecting anything",
 )
 PROVIDER_NO_RESERVED_CONCURRENCY = (
     "CKV_AWS_115",

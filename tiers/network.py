@@ -12,8 +12,9 @@ What the tiers need, checked against the service guides:
 - SageMaker real-time (GPU): models in a VPC reach S3 through a gateway endpoint and other AWS
   services through interface endpoints (SageMaker developer guide, "Give SageMaker Hosted
   Endpoints Access to Resources in Your Amazon VPC"); the LMI container's one call outside
-  AWS, the Hugging Face Hub download, needs the VPC's NAT: private subnets with egress, never
-  isolated ones.
+  AWS, the Hugging Face Hub download, needs the VPC's NAT: private subnets with egress. With its
+  weights in S3 (``weights_uri``) SageMaker downloads them through the VPC's S3 gateway and the
+  container runs with network isolation, so isolated subnets do (tierwise/data/sagemaker_s3_weights.yaml).
 - SageMaker Serverless Inference supports no VPC configuration (its documented feature
   exclusions): that tier refuses a VPC instead of silently running outside it.
 - No STS or KMS endpoint: neither workload calls them. Both get their role's credentials from
@@ -122,10 +123,12 @@ class PrivateNetwork(Construct):
         vpc_subnets: ec2.SubnetSelection,
         create_endpoints: bool = True,
         reads_s3: bool = False,
+        reaches_internet: bool | None = None,
     ) -> "PrivateNetwork":
         """The network of what ``tier`` runs: the interface endpoints its core module lists
         (tierwise/tiers: ``vpc_endpoints``), the S3 gateway, and outbound HTTPS only where the
-        tier reads S3 or needs the internet (``needs_internet``)."""
+        tier reads S3 or needs the internet (``reaches_internet``; default: the tier's
+        ``needs_internet``)."""
         module = tiers.get_or_none(tier)
         in_vpc = [m.id for m in tiers.modules() if m.vpc_endpoints is not None]
         if module is None or module.vpc_endpoints is None:
@@ -135,7 +138,8 @@ class PrivateNetwork(Construct):
             )
         return cls(
             scope, id, vpc=vpc, vpc_subnets=vpc_subnets, interface_endpoints=list(module.vpc_endpoints),
-            create_endpoints=create_endpoints, reaches_s3=reads_s3, reaches_internet=module.needs_internet,
+            create_endpoints=create_endpoints, reaches_s3=reads_s3,
+            reaches_internet=module.needs_internet if reaches_internet is None else reaches_internet,
         )
 
 

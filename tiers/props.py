@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tierwise.errors import TierwiseError
-from tierwise.uris import ECR_IMAGE_URI, UriProblem, bucket_name_problem, ecr_image, s3_object
+from tierwise.uris import ECR_IMAGE_URI, S3_PREFIX_URI, UriProblem, bucket_name_problem, ecr_image, s3_object
 
 
 class PropError(TierwiseError):
@@ -69,6 +69,15 @@ def check_bucket_name(owner: str, prop: str, name: str) -> str:
     if problem:
         raise PropError(f"{owner}: {prop} must be s3://bucket/key or an S3 bucket name: {problem} (got {name!r})")
     return name
+
+
+def parse_s3_prefix_uri(owner: str, prop: str, uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of s3://bucket/prefix/ (a folder of model files)."""
+    match = S3_PREFIX_URI.fullmatch(uri) if isinstance(uri, str) else None
+    if not match:
+        raise PropError(f"{owner}: {prop} must be s3://bucket/prefix/, a folder ending in '/' whose key uses letters, "
+                        f"digits and !_.'()=+- (got {uri!r})")
+    return match["bucket"], match["prefix"]
 
 
 def parse_ecr_image_uri(owner: str, prop: str, uri: str, *, stack_region: str | None = None,

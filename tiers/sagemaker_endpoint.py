@@ -156,6 +156,7 @@ class SageMakerEndpointBase(OwnsRole, Construct):
         kms_key_on_config: bool,
         vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None,
         async_inference_config: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
+        network_isolation: bool = False,
     ) -> sagemaker.CfnEndpoint:
         self.cfn_model = sagemaker.CfnModel(
             self,
@@ -163,6 +164,7 @@ class SageMakerEndpointBase(OwnsRole, Construct):
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(**container),
             vpc_config=vpc_config,
+            enable_network_isolation=network_isolation or None,
         )
         # SageMaker checks the role (image pull, logs) when it creates the model
         after_policies_of(self.cfn_model, self.role)

@@ -102,6 +102,24 @@ def alarm(
     return made
 
 
+def nag_resource(scope: Construct, arn: str) -> str:
+    """An ARN as cdk-nag spells it in a finding id, e.g. AwsSolutions-IAM5[Resource::<that>]
+    (its tokens as <Name>: arn:<AWS::Partition>:s3:::<WeightsBucket>/models/*)."""
+    resolved = cdk.Stack.of(scope).resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    def text(part: object) -> str:
+        if isinstance(part, str):
+            return part
+        if "Ref" in part:
+            return f"<{part['Ref']}>"
+        if "Fn::GetAtt" in part:
+            return f"<{'.'.join(part['Fn::GetAtt'])}>"
+        return f"<{json.dumps(part)}>"
+
+    return "".join(text(p) for p in resolved.get("Fn::Join", [None, []])[1])
+
+
 def acknowledge(construct: Construct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on `construct` (and its children), with the reason a
     reviewer reads. cdk-nag 3.x wants each finding by its full id, e.g. AwsSolutions-IAM5[Resource::*]."""

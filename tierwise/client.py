@@ -13,7 +13,11 @@ the model, signed with the caller's AWS credentials (SigV4):
   endpoints are called with InvokeEndpoint even for ``stream=True``: the runtime answers
   the whole event stream at once, which the SDK reads the same way;
 - bedrock-on-demand / bedrock-provisioned: chat completions through Bedrock's Converse
-  API (ConverseStream for ``stream=True``), answered in OpenAI's shapes.
+  API (ConverseStream for ``stream=True``), answered in OpenAI's shapes;
+- bedrock-custom (an imported model): the OpenAI body itself through ``InvokeModel``
+  (``InvokeModelWithResponseStream`` for ``stream=True``), the format AWS serves every model
+  imported since November 2025 in; Converse is never used (tierwise/data/bedrock_custom_import.yaml,
+  ``client``, says why).
 
 Whatever cannot be done is answered with an OpenAI-style 400 naming the parameter,
 never dropped in silence (the runtime does the same, see docs/SERVING.md, "Supported OpenAI options").
@@ -36,6 +40,10 @@ TIER_OUTPUT = "Tier"
 URL_OUTPUT = "FunctionUrl"
 ENDPOINT_OUTPUT = "EndpointName"
 BEDROCK_OUTPUTS = ("InferenceProfileArn", "ProvisionedModelArn")
+IMPORTED_OUTPUT = "ImportedModelArn"
+# the OpenAI routes an imported model answers on InvokeModel (its OpenAICompletion and
+# OpenAIChatCompletion formats)
+IMPORTED_ROUTES = ("/v1/chat/completions", "/v1/completions")
 CUSTOM_ATTRIBUTES_ROUTE = "route"
 # the route the GGUF runtime reads from InvokeEndpoint's CustomAttributes
 SAGEMAKER_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models")
@@ -350,6 +358,119 @@ def for_bedrock(model_id: str, *, region: str | None = None, session: Any = None
                          **client_options)
 
 
+# ---------------------------------------------------------------------------- an imported model (InvokeModel)
+
+
+def _openai_chunk(data: Mapping[str, Any], model_id: str, chat: bool) -> dict[str, Any] | None:
+    """One streamed event of an imported model as an OpenAI chunk. AWS documents no stream shape
+    for its OpenAI formats, so each shape it uses is read: an OpenAI chunk, a whole completion, or
+    a BedrockCompletion event ({generation, stop_reason})."""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    base = {"id": data.get("id") or f"cmpl-{uuid.uuid4().hex}", "object": kind,
+            "created": data.get("created") or int(time.time()), "model": data.get("model") or model_id}
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices:
+        out = []
+        for choice in choices:
+            if not chat or "delta" in choice:
+                out.append(choice)
+            else:  # a whole chat completion in one event
+                message = choice.get("message") or {}
+                out.append({"index": choice.get("index", 0), "delta": {"role": "assistant",
+                            "content": message.get("content") or ""}, "finish_reason": choice.get("finish_reason")})
+        return {**base, "choices": out, **({"usage": data["usage"]} if data.get("usage") else {})}
+    if "generation" in data:
+        reason = {"length": "length", "stop": "stop"}.get(str(data.get("stop_reason")), None)
+        text = data.get("generation") or ""
+        choice = {"index": 0, "delta": {"content": text}, "finish_reason": reason} if chat else \
+            {"index": 0, "text": text, "finish_reason": reason}
+        return {**base, "choices": [choice]}
+    return None
+
+
+def _imported_chunks(events: Any, model_id: str, chat: bool) -> Iterator[bytes]:
+    buffer = b""
+    for event in events:
+        part = (event.get("chunk") or {}).get("bytes")
+        if not part:
+            continue
+        buffer += part
+        # an event holds one JSON object, or server-sent events ("data: {...}\n\n") when the
+        # model streams them through
+        while buffer:
+            text = buffer.strip()
+            if text.startswith(b"data:"):
+                line, sep, rest = buffer.partition(b"\n\n")
+                if not sep:
+                    break
+                buffer = rest
+                payload = line.strip()[5:].strip()
+            else:
+                payload, buffer = text, b""
+            if not payload or payload == b"[DONE]":
+                continue
+            try:
+                chunk = _openai_chunk(json.loads(payload), model_id, chat)
+            except ValueError:
+                buffer = payload + buffer  # an object cut between two events
+                break
+            if chunk is not None:
+                yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+def _imported_transport(runtime_client: Any, model_id: str) -> Any:
+    httpx = _httpx()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    class ImportedModelTransport(httpx.BaseTransport):
+        def handle_request(self, request):  # noqa: ANN001, ANN201
+            route = request.url.path
+            if request.method == "GET" and route == "/v1/models":
+                return httpx.Response(200, json={"object": "list", "data": [
+                    {"id": model_id, "object": "model", "created": 0, "owned_by": "amazon-bedrock"}]})
+            if route not in IMPORTED_ROUTES:
+                return _error(404, f"{route} is not available on an imported model; it answers "
+                                   f"{' and '.join(IMPORTED_ROUTES)}")
+            body = json.loads(request.read() or b"{}")
+            body.pop("model", None)  # the model is the ARN called; the body carries no model name
+            chat = route == "/v1/chat/completions"
+            arguments = {"modelId": model_id, "contentType": "application/json", "accept": "application/json"}
+            try:
+                if body.get("stream"):
+                    body.pop("stream_options", None)
+                    answer = runtime_client.invoke_model_with_response_stream(body=json.dumps(body), **arguments)
+                    events = answer["body"]
+                    return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                          stream=_byte_stream(_imported_chunks(events, model_id, chat),
+                                                              getattr(events, "close", None)))
+                answer = json.loads(runtime_client.invoke_model(body=json.dumps(body), **arguments)["body"].read())
+                answer.setdefault("model", model_id)
+                answer.setdefault("created", int(time.time()))
+                return httpx.Response(200, json=answer)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+                message = f"Bedrock {error.get('Code', 'error')}: {error.get('Message', exc)}"
+                if error.get("Code") == "ModelNotReadyException":
+                    message += " (the imported model had scaled to zero and is being restored: try again in a minute)"
+                return _error(status, message, type_="bedrock_error")
+            except BotoCoreError as exc:
+                raise httpx.ConnectError(str(exc), request=request) from exc
+
+    return ImportedModelTransport()
+
+
+def for_imported_model(model_id: str, *, region: str | None = None, session: Any = None, runtime_client: Any = None,
+                       **client_options: Any) -> Any:
+    """An OpenAI client for a model imported into Bedrock (its ARN), through InvokeModel."""
+    openai, httpx = _openai(), _httpx()
+    runtime_client = runtime_client or _session(session, region).client("bedrock-runtime")
+    return openai.OpenAI(base_url="https://bedrock.invalid/v1", api_key="sigv4",
+                         http_client=httpx.Client(transport=_imported_transport(runtime_client, model_id)),
+                         **client_options)
+
+
 # ---------------------------------------------------------------------------- from the stack
 
 
@@ -390,9 +511,11 @@ def for_stack(stack_name: str, *, region: str | None = None, session: Any = None
     for name in BEDROCK_OUTPUTS:
         if door == "bedrock" and name in outputs:
             return for_bedrock(outputs[name], session=session, **client_options)
+    if door == "bedrock-imported" and IMPORTED_OUTPUT in outputs:
+        return for_imported_model(outputs[IMPORTED_OUTPUT], session=session, **client_options)
     raise TierwiseError(f"stack {stack_name!r} (tier {tier}) has none of the outputs tierwise.client reads "
-                        f"({URL_OUTPUT}, {ENDPOINT_OUTPUT}, {', '.join(BEDROCK_OUTPUTS)})")
+                        f"({URL_OUTPUT}, {ENDPOINT_OUTPUT}, {', '.join(BEDROCK_OUTPUTS)}, {IMPORTED_OUTPUT})")
 
 
-__all__ = ["for_bedrock", "for_function_url", "for_sagemaker_endpoint", "for_stack", "sigv4_auth", "sigv4_headers",
-           "stack_outputs"]
+__all__ = ["for_bedrock", "for_function_url", "for_imported_model", "for_sagemaker_endpoint", "for_stack",
+           "sigv4_auth", "sigv4_headers", "stack_outputs"]

@@ -24,6 +24,7 @@ from tierwise.cost.estimates import estimate
 from tierwise.cost.prices import PriceBook, load_prices
 from tierwise.errors import TierwiseError
 from tierwise.naming import option
+from tierwise.own_weights import explain as explain_own_weights
 from tierwise.quant import check_profile_recipes, recipe_names
 from tierwise.context import context_for_request
 from tierwise.sizing import MemoryEstimate, check_context
@@ -383,6 +384,7 @@ def plan(
             rejected[t] = f"feasible, {cost_text} against {first}'s " + (
                 f"${total0:,.2f}" if total0 is not None else "unpriced total")
     warnings += _out_of_proportion(chosen, profile, workload, region, book)
+    why += explain_own_weights(profile, options, chosen.tier, region, book)
     if not profile.generative:
         why.insert(0, f"task first: {profile.task} is predictive, so no generative model: a CPU tier that fits, priced per request")
     return chosen.model_copy(update={

@@ -1,5 +1,5 @@
-"""The references a user hands tierwise (an S3 object, a private ECR image, a Secrets Manager
-secret, an SNS topic), recognised the same way by the CDK app's context checks
+"""The references a user hands tierwise (an S3 object, an S3 folder of model files, a private ECR
+image, a Secrets Manager secret, an SNS topic, a KMS key), recognised the same way by the CDK app's context checks
 (stacks/app_context.py) and by the constructs' props (tiers/props.py).
 
 Each check returns what it accepted or raises UriProblem with the reason, in words; the caller
@@ -181,3 +181,8 @@ def sns_topic_arn(value: str, *, stack_region: str | None) -> str:
 
 __all__ = ["ARN", "ECR_IMAGE_URI", "S3_URI", "SecretRef", "UriProblem", "bucket_name_problem",
            "ecr_image", "s3_object", "secret", "sns_topic_arn"]
+# a "folder" of objects: a bucket and a non-empty key prefix ending in "/", in S3's safe key
+# characters (no "*": the prefix goes into IAM resource ARNs, where it would be a wildcard)
+S3_PREFIX_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<prefix>(?:[A-Za-z0-9!_.'()=+-]+/)+)")
+# a KMS key by its ARN (an alias would not name the key a policy can be scoped to)
+KMS_KEY_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{36}")

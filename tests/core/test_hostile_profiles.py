@@ -109,7 +109,7 @@ def test_a_latin_1_profile_is_named_not_a_traceback(tmp_path, monkeypatch, capsy
 @pytest.mark.parametrize("text, expected", [
     (GOOD + "task: chat\n", f"mine.yaml: line {GOOD.count(chr(10)) + 1}: duplicate key 'task' (first at line 6); "
                              "each key may appear once"),
-    (GOOD.replace("  layers: 32\n", "  layers: 32\n  layers: 40\n"), "duplicate key 'layers' (first at line 11)"),
+    (GOOD.replace("  layers: 32\n", "  layers: 32\n  layers: 40\n"), "duplicate key 'layers' (first at line 12)"),
     (GOOD.replace("architecture:\n", "architecture: &shape\n"), "YAML anchors and aliases (&name, *name) are not allowed"),
     (GOOD.replace("name: mine", "name: mine\nalias_bomb: [*x]"), "line 5: YAML anchors and aliases"),
     (GOOD.replace("parameters: 8030261248", "parameters: " + "8" * 5000), "an integer of 5,000 digits"),

@@ -34,6 +34,8 @@ def test_settings_contract_per_tier(plans):
                           "startup_health_check_timeout_s", "min_instances", "max_instances", "local_nvme"},
         "bedrock-provisioned": {"model_id", "model_units", "commitment"},
         "bedrock-on-demand": {"model_id", "model_units"},
+        "bedrock-custom": {"model_type", "architecture", "custom_model_units", "copies", "peak_copies", "weights_gb",
+                           "context_tokens", "merge_adapter"},
     }
     for name in CATALOGUE:
         for tier, option in candidates(CATALOGUE[name]).items():

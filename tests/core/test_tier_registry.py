@@ -27,7 +27,7 @@ from tierwise.workload import Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTIN = ("lambda-gguf", "sagemaker-serverless", "sagemaker-gpu", "sagemaker-async", "bedrock-provisioned",
-           "bedrock-on-demand", "bedrock-batch")
+           "bedrock-on-demand", "bedrock-batch", "bedrock-custom")
 
 
 class ToySettings(TierSettings):

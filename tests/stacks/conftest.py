@@ -30,12 +30,15 @@ REGION = "us-east-1"
 CONTEXT = {"model": "all", "region": REGION}
 # batch work (issue 17's example): the batch tiers are only in the race with --batch
 BATCH = Workload(requests_per_month=30_000, input_tokens=1000, output_tokens=300, batch=True)
-# tier -> (a catalogue model to force onto it when the plans place none there, stack suffix, workload)
+WEIGHTS_URI = "s3://tierwise-models-example/qwen2.5-7b-instruct/"
+# tier -> (a catalogue model to force onto it when the plans place none there, stack suffix,
+# workload, the stack's options)
 FORCED = {
-    "bedrock-provisioned": ("nova-pro", "pt", None),
-    "sagemaker-serverless/gguf": ("qwen2.5-0.5b", "serverless", None),
-    "bedrock-batch": ("nova-pro", "batch", BATCH),
-    "sagemaker-async": ("llama3-8b", "async", BATCH),
+    "bedrock-provisioned": ("nova-pro", "pt", None, {}),
+    "sagemaker-serverless/gguf": ("qwen2.5-0.5b", "serverless", None, {}),
+    "bedrock-batch": ("nova-pro", "batch", BATCH, {}),
+    "sagemaker-async": ("llama3-8b", "async", BATCH, {}),
+    "bedrock-custom": ("qwen2.5-7b", "cmi", None, {"weights_uri": WEIGHTS_URI}),
 }
 
 
@@ -66,12 +69,12 @@ def build_app(outdir: Path) -> tuple[cdk.App, dict[str, Placement]]:
     app = cdk_app.main(synth_context(CONTEXT), str(outdir))
     placements = {s.stack_id: s.placement for s in read(synth_context(CONTEXT)).stacks}
     planned = {_kind(p) for p in placements.values()}
-    for kind, (model, suffix, workload) in FORCED.items():
+    for kind, (model, suffix, workload, options) in FORCED.items():
         if kind in planned:
             continue  # the catalogue already covers it
         placement = plan(load_profile(model), tier=kind.split("/")[0], region=REGION, workload=workload)
         name = f"{stack_id(model)}-{suffix}"
-        ModelStack(app, name, placement=placement, env=cdk.Environment(region=REGION))
+        ModelStack(app, name, placement=placement, env=cdk.Environment(region=REGION), **options)
         placements[name] = placement
     return app, placements
 

@@ -10,8 +10,9 @@ import pytest
 from model_profiles import load_catalogue
 from stacks.app_context import stack_id
 from tierwise.contract import TAG_MODEL, TAG_QUANT, TAG_TIER
-from tests.stacks.conftest import Synthesis
+from tests.stacks.conftest import WEIGHTS_URI, Synthesis
 from tiers.bedrock.provisioned import RESOURCE_TYPE
+from tiers.bedrock_custom.construct import RESOURCE_TYPE as IMPORT_TYPE
 
 # CloudFormation resource types that take no Tags property (so cannot carry the cost tags)
 UNTAGGABLE = {
@@ -34,7 +35,7 @@ def main_kind(resource: dict) -> str | None:
         return "lambda"
     if type_ == "AWS::IAM::Role" and "bedrock.amazonaws.com" in json.dumps(resource["Properties"]["AssumeRolePolicyDocument"]):
         return "bedrock"  # the role batch jobs run as: bedrock-batch's one resource that does the work
-    return {"AWS::SageMaker::Endpoint": "sagemaker", RESOURCE_TYPE: "bedrock",
+    return {"AWS::SageMaker::Endpoint": "sagemaker", RESOURCE_TYPE: "bedrock", IMPORT_TYPE: "bedrock",
             "AWS::Bedrock::ApplicationInferenceProfile": "bedrock"}.get(type_)
 
 
@@ -53,7 +54,8 @@ def test_every_catalogue_model_has_a_stack(synthesis: Synthesis):
     kinds = {p.tier if p.tier != "sagemaker-serverless" else f"{p.tier}/{p.settings.container}"
              for p in synthesis.placements.values()}
     assert kinds == {"lambda-gguf", "sagemaker-serverless/gguf", "sagemaker-serverless/huggingface-cpu",
-                     "sagemaker-gpu", "sagemaker-async", "bedrock-provisioned", "bedrock-on-demand", "bedrock-batch"}
+                     "sagemaker-gpu", "sagemaker-async", "bedrock-provisioned", "bedrock-on-demand", "bedrock-batch",
+                     "bedrock-custom"}
 
 
 def test_each_template_holds_the_planned_tier_with_the_planned_settings(synthesis: Synthesis):
@@ -109,6 +111,10 @@ def test_each_template_holds_the_planned_tier_with_the_planned_settings(synthesi
             props = resources_of(t, RESOURCE_TYPE)[0]["Properties"]
             assert (props["ModelId"], props["ModelUnits"]) == (s["model_id"], s["model_units"])
             assert props.get("CommitmentDuration") == s["commitment"]
+        elif placement.tier == "bedrock-custom":
+            (resource,) = resources_of(t, IMPORT_TYPE)
+            assert resource["Properties"]["WeightsUri"] == WEIGHTS_URI
+            assert resource["Metadata"]["tierwise"] == {"customModelUnits": s["custom_model_units"], "copies": s["copies"]}
         else:
             profile = one(t, "AWS::Bedrock::ApplicationInferenceProfile")
             assert s["model_id"] in json.dumps(profile["ModelSource"])
@@ -137,6 +143,7 @@ def test_outputs_say_how_to_invoke(synthesis: Synthesis):
         "bedrock-on-demand": {"InferenceProfileArn", "InvokeCommand"},
         "sagemaker-async": {"EndpointName", "Bucket", "InvokeCommand"},
         "bedrock-batch": {"InputBucket", "OutputBucket", "ServiceRoleArn", "ModelId", "JobTimeoutHours", "SubmitCommand"},
+        "bedrock-custom": {"ImportedModelArn", "CustomModelUnits", "InvokeCommand", "ChatCommand"},
     }
     commands = {
         "lambda-gguf": "aws lambda invoke",
@@ -146,6 +153,7 @@ def test_outputs_say_how_to_invoke(synthesis: Synthesis):
         "bedrock-on-demand": "aws bedrock-runtime converse",
         "sagemaker-async": "aws sagemaker-runtime invoke-endpoint-async",
         "bedrock-batch": "tierwise batch submit",
+        "bedrock-custom": "aws bedrock-runtime invoke-model",
     }
     for name, placement in synthesis.placements.items():
         outputs = synthesis.template(name)["Outputs"]

@@ -9,8 +9,9 @@ What the tests change in a template before moto reads it, each for a stated moto
   dropped: moto crashes resolving them; template assertions cover those outputs;
 - AWS::KMS::Key tags are handed over as TagKey/TagValue: moto's KMS model reads them in the
   API's shape, not CloudFormation's;
-- Custom::BedrockProvisionedThroughput is dropped: moto invokes custom resources through
-  Docker; its handler is covered with botocore's Stubber (tests/tiers/test_provisioned_handler.py).
+- custom resources (Custom::BedrockProvisionedThroughput, Custom::BedrockImportedModel) are
+  dropped: moto invokes them through Docker; their handlers are covered with botocore's Stubber
+  (tests/tiers/test_provisioned_handler.py, tests/tiers/test_import_handler.py).
 """
 
 from __future__ import annotations
@@ -304,4 +305,23 @@ def test_bedrock_batch_stack(synthesis, aws):
     assert _role_actions(outputs["ServiceRoleArn"]) == {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "bedrock:InvokeModel", "kms:Decrypt", "kms:GenerateDataKey"}
     assert outputs["ModelId"] == settings.model_id
+def test_bedrock_custom_stack_without_its_custom_resource(synthesis, aws):
+    """The import itself runs in the handler (tests/tiers/test_import_handler.py); moto creates
+    everything around it: the service role Bedrock assumes, the handlers and their roles."""
+    stack = _first(synthesis, "bedrock-custom")
+    _create(synthesis, stack)
+    lam = boto3.client("lambda", region_name=REGION)
+    handlers = {f["Handler"]: f for f in lam.list_functions()["Functions"] if f["Handler"].startswith("model_import.")}
+    assert set(handlers) == {"model_import.on_event", "model_import.is_complete"}
+    assert "bedrock:CreateModelImportJob" in _role_actions(handlers["model_import.on_event"]["Role"])
+    assert _role_actions(handlers["model_import.is_complete"]["Role"]) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "bedrock:GetModelImportJob", "bedrock:GetImportedModel",
+        "bedrock:DeleteImportedModel"}
+    iam = boto3.client("iam")
+    (service,) = [r for r in iam.list_roles()["Roles"]
+                  if r["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "bedrock.amazonaws.com"}]
+    (trust,) = service["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-import-job/*"}
+    assert _role_actions(service["Arn"]) == {"s3:GetObject", "s3:ListBucket"}
     _delete_and_expect_nothing_left(stack)

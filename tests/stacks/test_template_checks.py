@@ -58,14 +58,16 @@ def test_no_acknowledgment_is_stale(synthesis: Synthesis, monkeypatch, tmp_path)
     with acknowledging switched off and compare."""
     import tiers.bedrock.provisioned
     import tiers.bedrock_batch.construct
+    import tiers.bedrock_custom.construct
     import tiers.buckets
+    import tiers.provider
     import tiers.sagemaker_async.construct
     import tiers.sagemaker_endpoint
     import tiers.security
 
     # tiers.security too: acknowledge_wildcard_resource acknowledges through it
     for module in (tiers.sagemaker_endpoint, tiers.bedrock.provisioned, tiers.buckets, tiers.bedrock_batch.construct,
-                   tiers.sagemaker_async.construct, tiers.security):
+                   tiers.sagemaker_async.construct, tiers.security, tiers.provider, tiers.bedrock_custom.construct):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     unacknowledged, _ = build_app(tmp_path / "cdk.out")
     raised = {

@@ -18,6 +18,7 @@ READMES = {
     "bedrock_batch/README.md": ("NovaBatch", {"AWS::S3::Bucket", "AWS::IAM::Role"}),
     "sagemaker_async/README.md": ("Llama3Async", {"AWS::SageMaker::EndpointConfig",
                                                    "AWS::ApplicationAutoScaling::ScalingPolicy"}),
+    "bedrock_custom/README.md": ("FineTune", {"Custom::BedrockImportedModel", "AWS::IAM::Role"}),
 }
 
 

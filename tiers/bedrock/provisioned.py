@@ -6,31 +6,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jsii
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from tiers.bedrock.models import bedrock_model_arn
-from tiers.checkov import (
-    PROVIDER_NO_DLQ,
-    PROVIDER_NO_RESERVED_CONCURRENCY,
-    PROVIDER_NO_VPC,
-    acknowledge_checkov,
-)
 from tiers.construct_base import ForPlacement, TierOptions, converse_command
 from tiers.props import PropError, check_choice, check_int, check_text
-from tiers.security import acknowledge, acknowledge_wildcard_resource, after_policies_of, create_key, log_group
+from tiers.provider import (
+    HANDLER_RUNTIME,  # noqa: F401 (re-exported: the handlers' runtime)
+    StackTags,
+    acknowledge_provider,
+    handler_function,
+    provider,
+)
+from tiers.security import acknowledge_wildcard_resource, create_key
 from tierwise.facts import bedrock_provisioned_limits
 from tierwise.tiers import bedrock_provisioned
 
 HANDLER_DIRECTORY = Path(__file__).resolve().parent / "handler"
 RESOURCE_TYPE = "Custom::BedrockProvisionedThroughput"
-HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 NAME_MAX = 63
 # The tag that marks a provisioned model as this construct's: the handler creates it with the tag
 # and may get, update, tag or delete only models that carry it (aws:RequestTag on
@@ -122,8 +118,9 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
 
         code = lambda_.Code.from_asset(str(HANDLER_DIRECTORY), exclude=["**/__pycache__", "**/*.pyc"])
         self._provisioned_models_arn = provisioned_models
+        common = dict(key=self.encryption_key, log_retention=log_retention, removal_policy=removal_policy)
         on_event = self._handler(
-            "OnEvent", "provisioned_throughput.on_event", code, log_retention, removal_policy,
+            "OnEvent", "provisioned_throughput.on_event", code, common,
             statements=[
                 iam.PolicyStatement(
                     sid="CreateFromThisModelWithOwnerTag",
@@ -159,7 +156,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             ],
         )
         is_complete = self._handler(
-            "IsComplete", "provisioned_throughput.is_complete", code, log_retention, removal_policy,
+            "IsComplete", "provisioned_throughput.is_complete", code, common,
             statements=[
                 iam.PolicyStatement(
                     sid="ReadOwnProvisionedModel",
@@ -169,28 +166,10 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
                 )
             ],
         )
-        provider_logs = log_group(
-            self, "ProviderLogs", key=self.encryption_key, retention=log_retention, removal_policy=removal_policy
-        )
-        framework_roles = {
-            prop: self._framework_role(f"Framework{name}Role", provider_logs)
-            for prop, name in (("framework_on_event_role", "OnEvent"), ("framework_complete_and_timeout_role", "Waiter"))
-        }
-        self.provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=on_event,
-            is_complete_handler=is_complete,
-            **framework_roles,
-            query_interval=cdk.Duration.minutes(1),
-            total_timeout=total_timeout,
-            log_group=provider_logs,
-            provider_function_env_encryption=self.encryption_key,
-            # Step Functions' log delivery needs logs:PutResourcePolicy, CreateLogDelivery... on
-            # Resource *, none of which takes a resource-level permission; the waiter only invokes
-            # the framework's isComplete function once a minute, and that function and the
-            # handler it calls each log every poll to their own encrypted log group
-            disable_waiter_state_machine_logging=True,
+        self.provider, framework_roles = provider(
+            self, on_event=on_event, is_complete=is_complete, total_timeout=total_timeout,
+            framework_description="CDK Provider framework function of the Bedrock provisioned throughput resource",
+            **common,
         )
         properties: dict[str, object] = {
             "ModelId": model_id,
@@ -201,7 +180,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
             properties["CommitmentDuration"] = commitment
         # a custom resource takes no tags from Tags.of(...): hand the stack's tags (known at
         # synth, after the tag aspects ran) and `tags` to the handler, which tags the model
-        properties["Tags"] = cdk.Lazy.any(_TagList(stack, {**(tags or {}), OWNER_TAG: self.owner}))
+        properties["Tags"] = cdk.Lazy.any(StackTags(stack, {**(tags or {}), OWNER_TAG: self.owner}))
         self.custom_resource = cdk.CustomResource(
             self,
             "Resource",
@@ -213,111 +192,23 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         self.provisioned_model_arn = self.custom_resource.get_att_string("ProvisionedModelArn")
         self.cfn_resource: cdk.CfnResource = self.custom_resource.node.default_child  # type: ignore[assignment]
         self.node.default_child = self.cfn_resource
-        self._acknowledge_provider(framework_roles.values())
+        acknowledge_provider(self.provider, framework_roles, [on_event, is_complete])
 
-    def _framework_role(self, id: str, logs_group: logs.ILogGroup) -> iam.Role:
-        """A role for the Provider framework's own functions: its log group only (instead of the
-        AWS managed basic execution policy the framework would attach)."""
-        role = iam.Role(
-            self, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="CDK Provider framework function of the Bedrock provisioned throughput resource",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteProviderLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[logs_group.log_group_arn],
-            )
-        )
-        return role
-
-    def _handler(
-        self,
-        id: str,
-        handler: str,
-        code: lambda_.Code,
-        log_retention: logs.RetentionDays,
-        removal_policy: cdk.RemovalPolicy,
-        *,
-        statements: list[iam.PolicyStatement],
-    ) -> lambda_.Function:
-        logs_group = log_group(
-            self, f"{id}Logs", key=self.encryption_key, retention=log_retention, removal_policy=removal_policy
-        )
-        role = iam.Role(
-            self, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Bedrock provisioned throughput {id} handler",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[logs_group.log_group_arn],
-            )
-        )
-        for statement in statements:
-            role.add_to_policy(statement)
-        function = lambda_.Function(
-            self,
-            f"{id}Handler",
-            runtime=HANDLER_RUNTIME,
-            handler=handler,
-            code=code,
-            timeout=cdk.Duration.minutes(1),
-            memory_size=256,
-            role=role,
-            log_group=logs_group,
-            environment_encryption=self.encryption_key,
+    def _handler(self, id: str, handler: str, code: lambda_.Code, common: dict, *,
+                 statements: list[iam.PolicyStatement]) -> lambda_.Function:
+        function = handler_function(
+            self, id, handler, code, **common, statements=statements,
+            role_description=f"Bedrock provisioned throughput {id} handler",
             description=f"Custom::BedrockProvisionedThroughput {id}",
         )
-        after_policies_of(function, role)
         acknowledge_wildcard_resource(
-            role,
+            function.role,
             self._provisioned_models_arn,
             "Bedrock generates the provisioned model's id at create time, so the handler cannot name it in "
             f"advance; every statement on provisioned-model/* holds only for a model tagged {OWNER_TAG} with this "
             "construct's own value (aws:ResourceTag), which the create call must set (aws:RequestTag)",
         )
         return function
-
-    def _acknowledge_provider(self, framework_roles) -> None:
-        # The Provider framework (aws-cdk-lib custom_resources) adds these statements itself;
-        # each finding is acknowledged where it arises, with why it is acceptable.
-        handlers = [self.node.find_child(h) for h in ("OnEventHandler", "IsCompleteHandler")]
-        framework = [self.provider.node.find_child(f) for f in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")]
-        for function in handlers + framework:
-            for finding in (PROVIDER_NO_DLQ, PROVIDER_NO_VPC, PROVIDER_NO_RESERVED_CONCURRENCY):
-                acknowledge_checkov(function, finding)
-        for role in framework_roles:
-            for handler in handlers:
-                acknowledge(
-                    role,
-                    f"AwsSolutions-IAM5[Resource::<{_logical_id(handler)}.Arn>:*]",
-                    "the Provider framework invokes the tierwise handler by ARN and by its versions and aliases "
-                    "(ARN:*); the statement names only the two handler functions of this resource",
-                )
-        waiter = self.provider.node.find_child("waiter-state-machine")
-        for function in ("framework-isComplete", "framework-onTimeout"):
-            acknowledge(
-                waiter,
-                f"AwsSolutions-IAM5[Resource::<{_logical_id(self.provider.node.find_child(function))}.Arn>:*]",
-                "the waiter state machine invokes the framework's own polling functions by ARN and by version "
-                "(ARN:*); only those functions are named",
-            )
-        acknowledge(
-            waiter,
-            "AwsSolutions-SF1",
-            "the waiter only invokes the framework's isComplete function once a minute; that function and the "
-            "tierwise handler it calls log every poll to their own KMS-encrypted log groups, and state machine "
-            "logging would need logs:PutResourcePolicy and the log-delivery actions on Resource * (no "
-            "resource-level permission exists for them)",
-        )
-        acknowledge(
-            waiter,
-            "AwsSolutions-SF2",
-            "the Provider framework's waiter state machine has no X-Ray option; it only polls isComplete once a "
-            "minute, and each poll is logged by the functions it invokes",
-        )
 
     def outputs(self) -> dict[str, tuple[str, str]]:
         return {
@@ -335,22 +226,7 @@ class BedrockProvisionedThroughput(ForPlacement, Construct):
         )
 
 
-@jsii.implements(cdk.IStableAnyProducer)
-class _TagList:
-    """The stack's tags merged with extra ones, as [{Key, Value}], produced at synth time."""
-
-    def __init__(self, stack: cdk.Stack, extra: dict[str, str]) -> None:
-        self._stack, self._extra = stack, extra
-
-    def produce(self) -> list[dict[str, str]]:
-        merged = {**self._stack.tags.tag_values(), **self._extra}
-        return [{"Key": k, "Value": v} for k, v in sorted(merged.items())]
-
-
 def _generated_name(scope: Construct) -> str:
     raw = cdk.Names.unique_resource_name(scope, max_length=NAME_MAX, separator="-")
     return re.sub(r"[-_]{2,}", "-", raw).strip("-_")
 
-
-def _logical_id(construct: Construct) -> str:
-    return cdk.Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -20,11 +23,11 @@ from tiers.checkov import SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION, acknowledge_check
 from tiers.sagemaker_endpoint import VARIANT, SageMakerEndpointBase
 from tiers.construct_base import EXAMPLE_REQUESTS, ForPlacement, TierOptions
 from tiers.images import dlc_image_uri, dlc_repository_arn, ecr_image_repository_arn
-from tiers.props import PropError, check_choice, check_int, check_text
-from tiers.security import alarm
-from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits
+from tiers.props import PropError, check_choice, check_int, check_text, parse_s3_prefix_uri
+from tiers.security import acknowledge, alarm, nag_resource
+from tierwise.facts import GpuInstance, containers, gpu_instances, realtime_limits, s3_weights
 from tierwise.tiers import sagemaker_gpu
-from tierwise.uris import UriProblem, secret as secret_reference
+from tierwise.uris import KMS_KEY_ARN, UriProblem, secret as secret_reference
 
 # the LMI image with an entrypoint that reads the Hub token from Secrets Manager at start
 HF_TOKEN_DIRECTORY = Path(__file__).resolve().parent / "hf_token"
@@ -67,12 +70,13 @@ def check_hf_token_secret(owner: str, scope: Construct, given) -> tuple[str, obj
     return "secret", given
 
 
-def check_lmi_props(owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_parallel_degree: int | None,
+def check_lmi_props(owner: str, *, hf_model_id: str | None, spec: GpuInstance, tensor_parallel_degree: int | None,
                     serving_dtype: str, max_model_len: int, max_batch_size: int, hf_revision: str | None = None,
                     gated: bool | None = None) -> int:
     """The LMI container's props checked for `owner` on instance `spec`; the tensor-parallel degree
-    (default: all its GPUs)."""
-    check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
+    (default: all its GPUs). `hf_model_id` None: the weights come from S3, not the Hub."""
+    if hf_model_id is not None:
+        check_text(owner, "hf_model_id", hf_model_id, r"[\w.-]+/[\w.-]+", "a Hugging Face Hub id, org/name")
     if hf_revision is not None:
         check_text(owner, "hf_revision", hf_revision, r"[0-9a-f]{40}", "a Hub commit sha, 40 hex digits")
     if gated is not None and not isinstance(gated, bool):
@@ -101,7 +105,7 @@ class LmiContainer:
 
 
 def lmi_container(
-    scope: Construct, owner: str, *, hf_model_id: str, spec: GpuInstance, tensor_parallel_degree: int,
+    scope: Construct, owner: str, *, hf_model_id: str | None, spec: GpuInstance, tensor_parallel_degree: int,
     serving_dtype: str, max_model_len: int, max_batch_size: int, image_uri: str | None,
     hf_token_secret: secretsmanager.ISecret | str | None, predict_timeout_s: int, role: iam.IRole,
     hf_revision: str | None = None, gated: bool | None = None,
@@ -112,7 +116,8 @@ def lmi_container(
     A Hub token never enters the environment: with `hf_token_secret` the image is `image` with
     tiers/sagemaker_gpu/hf_token/ in front, which reads the secret at start (`role` may read that
     one secret). `predict_timeout_s` is LMI's own request timeout (option.predict_timeout;
-    djl-serving docs/configurations_model.md)."""
+    djl-serving docs/configurations_model.md). `hf_model_id` None: the model's files are in the
+    container's model directory (SageMaker puts an S3 folder there), no Hub call at all."""
     dtype, quantize = LMI_DTYPE[serving_dtype]
     family = spec.instance_type.rsplit(".", 1)[0]
     if dtype == "bf16" and family in containers().image("lmi").no_bf16_families:
@@ -121,8 +126,13 @@ def lmi_container(
             "tierwise:fp16-fallback",
             f"{spec.spec.gpu} ({family}) has no bfloat16: {serving_dtype} weights are served as FP16 (same memory)",
         )
+    if hf_model_id is None:
+        local = s3_weights().lmi
+        model_id = {local.model_id_env: local.model_id_value}
+    else:
+        model_id = {"HF_MODEL_ID": hf_model_id}
     environment = {
-        "HF_MODEL_ID": hf_model_id,
+        **model_id,
         "OPTION_TENSOR_PARALLEL_DEGREE": str(tensor_parallel_degree),
         "OPTION_DTYPE": dtype,
         "OPTION_MAX_MODEL_LEN": str(max_model_len),
@@ -134,7 +144,7 @@ def lmi_container(
     lmi = containers().image("lmi")
     if hf_revision is not None:
         environment[lmi.revision_env] = hf_revision
-    else:
+    elif hf_model_id is not None:
         cdk.Annotations.of(scope).add_warning_v2(
             "tierwise:unpinned-hub-revision",
             f"{hf_model_id} is downloaded at its current main branch whenever an instance starts: pass hf_revision "
@@ -192,16 +202,23 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
     Hub token for gated models without putting it in the model's environment: the image is then
     the LMI image with tiers/sagemaker_gpu/hf_token/ in front, which reads the secret at start
     (the execution role may read that one secret) and hands over to LMI's own entrypoint.
-    ``hf_revision`` pins the Hub commit LMI downloads (HF_REVISION).
+    ``hf_revision`` pins the Hub commit LMI downloads (HF_REVISION). With ``weights_uri`` the
+    model's Hugging Face files come from an S3 folder instead: SageMaker downloads them to
+    /opt/ml/model (ModelDataSource, uncompressed) as the execution role, which may read only that
+    folder, and the container runs with network isolation (no outbound call at all), so the
+    endpoint can sit in isolated subnets with no NAT.
     (tiers/sagemaker_gpu/README.md). Props (all keyword):
 
-    - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required.
+    - ``hf_model_id``: the Hugging Face Hub id, ``org/name``. Required unless ``weights_uri`` is given.
     - ``hf_revision``: the Hub commit to download, 40 hex digits. Default: none, the repository's
       main branch as it is when an instance starts (a synth warning says so).
     - ``gated``: whether the Hub repository is gated (a catalogue profile's ``hub.gated``); gated
       without ``hf_token_secret`` is a synth warning: the endpoint cannot download the model.
       Default: None, unknown.
-
+    - ``weights_uri``: ``s3://bucket/prefix/``, a folder of the model's Hugging Face files
+      (safetensors, config.json, tokenizer files), loaded instead of the Hub, with network
+      isolation. Default: none (the Hub).
+    - ``weights_key``: the KMS key (or its ARN) that bucket encrypts the files with. Default: none (SSE-S3).
     - ``instance_type``: a GPU instance of tierwise/data/gpu_instances.yaml. Default ``"ml.g5.2xlarge"``.
     - ``tensor_parallel_degree``: GPUs one copy of the model spans; divides the instance's GPU
       count. Default: all GPUs of ``instance_type``.
@@ -226,9 +243,9 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
       logs, destroyed with the stack, alarms without actions.
     - ``vpc``, ``vpc_subnets``, ``security_groups``: put the model containers' network
       interfaces in that VPC's subnets (default: its private subnets, in at least two
-      Availability Zones) with those groups (default: one of its own). Default: no VPC. The
-      container downloads the model from the Hub at start-up, so the subnets need a NAT and the
-      model cannot run with network isolation.
+      Availability Zones) with those groups (default: one of its own). Default: no VPC. From the
+      Hub the container downloads the model at start-up, so the subnets need a NAT; with
+      ``weights_uri`` they need only the S3 gateway endpoint (isolated subnets).
     """
 
     TIER = sagemaker_gpu.ID
@@ -238,15 +255,17 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         cls, placement, *, min_instances: int | None = None, max_instances: int | None = None, **props,
     ) -> dict:
         s = placement.settings
-        if s.hf_model_id is None:
-            raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container")
+        own_weights = props.get("weights_uri") is not None
+        if s.hf_model_id is None and not own_weights:
+            raise PropError(f"{cls.__name__}: {placement.model} names no hf_model_id for the GPU container to download: "
+                            "upload its files to S3 and give weights_uri (-c weights_uri=s3://bucket/prefix/)")
         hub = placement.profile.hub
         minimum = s.min_instances if min_instances is None else min_instances
         maximum = max(s.max_instances, minimum) if max_instances is None else max_instances
         return {
-            "hf_model_id": s.hf_model_id,
-            "hf_revision": s.hf_revision,
-            "gated": hub.gated if hub is not None else None,
+            "hf_model_id": None if own_weights else s.hf_model_id,
+            "hf_revision": None if own_weights else s.hf_revision,
+            "gated": None if own_weights or hub is None else hub.gated,
             "instance_type": s.instance_type,
             "tensor_parallel_degree": s.tensor_parallel_degree,
             "serving_dtype": s.serving_dtype,
@@ -266,7 +285,7 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         scope: Construct,
         id: str,
         *,
-        hf_model_id: str,
+        hf_model_id: str | None = None,
         hf_revision: str | None = None,
         gated: bool | None = None,
         instance_type: str = "ml.g5.2xlarge",
@@ -286,9 +305,22 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        weights_uri: str | None = None,
+        weights_key: kms.IKey | str | None = None,
     ) -> None:
         owner = type(self).__name__
         lim = realtime_limits()
+        if (hf_model_id is None) == (weights_uri is None):
+            raise PropError(f"{owner}: give hf_model_id (the Hub) or weights_uri (an S3 folder), one of them")
+        if weights_uri is not None:
+            weights_bucket, weights_prefix = parse_s3_prefix_uri(owner, "weights_uri", weights_uri)
+            for name, given in (("hf_token_secret", hf_token_secret), ("hf_revision", hf_revision)):
+                if given is not None:
+                    raise PropError(f"{owner}: {name}: with weights_uri the container never calls the Hugging Face Hub")
+        if weights_key is not None and weights_uri is None:
+            raise PropError(f"{owner}: weights_key is the KMS key of weights_uri's bucket: give weights_uri")
+        if isinstance(weights_key, str) and not KMS_KEY_ARN.fullmatch(weights_key):
+            raise PropError(f"{owner}: weights_key must be a kms.IKey or a KMS key ARN (got {weights_key!r})")
         spec = gpu_instance(instance_type)
         tp = check_lmi_props(owner, hf_model_id=hf_model_id, spec=spec, tensor_parallel_degree=tensor_parallel_degree,
                              serving_dtype=serving_dtype, max_model_len=max_model_len, max_batch_size=max_batch_size,
@@ -326,6 +358,11 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
         self._allow_image_pull(container.pull_arns)
         self.hf_token_secret = container.secret
         self.image_uri = container.image
+        self.network_isolation = weights_uri is not None
+        model_data: dict = {}
+        if weights_uri is not None:
+            model_data["model_data_source"] = self._weights_from_s3(weights_uri, weights_bucket, weights_prefix,
+                                                                    weights_key)
         self.example_request = EXAMPLE_REQUESTS["lmi"]
 
         variant = {
@@ -339,12 +376,14 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             # (aws/sagemaker-python-sdk, utils.volume_size_supported)
             variant["volume_size_in_gb"] = volume_size_gb
         self._build_endpoint(
-            container={"image": container.image, "environment": container.environment},
+            container={"image": container.image, "environment": container.environment, **model_data},
             variant=variant,
             kms_key_on_config=not nvme,
             vpc_config=self._vpc_config(owner, vpc, vpc_subnets, security_groups),
+            network_isolation=self.network_isolation,
         )
-        acknowledge_checkov(self.cfn_model, SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION)
+        if not self.network_isolation:
+            acknowledge_checkov(self.cfn_model, SAGEMAKER_HUB_DOWNLOAD_NO_ISOLATION)
 
         self.scaling_target = appscaling.ScalableTarget(
             self,
@@ -379,3 +418,30 @@ class SageMakerGpuEndpoint(ForPlacement, SageMakerEndpointBase):
             ),
         }
         self.alarms = [make[name]() for name in sagemaker_gpu.TIER.alarms]
+
+    def _weights_from_s3(self, uri: str, bucket_name: str, prefix: str,
+                         key: kms.IKey | str | None) -> sagemaker.CfnModel.ModelDataSourceProperty:
+        """ModelDataSource for the uncompressed files under `uri`, and the execution role's right to
+        read that folder (SageMaker downloads as the role; an isolated container gets no credentials)."""
+        facts = s3_weights().model_data_source
+        bucket = s3.Bucket.from_bucket_name(self, "Weights", bucket_name)
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ReadTheWeights", actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")]))
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ListTheWeights", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}}))
+        if self._own_role:
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{nag_resource(self, bucket.arn_for_objects(f'{prefix}*'))}]",
+                "SageMaker downloads every file of the model's folder (safetensors shards, config.json, tokenizer "
+                "files) as the execution role: the statement allows only objects under that one prefix",
+            )
+        if key is not None:
+            key_arn = key if isinstance(key, str) else key.key_arn
+            stack = cdk.Stack.of(self)
+            self.role.add_to_principal_policy(iam.PolicyStatement(
+                sid="DecryptTheWeights", actions=["kms:Decrypt"], resources=[key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"}}))
+        return sagemaker.CfnModel.ModelDataSourceProperty(s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+            s3_uri=uri, s3_data_type=facts.s3_data_type, compression_type=facts.compression_type))

@@ -284,6 +284,42 @@ def provisioned_throughput(book: PriceBook, region: str, *, model_id: str, model
                      price_key(region, "bedrock", "provisioned_model_unit_hour", model_id, term))
 
 
+def import_windows_per_month() -> float:
+    """The billing windows of a month for an imported model (tierwise/data/bedrock_custom_import.yaml)."""
+    from tierwise.facts import custom_model_import
+
+    return HOURS_PER_MONTH * 60 / custom_model_import().pricing.billing_window_minutes
+
+
+def active_import_windows(requests_per_month: float) -> float:
+    """The windows of a month in which at least one request arrives (arrivals at random, the
+    month's average rate): the ones an imported model's copies bill."""
+    windows = import_windows_per_month()
+    if requests_per_month <= 0:
+        return 0.0
+    return windows * -math.expm1(-requests_per_month / windows)
+
+
+def custom_model_import(book: PriceBook, region: str, *, cmus: int, copies: int,
+                        workload: Workload | None) -> list[CostComponent]:
+    """An imported model: `copies` copies of `cmus` CMUs billed per CMU-minute in the windows with
+    traffic (None: usage not modelled), and its storage per CMU-month."""
+    from tierwise.facts import custom_model_import as facts
+
+    minutes = facts().pricing.billing_window_minutes
+    name = f"Model copies active ({cmus} CMU x {copies})"
+    key = price_key(region, "bedrock", "custom_model_import", "custom_model_unit_minute")
+    if workload is None:
+        active = not_estimated(name, "CMU-minutes", book.custom_model_unit_minute(region), key)
+    else:
+        quantity = active_import_windows(workload.requests_per_month) * minutes * cmus * copies
+        active = component(name, "CMU-minutes", quantity, book.custom_model_unit_minute(region), key, usage_based=True)
+    storage = component(f"Model storage ({cmus} CMU)", "CMU-months", float(cmus),
+                        book.custom_model_unit_storage_month(region),
+                        price_key(region, "bedrock", "custom_model_import", "custom_model_unit_storage_month"))
+    return [active, storage]
+
+
 def bedrock_tokens(book: PriceBook, region: str, *, model_id: str, workload: Workload | None) -> list[CostComponent]:
     """Bedrock on-demand input and output tokens of `workload` (None: usage not modelled)."""
     in_quote, out_quote = book.bedrock_input(region, model_id), book.bedrock_output(region, model_id)

@@ -438,6 +438,33 @@ def price_provisioned_throughput(ctx: PricingContext, logical_id: str, resource:
     return ResourceCost(logical_id, rtype, tags, [line], notes)
 
 
+# what the imported-model construct records of its plan on the resource (Metadata.tierwise)
+IMPORT_METADATA = ("customModelUnits", "copies")
+
+
+@pricer("Custom::BedrockImportedModel")
+def price_imported_model(ctx: PricingContext, logical_id: str, resource: dict) -> ResourceCost:
+    """An imported model: CMUs x copies in the 5-minute windows with traffic, and storage. AWS sets
+    the CMUs at import, so the template carries the construct's estimate (Metadata.tierwise)."""
+    tags = ctx.tags(resource)
+    rtype = str(resource.get("Type"))
+    meta = resource.get("Metadata") if isinstance(resource.get("Metadata"), dict) else {}
+    planned = meta.get("tierwise") if isinstance(meta.get("tierwise"), dict) else {}
+    cmus, copies = (number(planned.get(key)) for key in IMPORT_METADATA)
+    if cmus is None or copies is None or cmus < 1 or copies < 1 or cmus != int(cmus) or copies != int(copies):
+        line = CostComponent(name="Model copies active", unit="CMU-minutes", monthly_quantity=None, price=None,
+                             monthly_cost=None)
+        return ResourceCost(logical_id, rtype, tags, [line],
+                            ["the resource records no whole customModelUnits and copies (Metadata.tierwise): cannot price"])
+    notes = [f"{cmus:g} CMU per copy (estimated at synth; AWS sets the count at import), {copies:g} cop"
+             f"{'y' if copies == 1 else 'ies'} for the average load"]
+    workload = ctx.workload_for(logical_id) if ctx.serves_model(logical_id, tags, rtype) else None
+    if workload is None:
+        notes.append("not tagged as a tierwise tier it serves: usage not modelled")
+    lines = bills.custom_model_import(ctx.book, ctx.region, cmus=int(cmus), copies=int(copies), workload=workload)
+    return ResourceCost(logical_id, rtype, tags, lines, notes)
+
+
 _MODEL_ARN = re.compile(r"(?:foundation-model|inference-profile)/([A-Za-z0-9][A-Za-z0-9.:\-]*)")
 
 

@@ -288,11 +288,23 @@ class ImportFiles(Cited):
     chat_template_in_tokenizer_config: bool
 
 
+class ExampleShape(_Fact):
+    """The figures of a published CMU example's config.json that a copy's memory depends on."""
+
+    parameters: int = Field(gt=0)
+    layers: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    context_tokens: int = Field(gt=0)
+    source: str = Field(pattern=_URL)
+
+
 class CmuExample(_Fact):
     model: str
     cmus: int = Field(gt=0)
     source: str = Field(pattern=_URL)
     note: str
+    shape: ExampleShape
 
 
 class ImportPricing(Cited):
@@ -302,6 +314,9 @@ class ImportPricing(Cited):
     cmu_determined_at_import: bool
     cmu_factors: list[str]
     cmu_examples: list[CmuExample]
+    billed_windows: Literal["with_traffic"]
+    billed_windows_source: str = Field(pattern=_URL)
+    billed_windows_note: str
 
 
 class ImportScaling(Cited):
@@ -344,12 +359,39 @@ class ImportCloudFormation(Cited):
     batch_inference: bool
 
 
+class ImportClient(Cited):
+    """How a client calls an imported model (the Converse question settled in the file's note)."""
+
+    api: str
+    stream_api: str
+    request_format: str
+    converse: bool
+
+
+class CmuMemoryEstimate(_Fact):
+    weight_bytes_per_parameter: float = Field(gt=0)
+    kv_bytes_per_value: float = Field(gt=0)
+    note: str
+
+
+class ImportSpeedEstimate(_Fact):
+    gpu_family: str
+    note: str
+
+
+class ImportEstimates(_Fact):
+    cmu_memory: CmuMemoryEstimate
+    speed: ImportSpeedEstimate
+
+
 class CustomModelImport(_Fact):
     checked: str = Field(pattern=_DATE)
     regions: list[str]
     regions_source: str = Field(pattern=_URL)
     regions_taken: str = Field(pattern=_DATE)
     architectures: list[ImportArchitecture]
+    architectures_source: str = Field(pattern=_URL)
+    architectures_taken: str = Field(pattern=_DATE)
     limits: ImportLimits
     files: ImportFiles
     pricing: ImportPricing
@@ -360,6 +402,8 @@ class CustomModelImport(_Fact):
     measurements: list[ImportMeasurement]
     cloudformation: ImportCloudFormation
     moto: MotoSupport
+    client: ImportClient
+    estimates: ImportEstimates
 
     def architecture(self, model_type: str) -> ImportArchitecture | None:
         """The supported architecture a config.json `model_type` belongs to, or None."""

@@ -84,12 +84,12 @@ def options() -> frozenset[str]:
 
 def _register_builtins() -> None:
     from tierwise.tiers import (
-        bedrock_batch, bedrock_on_demand, bedrock_provisioned, lambda_gguf, sagemaker_async, sagemaker_gpu,
-        sagemaker_serverless,
+        bedrock_batch, bedrock_custom, bedrock_on_demand, bedrock_provisioned, lambda_gguf, sagemaker_async,
+        sagemaker_gpu, sagemaker_serverless,
     )
 
     for module in (lambda_gguf, sagemaker_serverless, sagemaker_gpu, sagemaker_async, bedrock_provisioned,
-                   bedrock_on_demand, bedrock_batch):
+                   bedrock_on_demand, bedrock_batch, bedrock_custom):
         register(module.TIER)
 
 

@@ -104,9 +104,10 @@ class TierModule:
     # what the stack carries around the tier's construct and is billed for
     uses_key: ClassVar[bool] = False
     alarms: ClassVar[tuple[str, ...]] = ()
-    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint" or "bedrock"; a door
-    # the client does not open (batch work) comes with why and what to use instead, after
-    # "stack {stack} (tier ...) " ({stack} is filled in)
+    # how tierwise.client reaches it: "function-url", "sagemaker-endpoint", "bedrock" (Converse) or
+    # "bedrock-imported" (InvokeModel with OpenAI bodies); a door the client does not open (batch
+    # work) comes with why and what to use instead, after "stack {stack} (tier ...) " ({stack} is
+    # filled in)
     client_door: ClassVar[str]
     client_refusal: ClassVar[str | None] = None
     # interface endpoints its compute needs in a private VPC (service -> why), and whether it must
@@ -162,6 +163,9 @@ class TierModule:
         Hub token), as the error line; None: nothing is missing. The app refuses it for one
         model; with model=all the construct warns instead, so the catalogue still synthesizes."""
         return None
+    def needs_internet_with(self, options: Mapping[str, Any]) -> bool:
+        """Whether what the tier runs must reach beyond AWS, given the stack's options."""
+        return self.needs_internet
 
     def reads(self, option: str, placement: Any) -> bool:
         """Whether the deployment of `placement` on this tier uses `option` (quant, model_uri, ...)."""

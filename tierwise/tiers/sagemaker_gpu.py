@@ -1,5 +1,6 @@
 """sagemaker-gpu: a SageMaker real-time endpoint on a GPU instance running the LMI container
-(vLLM), weights from the Hugging Face Hub (construct: tiers/sagemaker_gpu/).
+(vLLM), weights from the Hugging Face Hub, or from an S3 folder (`-c weights_uri`) that SageMaker
+downloads itself, so the container runs with network isolation (construct: tiers/sagemaker_gpu/).
 
 Fit: weights at the serving precision, activations and CUDA overhead within the instance's
 usable GPU memory (as nvidia-smi reports it, times the engine's memory-utilization fraction), the
@@ -100,8 +101,8 @@ class SageMakerGpu(TierModule):
     settings_models = (SageMakerGpuSettings,)
     image_region_rule = "sagemaker_image"
     options = frozenset({"quant", "instance_type", "image_uri", "min_instances", "max_instances", "hf_token_secret",
-                         "alarm_topic_arn",
-                         "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints"})
+                         "alarm_topic_arn", "vpc_id", "subnet_type", "subnet_ids", "vpc_endpoints", "weights_uri",
+                         "weights_key"})
     construct = "tiers.sagemaker_gpu.construct:SageMakerGpuEndpoint"
     streaming = (True, "InvokeEndpointWithResponseStream relays the container's chunked answer")
     uses_key = True
@@ -113,7 +114,8 @@ class SageMakerGpu(TierModule):
         "ecr.dkr": "the model container's image layers from the VPC",
         "logs": "the model container's log stream to CloudWatch Logs from the VPC",
     }
-    # the LMI container downloads hf_model_id from the Hugging Face Hub at start-up
+    # the LMI container downloads hf_model_id from the Hugging Face Hub at start-up (not with
+    # weights_uri: needs_internet_with)
     needs_internet = True
     serving_resource_types = ("AWS::SageMaker::EndpointConfig",)
 
@@ -152,16 +154,28 @@ class SageMakerGpu(TierModule):
         return _option(ask, pick, set_aside, unpriced, offers)
 
     def check_options(self, placement: Any, options: Mapping[str, Any], *, forced: bool) -> None:
-        if options.get("subnet_type") == "isolated":
+        from_s3 = "weights_uri" in options
+        if options.get("subnet_type") == "isolated" and not from_s3:
             raise TierwiseError(
                 f"-c subnet_type=isolated: {placement.model} on {ID} downloads its weights from the Hugging Face "
-                "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private"
+                "Hub at start-up, so its subnets need a route to the internet through a NAT: use -c subnet_type=private, "
+                "or put the weights in S3 (-c weights_uri=s3://bucket/prefix/) to run isolated"
             )
+        if from_s3 and "hf_token_secret" in options:
+            raise TierwiseError("-c hf_token_secret: with -c weights_uri the endpoint reads its weights from S3 and "
+                                "never calls the Hugging Face Hub; give one of them")
+        if "weights_key" in options and not from_s3:
+            raise TierwiseError("-c weights_key names the KMS key of the weights' bucket: give the weights too "
+                                "(-c weights_uri=s3://bucket/prefix/)")
+
+    def needs_internet_with(self, options: Mapping[str, Any]) -> bool:
+        # weights from S3 are downloaded by SageMaker through the VPC's S3 gateway: nothing leaves AWS
+        return "weights_uri" not in options
 
     def missing(self, placement: Any, options: Mapping[str, Any]) -> str | None:
         hub = placement.profile.hub
-        if hub is None or not hub.gated or options.get("hf_token_secret"):
-            return None
+        if hub is None or not hub.gated or options.get("hf_token_secret") or options.get("weights_uri"):
+            return None  # a token given, or weights from S3: the Hub is never called
         return (f"-c hf_token_secret is needed: {placement.model} on {ID} downloads {placement.profile.hf_model_id} "
                 f"from the Hugging Face Hub at start, and the repository is gated ({hub.gated_source}); give "
                 "-c hf_token_secret=NAME (or the secret's full ARN), a Secrets Manager secret holding the token of a "
