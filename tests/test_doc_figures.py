@@ -1,4 +1,4 @@
-"""README.md and docs/HOW_IT_DECIDES.md quote figures the code produces (scripts/doc_figures.py writes them):
+"""README.md and the docs pages (scripts/doc_figures.py PAGES) quote figures the code produces (the script writes them):
 a change that moves one fails here until the page is regenerated."""
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ def without_urls(text: str) -> str:
     text = re.sub(r"\s*\(\s*" + URL.pattern + r"\s*\)", "", text)
     text = re.sub(r"[;,]\s*" + URL.pattern, "", text)
     text = URL.sub("", text)
-    return re.sub(r"\(\s*\)", "", " ".join(text.split())).replace(" ,", ",").replace(" )", ")").strip()
+    text = re.sub(r"\(\s*[,;]?\s*", "(", " ".join(text.split()))
+    return re.sub(r"\(\)", "", text).replace(" ,", ",").replace(" )", ")").replace("  ", " ").strip()
 
 
 class Sources:

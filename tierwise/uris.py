@@ -179,10 +179,12 @@ def sns_topic_arn(value: str, *, stack_region: str | None) -> str:
     return text
 
 
-__all__ = ["ARN", "ECR_IMAGE_URI", "S3_URI", "SecretRef", "UriProblem", "bucket_name_problem",
-           "ecr_image", "s3_object", "secret", "sns_topic_arn"]
 # a "folder" of objects: a bucket and a non-empty key prefix ending in "/", in S3's safe key
 # characters (no "*": the prefix goes into IAM resource ARNs, where it would be a wildcard)
 S3_PREFIX_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<prefix>(?:[A-Za-z0-9!_.'()=+-]+/)+)")
 # a KMS key by its ARN (an alias would not name the key a policy can be scoped to)
 KMS_KEY_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{36}")
+
+
+__all__ = ["ARN", "ECR_IMAGE_URI", "KMS_KEY_ARN", "S3_PREFIX_URI", "S3_URI", "SecretRef", "UriProblem",
+           "bucket_name_problem", "ecr_image", "s3_object", "secret", "sns_topic_arn"]

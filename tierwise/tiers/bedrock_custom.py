@@ -212,7 +212,8 @@ class BedrockCustom(TierModule):
             warnings.append(
                 f"an idle copy is unloaded: {_share(share_hour)} of requests (after {unload_min} min idle, the "
                 f"Knowledge Center's figure) to {_share(share_window)} (after {window_min} min, the AWS blog's) wait "
-                f"~{cold_s:.0f} s for a copy (ModelNotReadyException, retried by the SDK; measured: {cold_source})")
+                f"~{cold_s:.0f} s for a copy, a measured figure ({cold_source}) (ModelNotReadyException, retried by "
+                "the SDK)")
         settings = {
             "model_type": model_type(profile), "architecture": supported.name, "custom_model_units": cmus,
             "copies": copies, "peak_copies": peak_copies, "weights_gb": round(weights_bytes / 1e9, 2),
