@@ -24,6 +24,11 @@ from tierwise.stack_metadata import KEY as METADATA_KEY
 from tierwise.stack_metadata import planned_metadata
 
 
+# the AlarmsNotify output of a stack whose alarms have no action (-c alarm_topic_arn not given)
+ALARMS_NOTIFY_NOBODY = ("nobody: the alarms only change state in CloudWatch; give -c "
+                        "alarm_topic_arn=arn:aws:sns:REGION:ACCOUNT:TOPIC to be told")
+
+
 class ModelStack(cdk.Stack):
     """The deployable stack for one placed model: nothing tier-specific here; the tier's
     construct maps the plan's settings to its props (``for_placement``) and says how to call
@@ -116,12 +121,6 @@ class ModelStack(cdk.Stack):
         if alarm_topic_arn is not None:
             self.alarm_topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
             tier_options["alarm_actions"] = [cloudwatch_actions.SnsAction(self.alarm_topic)]
-        elif module.alarms:
-            cdk.Annotations.of(self).add_warning_v2(
-                "tierwise:alarms-without-action",
-                f"the stack's {len(module.alarms)} alarms ({', '.join(module.alarms)}) change state in CloudWatch and notify "
-                "nobody: give -c alarm_topic_arn=arn:aws:sns:REGION:ACCOUNT:TOPIC to be told",
-            )
         if tier_options:
             props["options"] = TierOptions(**tier_options)
         self.endpoint = construct.for_placement(self, "Endpoint", placement, **props)
@@ -135,6 +134,13 @@ class ModelStack(cdk.Stack):
         cdk.CfnOutput(self, "Model", value=f"{placement.model} ({cost_tags[TAG_QUANT]}, context {placement.context})")
         for name, (value, description) in self.endpoint.outputs().items():
             cdk.CfnOutput(self, name, value=value, description=description)
+        if module.alarms:
+            # said where it matters, in what `cdk deploy` prints, not as a warning on every synth
+            cdk.CfnOutput(
+                self, "AlarmsNotify",
+                value=alarm_topic_arn or ALARMS_NOTIFY_NOBODY,
+                description=f"who the stack's {len(module.alarms)} alarms ({', '.join(module.alarms)}) notify",
+            )
 
     def _private_network(
         self, tier: str, *, reads_s3: bool, options: dict[str, Any], vpc_id: str | None = None,

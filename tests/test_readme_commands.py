@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.core.hf_folders import write_config
+from tests.core.hf_published import PUBLISHED
 from tests.core.raw_gguf import llama_header, write_gguf
 from tests.gguf_factory import write_tiny_llama
 from tests.stacks.conftest import ACCOUNT, vpc_lookup_context
@@ -64,6 +66,12 @@ NOT_RUNNABLE = {
     'tierwise chat tierwise-llama3-8b "Say hello in five words."': Evidence(
         "it needs a deployed stack and AWS credentials; the command runs against moto's SageMaker instead",
         "tests/client/test_client.py", ('main(["chat", "tierwise-llama3-8b"',)),
+    "tierwise batch submit tierwise-nova-pro input.jsonl": Evidence(
+        "it needs a deployed stack and AWS credentials; the command runs against moto's S3 and a Stubber for "
+        "Bedrock's batch API instead", "tests/stacks/test_batch_cli.py", ('main(["batch", "submit", stack',)),
+    "tierwise batch status tierwise-nova-pro JOB_ARN": Evidence(
+        "it needs a batch job started on a real account (JOB_ARN is what submit printed); the command runs against "
+        "a Stubber instead", "tests/stacks/test_batch_cli.py", ('main(["batch", "status", stack, JOB_ARN',)),
     'tierwise chat tierwise-llama3-8b "..." --no-stream --max-tokens 64 --system "Be brief." --region eu-west-1':
         Evidence("it needs a deployed stack and AWS credentials; the options run against moto instead",
                  "tests/client/test_client.py", ('"--no-stream"', '"--max-tokens"')),
@@ -73,6 +81,8 @@ PROVIDED = {
     "model.gguf": lambda path: write_tiny_llama(path, n_layers=2, n_embd=64, n_head=4, n_head_kv=2, n_ff=128,
                                                 n_ctx_train=512, weight_type="Q8_0"),
     "broken.gguf": lambda path: write_gguf(path, llama_header(**{"llama.attention.head_count": 0})),
+    # a fine-tune's folder: Qwen2.5-7B-Instruct's published config.json (no weights: sized from it)
+    "my-finetune": lambda path: write_config(path, PUBLISHED["qwen2.5-7b-instruct"]["config"]),
 }
 # what the CDK CLI itself prints on stderr after a good synth: not a warning
 CDK_CLI_LINES = (re.compile(r"Successfully synthesized to \S+"),
@@ -134,10 +144,19 @@ def read_page(name: str) -> Page:
         if saved:
             page.files[saved.group(1)] = "\n".join(block[1:]) + "\n"
         elif lang == "sh":
+            pending: tuple[int, str] | None = None  # a command continued with a trailing backslash
             for k, raw in enumerate(block):
                 text, _ = without_comment(raw)
+                if pending is not None:
+                    at, text = pending[0], pending[1] + " " + text
+                else:
+                    at = start + k + 1
+                if text.endswith("\\"):
+                    pending = (at, text[:-1])
+                    continue
+                pending = None
                 if text:
-                    page.commands.append(Command(name, start + k + 1, " ".join(text.split())))
+                    page.commands.append(Command(name, at, " ".join(text.split())))
         elif lang == "text":
             page.commands += _examples(name, start, block)
         elif lang == "python":

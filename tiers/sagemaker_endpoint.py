@@ -18,7 +18,7 @@ from tiers.network import allow_network_interfaces, check_subnets, select
 from tiers.construct_base import EXAMPLE_REQUESTS, OwnsRole, TierOptions
 from tiers.images import ECR_TOKEN_REASON, ecr_pull_statements
 from tiers.props import PropError
-from tiers.security import acknowledge, after_policies_of, alarm, create_key, log_group
+from tiers.security import acknowledge, after_policies_of, alarm, create_key, grant_key_to_aws_services, log_group
 
 VARIANT = "AllTraffic"
 # A SageMaker endpoint name: letters, digits and hyphens, at most 63 characters.
@@ -94,15 +94,8 @@ class SageMakerEndpointBase(OwnsRole, Construct):
         # SageMaker uses the key for the image (serverless) or the ML storage volume, through grants
         # it creates for itself: the role may create a grant only for an AWS service's use of the
         # key (kms:GrantIsForAWSResource), never hand the key to another principal
-        self.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="GrantKeyToSageMakerOnly",
-                actions=["kms:CreateGrant"],
-                resources=[self.encryption_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
-        )
+        grant_key_to_aws_services(self.role, self.encryption_key, "kms:Decrypt", "kms:GenerateDataKey",
+                                  "kms:DescribeKey", sid="GrantKeyToSageMakerOnly")
         if self._own_role:
             acknowledge(
                 self.role,

@@ -29,6 +29,22 @@ def create_key(scope: Construct, id: str, *, description: str) -> kms.Key:
     return key
 
 
+def grant_key_to_aws_services(grantee: iam.IGrantable, key: kms.IKey, *actions: str, sid: str) -> None:
+    """`actions` on `key` for `grantee`, plus kms:CreateGrant only for an AWS service's use of the
+    key (kms:GrantIsForAWSResource): the service (SageMaker, Bedrock) creates the grants it needs
+    on the caller's behalf, and the caller can never hand the key to another principal."""
+    if actions:
+        key.grant(grantee, *actions)
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            actions=["kms:CreateGrant"],
+            resources=[key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+    )
+
+
 def allow_logs(key: kms.IKey) -> None:
     """Let CloudWatch Logs encrypt log groups of this account and region with `key`."""
     if not isinstance(key, kms.Key) or key.node.try_find_child("LogsMayUse") is not None:

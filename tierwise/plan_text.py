@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierwise.facts import serving_facts
 from tierwise.placement import Placement
 from tierwise.sizing import MemoryEstimate, fmt_bytes
 from tierwise.text import Sources, bullet, labelled, plural, table, without_urls, words, wrap
@@ -160,13 +161,20 @@ def curve_lines(p: Placement) -> list[str]:
     at[op["concurrency"]] = op
     marks.setdefault(op["concurrency"], []).append(
         f"operating point at {p.capacity.get('target_utilization', 1):.0%}")
-    marks.setdefault(points[-1]["concurrency"], []).append("KV cache full")
+    # the curve ends where the KV room ends, or earlier at the engine's batch limit (max_num_seqs)
+    last = points[-1]["concurrency"]
+    marks.setdefault(last, []).append("batch limit" if last >= serving_facts().engine.max_num_seqs else "KV cache full")
     lines = [f"capacity curve, one instance, {w.input_tokens:,} in + {w.output_tokens:,} out tokens:",
              "  in flight  tokens/s  s/request  first token"]
     for c in sorted(marks):
         q = at[c]
-        lines.append(f"  {c:>9,} {q['output_tokens_per_second']:>9,.0f} {q['seconds_per_request']:>10.1f} "
-                     f"{q['time_to_first_token_s']:>10.2f} s  {', '.join(marks[c])}"[:80])
+        row = (f"  {c:>9,} {q['output_tokens_per_second']:>9,.0f} {q['seconds_per_request']:>10.1f} "
+               f"{q['time_to_first_token_s']:>10.2f} s  ")
+        label = ", ".join(marks[c])
+        if len(row) + len(label) <= 80:
+            lines.append(row + label)
+        else:  # two marks on one point: the second under the first
+            lines += [row + marks[c][0] + ",", " " * len(row) + ", ".join(marks[c][1:])]
     return lines
 
 

@@ -68,6 +68,8 @@ def test_usage_by_logical_id_with_tokens_overrides_the_workload(tmp_path, book):
     seconds = 500 / 500 + 100 / 10
     duration = next(c for c in fn_cost.components if c.name.startswith("Duration"))
     assert duration.monthly_quantity == pytest.approx(1000 * seconds * 4)
+    # the project says the usage file, not the workload note above it, priced this resource
+    assert "usage file u.yml overrides that, field by field, for S/Fn" in report.projects[0].notes
 
 
 @pytest.mark.parametrize("text, message", [

@@ -28,12 +28,14 @@ def resources_of(template: dict, type_: str) -> list[dict]:
     return [r for r in template["Resources"].values() if r["Type"] == type_]
 
 
-def main_kind(resource: dict) -> str | None:
-    """Which tier a resource is the main resource of (None for supporting resources)."""
+def main_kind(resource: dict, imports: bool = False) -> str | None:
+    """Which tier a resource is the main resource of (None for supporting resources). `imports`:
+    the template imports weights, so a role Bedrock assumes is the import's service role."""
     type_ = resource["Type"]
     if type_ == "AWS::Lambda::Function" and resource["Properties"].get("PackageType") == "Image":
         return "lambda"
-    if type_ == "AWS::IAM::Role" and "bedrock.amazonaws.com" in json.dumps(resource["Properties"]["AssumeRolePolicyDocument"]):
+    if (type_ == "AWS::IAM::Role" and not imports
+            and "bedrock.amazonaws.com" in json.dumps(resource["Properties"]["AssumeRolePolicyDocument"])):
         return "bedrock"  # the role batch jobs run as: bedrock-batch's one resource that does the work
     return {"AWS::SageMaker::Endpoint": "sagemaker", RESOURCE_TYPE: "bedrock", IMPORT_TYPE: "bedrock",
             "AWS::Bedrock::ApplicationInferenceProfile": "bedrock"}.get(type_)
@@ -118,7 +120,8 @@ def test_each_template_holds_the_planned_tier_with_the_planned_settings(synthesi
         else:
             profile = one(t, "AWS::Bedrock::ApplicationInferenceProfile")
             assert s["model_id"] in json.dumps(profile["ModelSource"])
-        present = [main_kind(r) for r in t["Resources"].values() if main_kind(r)]
+        imports = bool(resources_of(t, IMPORT_TYPE))
+        present = [main_kind(r, imports) for r in t["Resources"].values() if main_kind(r, imports)]
         assert present == [placement.tier.split("-")[0]], f"{name}: exactly one tier construct, found {present}"
 
 

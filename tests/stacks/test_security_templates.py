@@ -96,11 +96,16 @@ def test_every_alarm_notifies_the_topic_when_one_is_given(security_synthesis):
         assert len(alarms) == len(tiers.get(security_synthesis.placements[name].tier).alarms) >= 2
         for alarm in alarms:
             assert alarm["Properties"]["AlarmActions"] == [TOPIC_ARN], name
+        assert t["Outputs"]["AlarmsNotify"]["Value"] == TOPIC_ARN, name
         counted += len(alarms)
     assert counted >= 6
 
 
-def test_without_a_topic_alarms_are_silent_and_synth_says_so(synthesis):
+def test_without_a_topic_alarms_are_silent_and_the_stack_says_so(synthesis):
+    """No alarm notifies anyone without -c alarm_topic_arn, and the stack's AlarmsNotify output
+    (printed by `cdk deploy`) says so and how to fix it; synth stays quiet about it."""
+    from stacks.model_stack import ALARMS_NOTIFY_NOBODY
+
     assembly = synthesis.app.synth()
     for name, placement in synthesis.placements.items():
         t = synthesis.template(name)
@@ -109,11 +114,13 @@ def test_without_a_topic_alarms_are_silent_and_synth_says_so(synthesis):
         actions = [action for a in alarms for action in a["Properties"].get("AlarmActions", [])]
         assert all(t["Resources"][action["Ref"]]["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
                    for action in actions), name
-        warnings = [m.entry.data for m in assembly.get_stack_artifact(name).messages
-                    if "tierwise:alarms-without-action" in str(m.entry.data)]
-        assert len(warnings) == (1 if alarms else 0), (name, warnings)
+        output = t.get("Outputs", {}).get("AlarmsNotify")
         if alarms:
-            assert "-c alarm_topic_arn=" in warnings[0]
+            assert output["Value"] == ALARMS_NOTIFY_NOBODY and "-c alarm_topic_arn=" in output["Value"], name
+            assert f"{len(placement.module().alarms)} alarms" in output["Description"], name
+        else:
+            assert output is None, name
+        assert not [m for m in assembly.get_stack_artifact(name).messages if "alarm" in str(m.entry.data)], name
 
 
 def test_gated_models_in_model_all_are_a_warning_each(synthesis):

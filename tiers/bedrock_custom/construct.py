@@ -17,7 +17,7 @@ from constructs import Construct
 from tiers.construct_base import EXAMPLE_REQUESTS, ForPlacement, TierOptions
 from tiers.props import PropError, check_int, check_text, parse_s3_prefix_uri
 from tiers.provider import StackTags, acknowledge_provider, handler_function, provider
-from tiers.security import acknowledge, create_key, nag_resource
+from tiers.security import acknowledge, create_key, grant_key_to_aws_services, nag_resource
 from tierwise.facts import custom_model_import
 from tierwise.tiers import bedrock_custom
 from tierwise.uris import KMS_KEY_ARN
@@ -233,8 +233,11 @@ class BedrockImportedModel(ForPlacement, Construct):
             ],
         )
         # the caller of CreateModelImportJob lets Bedrock use the key for the imported model
-        # (user guide, "Encryption of imported models": CreateGrant, DescribeKey, GenerateDataKey, Decrypt)
-        self.encryption_key.grant(on_event, "kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
+        # (user guide, "Encryption of imported models": CreateGrant, DescribeKey, GenerateDataKey,
+        # Decrypt); Bedrock creates the grant itself (CloudTrail: invokedBy bedrock.amazonaws.com),
+        # so CreateGrant is held to grants for an AWS service
+        grant_key_to_aws_services(on_event, self.encryption_key, "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt",
+                                  sid="GrantKeyToBedrockOnly")
         is_complete = handler_function(
             self, "IsComplete", "model_import.is_complete", code, **common,
             role_description="Bedrock model import IsComplete handler",

@@ -95,6 +95,11 @@ def review_stacks(
         stack_region = region or stack.region or planned.region
         project = price_stack(stack, stack_w, stack_region or DEFAULT_REGION, book, resolver, usage)
         project.notes.append(how)
+        if usage is not None:
+            applied = _usage_keys_of(stack, usage)
+            if applied:
+                project.notes.append(f"usage file {usage.path} overrides that, field by field, for "
+                                     f"{', '.join(applied)}")
         if stack_region is None:
             project.notes.append(f"environment-agnostic stack: priced in {DEFAULT_REGION}")
         elif region is None and stack.region is None:
@@ -103,6 +108,16 @@ def review_stacks(
     if usage is not None:
         _check_usage_keys(stacks, usage)
     return report
+
+
+def _usage_keys_of(stack: StackTemplate, usage: UsageFile) -> list[str]:
+    """The usage file's keys that name this stack or one of its resources, as the file spells them."""
+    keys = [stack.name] if usage.for_stack(stack.name) is not None else []
+    for logical_id, resource in stack.resources.items():
+        meta = resource.get("Metadata")
+        path = meta.get("aws:cdk:path") if isinstance(meta, dict) and isinstance(meta.get("aws:cdk:path"), str) else None
+        keys += [k for k in (f"{stack.name}/{logical_id}", path) if k and k in usage.resource_usage and k not in keys]
+    return keys
 
 
 def _check_usage_keys(stacks: list[StackTemplate], usage: UsageFile) -> None:
