@@ -162,7 +162,8 @@ def test_outputs_say_how_to_invoke(synthesis: Synthesis):
         outputs = synthesis.template(name)["Outputs"]
         # `tierwise chat` for the generative containers (the GGUF runtime, LMI)
         chat = {"ChatCommand"} if placement.tier == "sagemaker-serverless" and placement.settings.container == "gguf" else set()
-        assert wanted[placement.tier] | chat | {"Tier", "Model"} == set(outputs), name
+        alarmed = {"AlarmsNotify"} if placement.module().alarms else set()  # who the alarms notify (nobody here)
+        assert wanted[placement.tier] | chat | alarmed | {"Tier", "Model"} == set(outputs), name
         command = outputs.get("InvokeCommand", outputs.get("SubmitCommand"))
         assert commands[placement.tier] in json.dumps(command["Value"]), name
         if placement.tier == "lambda-gguf":

@@ -120,8 +120,12 @@ def test_the_handlers_touch_only_this_constructs_imports(built):
     for sid in ("RetagOwnImportedModels", "ReadOwnImportJobs", "ManageOwnImportedModels"):
         assert on_event[sid]["Condition"] == own, sid
     assert on_event["PassTheServiceRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
-    kms_statement = next(s for s in on_event.values() if "kms:CreateGrant" in s["Action"])
-    assert set(kms_statement["Action"]) == {"kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"}
+    # Bedrock may use the key for the imported model: it creates the grant itself, so CreateGrant
+    # only for an AWS service's use of the key
+    assert on_event["GrantKeyToBedrockOnly"]["Action"] == "kms:CreateGrant"
+    assert on_event["GrantKeyToBedrockOnly"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    use = next(s for s in on_event.values() if "kms:Decrypt" in s["Action"])
+    assert set(use["Action"]) == {"kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"}
     is_complete = role_statements(t, "ModelIsCompleteRole")
     actions = {a for s in is_complete.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "bedrock:GetModelImportJob",
