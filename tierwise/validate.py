@@ -18,7 +18,6 @@ from typing import Any, get_args
 from model_profiles.userinput import check_path_usable, quoted, shown  # noqa: F401
 from tierwise.errors import TierwiseError
 from tierwise.facts import lambda_limits, workload_bounds
-from tierwise.quant import recipe_names
 
 GGUF_MAGIC = b"GGUF"
 
@@ -303,12 +302,13 @@ def check_applicable(placement: Any, *, quant: str | None, commitment: str | Non
             f"{placement.model} is placed on {placement.tier}"
         )
     if quant is not None and not module.reads("quant", placement):
-        # the tiers that serve this very value: a GGUF recipe is read by the llama.cpp tiers, a GPU
-        # precision by the GPU tier
-        serving = [t for t in tiers.reading("quant") if quant in tiers.get(t).quants()]
-        what = "a llama.cpp GGUF recipe" if quant in recipe_names() else "a precision"
+        # the tiers that serve this very value: a GGUF recipe the llama.cpp tiers, a GPU precision
+        # the GPU tier (F16 and BF16 both)
+        serving = [t for t in tiers.reading("quant")
+                   if quant.upper() in (q.upper() for q in tiers.get(t).quants())] or list(tiers.reading("quant"))
+        names = ", ".join(serving[:-1]) + (" and " if len(serving) > 1 else "") + serving[-1]
         raise TierwiseError(
-            f"{prefix}quant {quant} is {what}, read by {' and '.join(serving or tiers.reading('quant'))}; "
+            f"{prefix}quant {quant} is served by {names}; "
             f"{placement.model} is placed on {placement.tier}, {module.weights(placement)}"
         )
 

@@ -98,7 +98,7 @@ CLI_CASES = {
     "plan-commitment-forever": (["plan", "llama3-8b", "--commitment", "forever"], {},
                                 ["'forever'", "allowed: none, OneMonth, SixMonths"]),
     "plan-quant-on-classifier": (["plan", "distilbert-sst2", "--quant", "Q4_K_M"], {},
-                                 ["--quant Q4_K_M", "is a llama.cpp GGUF recipe, read by lambda-gguf and sagemaker-serverless", "Hugging Face CPU container"]),
+                                 ["--quant Q4_K_M", "is served by lambda-gguf and sagemaker-serverless", "Hugging Face CPU container"]),
     "plan-region-mars": (["plan", "llama3-8b", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "cost-region-mars": (["cost", "models", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
     "compare-region-mars": (["compare", "llama3-8b", "--region", "mars-1"], {}, ["'mars-1'", "us-east-1"]),
@@ -199,7 +199,7 @@ APP_CASES = {
     "model-uri-yaml": ({"model": "llama3-8b", "model_uri": "llama3-8b.yaml"}, ["'llama3-8b.yaml' is not a GGUF file"]),
     "region-mars": ({"model": "llama3-8b", "region": "mars-1"}, ["-c region", "'mars-1'", "us-east-1"]),
     "commitment-forever": ({"model": "nova-pro", "commitment": "forever"}, ["'forever'", "allowed: none, OneMonth"]),
-    "quant-on-classifier": ({"model": "distilbert-sst2", "quant": "Q4_K_M"}, ["-c quant Q4_K_M", "GGUF recipe"]),
+    "quant-on-classifier": ({"model": "distilbert-sst2", "quant": "Q4_K_M"}, ["-c quant Q4_K_M", "served by lambda-gguf"]),
     "absurd-volume": ({"model": "llama3-8b", "requests_per_month": str(10**26)}, ["-c requests_per_month", "at most"]),
     # --- around them ---
     "key-wrong-case": ({"Model": "llama3-8b"}, ["-c Model", "did you mean model?"]),
