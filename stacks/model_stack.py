@@ -19,7 +19,7 @@ from tiers.props import PropError
 from tiers.security import create_key
 from tierwise import tiers
 from tierwise.contract import NO_QUANT, TAG_MODEL, TAG_QUANT, TAG_TIER
-from tierwise.placement import Placement
+from tierwise.placement import Placement, tier_cost
 from tierwise.stack_metadata import KEY as METADATA_KEY
 from tierwise.stack_metadata import planned_metadata
 
@@ -97,6 +97,13 @@ class ModelStack(cdk.Stack):
         # find none
         stack_props["tags"] = {**cost_tags, **(stack_props.get("tags") or {})}
         super().__init__(scope, id, **stack_props)
+        # an option that changes what the construct deploys (a GGUF read from S3 needs /tmp room)
+        # changes the bill: the stack records the bill of what it deploys
+        deployed = module.deployed(placement.settings, {k: v for k, v in options.items() if v is not None})
+        if deployed != placement.settings:
+            placement = placement.model_copy(update={"settings": deployed})
+            cost = tier_cost(placement)
+            placement = placement.model_copy(update={"monthly_cost_usd": cost.monthly_usd, "bill": cost.components})
         self.placement = placement
         self.options = {k: v for k, v in options.items() if v is not None}
         for key, value in cost_tags.items():

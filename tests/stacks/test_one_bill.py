@@ -174,3 +174,31 @@ def test_the_batch_tiers_review_follows_a_changed_volume_as_the_plan_would(synth
         expected = estimate(more)
         assert not project.unknown and round(project.monthly_usd, 2) == round(expected.monthly_usd, 2), tier
         assert project.monthly_usd > planned.monthly_cost_usd
+
+
+def test_a_gguf_read_from_s3_is_billed_as_deployed(tmp_path):
+    """-c model_uri: the construct keeps /tmp room for the GGUF it downloads, so the stack's
+    recorded bill (Metadata.tierwise, what the review and the budget guard compare) counts that
+    room; the bare plan, which bakes the GGUF into the image, counts Lambda's 512 MB."""
+    pytest.importorskip("aws_cdk")
+    import aws_cdk as cdk
+
+    from stacks.model_stack import ModelStack
+    from tierwise.facts import lambda_limits
+    from tierwise.workload import Workload
+
+    bare = plan(load_catalogue()["tinyllama-1.1b"], tier="lambda-gguf", region=REGION,
+                workload=Workload(requests_per_month=1_000_000))
+    outdir = tmp_path / "cdk.out"
+    app = cdk.App(outdir=str(outdir), context=synth_context({}))
+    stack = ModelStack(app, "from-s3", placement=bare, model_uri="s3://models-1/tiny.gguf")
+    app.synth()
+    template = json.loads((outdir / "from-s3.template.json").read_text())
+    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    room = function["Properties"]["EphemeralStorage"]["Size"]
+    assert room == bare.settings.ephemeral_storage_mb > lambda_limits().ephemeral_storage_mb_min
+    recorded = float(template["Metadata"]["tierwise"]["monthlyCostUsd"])
+    [project] = review(outdir).projects
+    assert round(project.monthly_usd, 2) == round(recorded, 2) == round(stack.placement.monthly_cost_usd, 2)
+    assert recorded > bare.monthly_cost_usd  # the /tmp room above 512 MB is billed
+    assert "model_baked" not in json.dumps(stack.placement.settings.model_dump())  # not part of the plan's JSON

@@ -129,6 +129,11 @@ class TierModule:
         """This tier's settings for the ask, or a Rejection saying which limit or target it misses."""
         raise NotImplementedError
 
+    def deployed(self, settings: TierSettings, options: Mapping[str, Any]) -> TierSettings:
+        """The settings as the construct deploys them given the stack's `options` (-c model_uri, …),
+        where an option changes what is billed; the plan's settings otherwise."""
+        return settings
+
     def quants(self) -> tuple[str, ...]:
         """The --quant values this tier serves (empty: it serves one precision, --quant does not apply)."""
         return ()

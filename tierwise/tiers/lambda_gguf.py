@@ -11,7 +11,8 @@ for the same GB-seconds). Bill: requests, GB-seconds, /tmp above 512 MB.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -44,6 +45,10 @@ class LambdaGgufSettings(TierSettings):
     gguf_file: str
     gguf_url: str
     gguf_sha256: str | None
+    # how the deployed function gets the GGUF: baked into the image built from gguf_url (the plan's
+    # own), or read at start into /tmp (-c model_uri / -c image_uri: the construct keeps
+    # ephemeral_storage_mb of room). Set by `deployed`, not by the plan; not part of its JSON.
+    model_baked: bool = Field(True, exclude=True)
     file_bytes: int = Field(gt=0)
     # None: reserving fails on new accounts whose concurrency limit is 10
     reserved_concurrency: int | None
@@ -189,6 +194,12 @@ class LambdaGguf(TierModule):
     def idle_seconds(self, settings: TierSettings) -> tuple[float | None, str] | None:
         return lambda_idle_seconds()
 
+    def deployed(self, settings: TierSettings, options: Mapping[str, Any]) -> TierSettings:
+        # the construct keeps /tmp room for a GGUF it does not bake (LambdaGgufEndpoint.for_placement)
+        if options.get("model_uri") is not None or options.get("image_uri") is not None:
+            return self.settings(settings).model_copy(update={"model_baked": False})
+        return settings
+
     def bill(self, settings: TierSettings, usage: Usage, book: PriceBook, region: str) -> list[CostComponent]:
         s = self.settings(settings)
         return bills.lambda_function(
@@ -218,7 +229,7 @@ def deployed_ephemeral_mb(settings: LambdaGgufSettings) -> int:
     """The /tmp size the function is deployed with: a plan names the GGUF that LambdaGgufEndpoint
     bakes into the image (gguf_url), so /tmp holds nothing of the model and the construct keeps
     Lambda's minimum; ephemeral_storage_mb is the room a model read from S3 needs (-c model_uri)."""
-    if settings.gguf_url:
+    if settings.gguf_url and settings.model_baked:
         return lambda_limits().ephemeral_storage_mb_min
     return settings.ephemeral_storage_mb
 
