@@ -48,15 +48,7 @@ def handler_function(
 ) -> lambda_.Function:
     """`{id}Handler`, running as `{id}Role` (its own log group and `statements`, nothing else)."""
     logs_group = log_group(scope, f"{id}Logs", key=key, retention=log_retention, removal_policy=removal_policy)
-    role = iam.Role(scope, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                    description=role_description)
-    role.add_to_policy(
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[logs_group.log_group_arn],
-        )
-    )
+    role = _function_role(scope, f"{id}Role", role_description, logs_group, sid="WriteOwnLogs")
     for statement in statements:
         role.add_to_policy(statement)
     function = lambda_.Function(
@@ -76,6 +68,19 @@ def handler_function(
     return function
 
 
+def _function_role(scope: Construct, id: str, description: str, logs_group: logs.ILogGroup, *, sid: str) -> iam.Role:
+    """A Lambda function's role that may write `logs_group` and nothing else (yet)."""
+    role = iam.Role(scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[logs_group.log_group_arn],
+        )
+    )
+    return role
+
+
 def provider(
     scope: Construct,
     *,
@@ -93,16 +98,8 @@ def provider(
     provider_logs = log_group(scope, "ProviderLogs", key=key, retention=log_retention, removal_policy=removal_policy)
     roles = {}
     for prop, name in (("framework_on_event_role", "OnEvent"), ("framework_complete_and_timeout_role", "Waiter")):
-        role = iam.Role(scope, f"Framework{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=framework_description)
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteProviderLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[provider_logs.log_group_arn],
-            )
-        )
-        roles[prop] = role
+        roles[prop] = _function_role(scope, f"Framework{name}Role", framework_description, provider_logs,
+                                     sid="WriteProviderLogs")
     made = cr.Provider(
         scope,
         "Provider",

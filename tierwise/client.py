@@ -310,6 +310,22 @@ def _chat_chunks(events: Any, model_id: str, include_usage: bool) -> Iterator[by
     yield b"data: [DONE]\n\n"
 
 
+def _bedrock_models(httpx: Any, model_id: str) -> Any:
+    """GET /v1/models on a Bedrock door: the one model it calls."""
+    return httpx.Response(200, json={"object": "list", "data": [
+        {"id": model_id, "object": "model", "created": 0, "owned_by": "amazon-bedrock"}]})
+
+
+def _bedrock_error(exc: Any, hints: Mapping[str, str] | None = None) -> Any:
+    """A botocore ClientError from Bedrock as an OpenAI error reply with Bedrock's status, code and
+    message (and what to do, where `hints` names the code)."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+    message = f"Bedrock {error.get('Code', 'error')}: {error.get('Message', exc)}"
+    hint = (hints or {}).get(error.get("Code"))
+    return _error(status, message + (f" ({hint})" if hint else ""), type_="bedrock_error")
+
+
 def _bedrock_transport(runtime_client: Any, model_id: str) -> Any:
     httpx = _httpx()
     from botocore.exceptions import BotoCoreError, ClientError
@@ -318,8 +334,7 @@ def _bedrock_transport(runtime_client: Any, model_id: str) -> Any:
         def handle_request(self, request):  # noqa: ANN001, ANN201
             route = request.url.path
             if request.method == "GET" and route == "/v1/models":
-                return httpx.Response(200, json={"object": "list", "data": [
-                    {"id": model_id, "object": "model", "created": 0, "owned_by": "amazon-bedrock"}]})
+                return _bedrock_models(httpx, model_id)
             if route != "/v1/chat/completions":
                 return _error(404, f"{route} is not available on Bedrock through tierwise.client; "
                                    "use /v1/chat/completions (Bedrock's Converse API is chat only)")
@@ -338,10 +353,7 @@ def _bedrock_transport(runtime_client: Any, model_id: str) -> Any:
                                                               getattr(stream, "close", None)))
                 return httpx.Response(200, json=_chat_completion(runtime_client.converse(**arguments), model_id))
             except ClientError as exc:
-                error = exc.response.get("Error", {})
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
-                return _error(status, f"Bedrock {error.get('Code', 'error')}: {error.get('Message', exc)}",
-                              type_="bedrock_error")
+                return _bedrock_error(exc)
             except BotoCoreError as exc:
                 raise httpx.ConnectError(str(exc), request=request) from exc
 
@@ -427,8 +439,7 @@ def _imported_transport(runtime_client: Any, model_id: str) -> Any:
         def handle_request(self, request):  # noqa: ANN001, ANN201
             route = request.url.path
             if request.method == "GET" and route == "/v1/models":
-                return httpx.Response(200, json={"object": "list", "data": [
-                    {"id": model_id, "object": "model", "created": 0, "owned_by": "amazon-bedrock"}]})
+                return _bedrock_models(httpx, model_id)
             if route not in IMPORTED_ROUTES:
                 return _error(404, f"{route} is not available on an imported model; it answers "
                                    f"{' and '.join(IMPORTED_ROUTES)}")
@@ -449,12 +460,8 @@ def _imported_transport(runtime_client: Any, model_id: str) -> Any:
                 answer.setdefault("created", int(time.time()))
                 return httpx.Response(200, json=answer)
             except ClientError as exc:
-                error = exc.response.get("Error", {})
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
-                message = f"Bedrock {error.get('Code', 'error')}: {error.get('Message', exc)}"
-                if error.get("Code") == "ModelNotReadyException":
-                    message += " (the imported model had scaled to zero and is being restored: try again in a minute)"
-                return _error(status, message, type_="bedrock_error")
+                return _bedrock_error(exc, hints={"ModelNotReadyException": (
+                    "the imported model had scaled to zero and is being restored: try again in a minute")})
             except BotoCoreError as exc:
                 raise httpx.ConnectError(str(exc), request=request) from exc
 

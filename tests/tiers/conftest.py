@@ -50,3 +50,16 @@ def statements(t: Template) -> list[dict]:
 
 def grantee(stack: cdk.Stack) -> iam.Role:
     return iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
+
+
+def stubbed_bedrock(monkeypatch, handler_module):
+    """A Stubber on the Bedrock control-plane client a custom-resource handler module creates once
+    (its `_client`); every queued response must be used."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setattr(handler_module, "_client", client)
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()

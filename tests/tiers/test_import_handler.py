@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
+from tests.tiers.conftest import stubbed_bedrock
 from tiers.bedrock_custom.handler import model_import as handler
 
 REQUEST_ID = "0f4ef1b6-52d1-4ac2-9cc1-4d1b1d0a7d10"
@@ -31,11 +30,7 @@ WHEN = datetime(2026, 12, 3, tzinfo=timezone.utc)
 
 @pytest.fixture
 def bedrock(monkeypatch):
-    client = boto3.client("bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    monkeypatch.setattr(handler, "_client", client)
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
+    yield from stubbed_bedrock(monkeypatch, handler)
 
 
 def event(kind: str, props=None, old=None, physical=None, request_id=REQUEST_ID) -> dict:

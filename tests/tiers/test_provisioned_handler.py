@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
+from tests.tiers.conftest import stubbed_bedrock
 from tiers.bedrock.handler import provisioned_throughput as handler
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0:200k"
@@ -22,11 +21,7 @@ PROPS = {"ServiceToken": "arn:aws:lambda:...", "ModelId": MODEL, "ModelUnits": "
 
 @pytest.fixture
 def bedrock(monkeypatch):
-    client = boto3.client("bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    monkeypatch.setattr(handler, "_client", client)
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
+    yield from stubbed_bedrock(monkeypatch, handler)
 
 
 def event(kind: str, props=None, old=None, physical=None) -> dict:

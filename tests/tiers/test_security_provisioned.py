@@ -10,11 +10,9 @@ import json
 import tempfile
 
 import aws_cdk as cdk
-import boto3
 import pytest
-from botocore.stub import Stubber
 
-from tests.tiers.conftest import only, resources, template
+from tests.tiers.conftest import only, resources, stubbed_bedrock, template
 from tiers.bedrock import BedrockProvisionedThroughput
 from tiers.bedrock.handler import provisioned_throughput as handler
 from tiers.bedrock.provisioned import OWNER_TAG, RESOURCE_TYPE
@@ -118,11 +116,7 @@ def test_cdk_nag_passes_with_the_projects_partition_literals(region):
 
 @pytest.fixture
 def bedrock(monkeypatch):
-    client = boto3.client("bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    monkeypatch.setattr(handler, "_client", client)
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
+    yield from stubbed_bedrock(monkeypatch, handler)
 
 
 PROPS = {"ServiceToken": "arn:aws:lambda:...", "ModelId": MODEL, "ModelUnits": "1", "ProvisionedModelName": "tierwise-pt",
